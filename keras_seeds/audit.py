@@ -1,0 +1,184 @@
+"""audit(): every source of randomness, whether it is controlled, and the fix."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from keras_seeds import determinism, generators
+from keras_seeds.seeding import active_seeds, hash_seed_fixed
+
+CONTROLLED, UNCONTROLLED, CHECK = "controlled", "NOT controlled", "check"
+
+
+@dataclass(frozen=True)
+class AuditItem:
+    """One source of randomness: its status, what was found and how to fix it."""
+
+    source: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    @property
+    def controlled(self) -> bool:
+        return self.status == CONTROLLED
+
+
+class AuditReport(list):
+    """A list of :class:`AuditItem` that prints as a readable report."""
+
+    def uncontrolled(self) -> list[AuditItem]:
+        """The items that are not controlled (status other than controlled)."""
+        return [item for item in self if not item.controlled]
+
+    def find(self, text: str) -> list[AuditItem]:
+        """The items whose source mentions ``text``."""
+        return [item for item in self if text in item.source]
+
+    def __str__(self) -> str:
+        width = max(len(item.source) for item in self)
+        lines = ["keras-seeds audit: sources of randomness", ""]
+        for item in self:
+            lines.append(f"[{item.status:^14}] {item.source:<{width}}  {item.detail}")
+            if item.fix:
+                lines.append(f"{'':16} {'':<{width}}  fix: {item.fix}")
+        left = len(self.uncontrolled())
+        lines += ["", f"{len(self) - left} of {len(self)} controlled." +
+                  ("" if not left else f" {left} to look at.")]
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer, cycle):
+        printer.text(str(self))
+
+
+def _global_items() -> list[AuditItem]:
+    seeds = active_seeds()
+    fix_seed = "call keras_seeds.seed_everything(seed) first thing in the script"
+    items = []
+    for source, sub in (("Python random", "init"), ("NumPy global RNG", "data"),
+                        ("Keras global SeedGenerator", "init")):
+        if seeds is None:
+            items.append(AuditItem(source, UNCONTROLLED, "not seeded by keras-seeds",
+                                   fix_seed))
+        else:
+            items.append(AuditItem(source, CONTROLLED,
+                                   f"seeded from the {sub} sub-seed {seeds[sub]} "
+                                   f"(master seed {seeds.master})"))
+    from tensorflow.python.eager import context
+
+    tf_seed = context.global_seed()
+    if tf_seed is None:
+        items.append(AuditItem("TensorFlow global seed", UNCONTROLLED, "not set", fix_seed))
+    else:
+        items.append(AuditItem("TensorFlow global seed", CONTROLLED, f"set to {tf_seed}"))
+    if hash_seed_fixed():
+        items.append(AuditItem("PYTHONHASHSEED", CONTROLLED,
+                               "this interpreter's str hashing is fixed"))
+    else:
+        value = os.environ.get("PYTHONHASHSEED", "0")
+        items.append(AuditItem(
+            "PYTHONHASHSEED", UNCONTROLLED,
+            "this interpreter started with random str hashing (set order varies); "
+            "children get PYTHONHASHSEED from os.environ",
+            f"start Python with PYTHONHASHSEED={value}"))
+    return items
+
+
+def _runtime_items(model) -> list[AuditItem]:
+    import tensorflow as tf
+
+    items = []
+    if determinism.determinism_enabled():
+        items.append(AuditItem("Op determinism", CONTROLLED, "TensorFlow op determinism on"))
+    else:
+        items.append(AuditItem("Op determinism", UNCONTROLLED,
+                               "off: some kernels may give different results run to run",
+                               "keras_seeds.enable_determinism() or SeedCallback()"))
+    threads = determinism.thread_settings()
+    if threads["intra_op"] and threads["inter_op"]:
+        items.append(AuditItem("Thread pools", CONTROLLED, f"fixed: {threads}"))
+    else:
+        items.append(AuditItem(
+            "Thread pools", CHECK,
+            f"TensorFlow's default ({os.cpu_count()} cores here): the same on this "
+            f"machine, may differ on one with another core count",
+            "keras_seeds.enable_determinism(threads=N) before any TF op"))
+    if determinism.xla_enabled(model):
+        items.append(AuditItem("XLA", UNCONTROLLED, "XLA compiles training; it has "
+                               "non-deterministic kernels on GPU",
+                               "compile(jit_compile=False) or SeedCallback()"))
+    else:
+        items.append(AuditItem("XLA", CONTROLLED, "off"))
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        items.append(AuditItem("GPU", CONTROLLED, "none: CPU only"))
+    elif determinism.determinism_enabled():
+        items.append(AuditItem("GPU", CONTROLLED,
+                               f"{len(gpus)} GPU(s), deterministic kernels requested"))
+    else:
+        items.append(AuditItem("GPU", UNCONTROLLED,
+                               f"{len(gpus)} GPU(s): cuDNN picks non-deterministic kernels",
+                               "keras_seeds.enable_determinism()"))
+    return items
+
+
+def _model_items(model) -> list[AuditItem]:
+    items = []
+    if getattr(model, "_keras_seeds_reinitialized", None) is not None:
+        items.append(AuditItem("Weight initialisation", CONTROLLED,
+                               f"re-drawn from init sub-seed {model._keras_seeds_reinitialized}"))
+    elif active_seeds() is not None:
+        items.append(AuditItem(
+            "Weight initialisation", CHECK,
+            "controlled only if the model was built after seed_everything()/"
+            "SeedCallback(...) was created",
+            "build the model after seeding, or SeedCallback(reinitialize=True)"))
+    else:
+        items.append(AuditItem("Weight initialisation", UNCONTROLLED,
+                               "drawn from unseeded Python random at layer construction",
+                               "seed_everything(seed) before building the model"))
+    for kind, layer, generator in generators.seed_generators(model):
+        source = f"{type(layer).__name__} '{layer.name}' SeedGenerator ({kind})"
+        if generators.generator_controlled(generator):
+            items.append(AuditItem(source, CONTROLLED, "seeded"))
+        else:
+            items.append(AuditItem(source, UNCONTROLLED,
+                                   "seed drawn from Python random when the layer was built",
+                                   "SeedCallback(seed) re-seeds it when training begins"))
+    order = getattr(model, "_keras_seeds_data_order", None)
+    if order is None:
+        items.append(AuditItem("Data order", CHECK, "not seen yet (no fit with SeedCallback)",
+                               "train on keras_seeds.seeded_dataset(x, y, ...)"))
+    else:
+        status = CONTROLLED if order.startswith("controlled") else UNCONTROLLED
+        items.append(AuditItem("Data order", status, order.split(": ", 1)[-1]))
+    return items
+
+
+def audit(model=None) -> AuditReport:
+    """Lists each source of randomness and whether it is controlled.
+
+    Covers Python, NumPy, TensorFlow's global seed, Keras' global and per-layer
+    SeedGenerators (with ``model``), weight initialisation, data order,
+    ``PYTHONHASHSEED``, op determinism, thread pools, XLA and GPUs. Items that
+    are not controlled carry the fix. Also ``keras-seeds audit``.
+
+    Args:
+        model: a Keras model whose layers to inspect (optional).
+
+    Returns:
+        An :class:`AuditReport` (a list of :class:`AuditItem`); print it.
+
+    Example:
+
+    >>> import keras, keras_seeds as ks
+    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dropout(0.5)])
+    >>> report = ks.audit(model)
+    >>> [item.status for item in report.find("Dropout")]
+    ['NOT controlled']
+    """
+    items = _global_items() + _runtime_items(model)
+    if model is not None:
+        items += _model_items(model)
+    return AuditReport(items)

@@ -1,0 +1,267 @@
+"""SeedCallback: one line that makes a Keras ``fit`` repeatable and recorded."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from keras_seeds import determinism, generators, manifest as manifest_lib
+from keras_seeds.fingerprint import fingerprint_data, json_fingerprint, weights_fingerprint
+from keras_seeds.seeding import seed_everything
+from keras_seeds.seeds import Seeds
+from keras_seeds.shuffling import pipeline_info
+
+FIT_ARGUMENTS = ("batch_size", "epochs", "verbose", "validation_split", "shuffle",
+                 "class_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
+                 "validation_batch_size", "validation_freq")
+
+
+def find_fit_call(model) -> dict[str, Any] | None:
+    """The arguments of the ``model.fit`` call running on this thread, if any.
+
+    Keras does not hand callbacks its data or ``fit`` arguments; they are read
+    from ``fit``'s frame (its parameter names are public API).
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model:
+            return dict(frame.f_locals)
+        frame = frame.f_back
+    return None
+
+
+def _model_section(model) -> dict:
+    layers = []
+    for layer in generators.layers_of(model)[1:]:
+        try:
+            config = {k: v for k, v in layer.get_config().items() if k != "name"}
+        except Exception:  # custom layers without get_config
+            config = None
+        layers.append({"class": type(layer).__name__, "config": config,
+                       "weights": [[list(w.shape), str(w.dtype)] for w in layer.weights]})
+    return {
+        "class": type(model).__name__,
+        "params": int(model.count_params()) if model.built else None,
+        "architecture_sha256": json_fingerprint(layers),
+        "layers": [entry["class"] for entry in layers],
+    }
+
+
+def _compile_section(model) -> tuple[dict, dict]:
+    optimizer = getattr(model, "optimizer", None)
+    optimizer_config = {}
+    if optimizer is not None:
+        optimizer_config = {"class": type(optimizer).__name__, **optimizer.get_config()}
+        optimizer_config.pop("name", None)
+    try:
+        compile_config = dict(model.get_compile_config() or {})
+    except Exception:
+        compile_config = {}
+    compile_config.pop("optimizer", None)
+    compile_config["jit_compile"] = getattr(model, "_jit_compile", None)
+    return manifest_lib.jsonable(compile_config), manifest_lib.jsonable(optimizer_config)
+
+
+class SeedCallback(keras.callbacks.Callback):
+    """Makes ``model.fit`` repeatable bit for bit, and records how to repeat it.
+
+    ``model.fit(x, y, callbacks=[SeedCallback(42)])``:
+
+    - seeds Python, NumPy, TensorFlow and Keras when constructed (so a model
+      built after it is initialised from the seed) and again when training
+      begins;
+    - turns on TensorFlow op determinism and compiles without XLA
+      (``deterministic=True``);
+    - re-seeds every ``SeedGenerator`` in the model (Dropout, GaussianNoise,
+      RandomFlip, ..., nested models and custom layers too) from the
+      ``noise``/``augment`` sub-seeds;
+    - with ``reinitialize=True``, re-draws all weights from the ``init``
+      sub-seed (never done silently: pretrained weights stay untouched);
+    - makes :func:`~keras_seeds.seeded_dataset` pipelines use ``fit``'s epoch
+      number for their order, and warns when the batch order is not under its
+      control (plain ``fit(x, shuffle=True)`` on arrays repeats one order);
+    - adds ``seed`` to the epoch logs (and so to ``History``);
+    - writes a JSON run manifest (see ``keras-seeds diff``).
+
+    Args:
+        seed: master seed (int in ``[0, 2**32 - 1]``), a
+            :class:`~keras_seeds.Seeds` with pinned sub-seeds, or ``None`` to
+            draw one from OS entropy (printed once and recorded).
+        reinitialize: re-draw every weight from the ``init`` sub-seed when
+            training begins.
+        deterministic: turn on op determinism and turn off XLA.
+        threads: fix TensorFlow's thread pools (must come before any TF op).
+        manifest: where to write the manifest: ``"auto"`` (default) for
+            ``keras-seeds-<seed>.json`` in the working directory, a path, or
+            ``None`` for none.
+        verbose: print the seed when it was drawn at random.
+
+    Attributes:
+        seed: the master seed (an int).
+        seeds: the :class:`~keras_seeds.Seeds` with all sub-seeds.
+        manifest_path: the manifest's path, or ``None``.
+
+    Example:
+
+    >>> import numpy as np, keras, keras_seeds as ks
+    >>> callback = ks.SeedCallback(42, manifest=None)
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.1),
+    ...                           keras.layers.Dense(1)])
+    >>> model.compile("sgd", "mse")
+    >>> x, y = np.ones((8, 4)), np.ones((8, 1))
+    >>> history = model.fit(ks.seeded_dataset(x, y, batch_size=4), epochs=2,
+    ...                     verbose=0, callbacks=[callback])
+    >>> history.history["seed"]
+    [42, 42]
+    >>> ks.disable_determinism()
+    """
+
+    def __init__(self, seed: "int | Seeds | None" = None, *, reinitialize: bool = False,
+                 deterministic: bool = True, threads: int | None = None,
+                 manifest: "str | Path | None" = "auto", verbose: int = 1):
+        super().__init__()
+        self.seeds = Seeds.coerce(seed)
+        self.seed = self.seeds.master
+        self.reinitialize = bool(reinitialize)
+        self.deterministic = bool(deterministic)
+        self.threads = threads
+        if manifest == "auto":
+            manifest = f"keras-seeds-{self.seed}.json"
+        self.manifest_path = None if manifest is None else manifest_lib.check_manifest_path(manifest)
+        self.verbose = verbose
+        if self.deterministic:
+            determinism.enable_determinism(threads=threads)
+        elif threads is not None:
+            determinism.set_threads(threads)
+        seed_everything(self.seeds, verbose=bool(verbose))
+        self._fit_call = None
+        self._pipeline = None
+        self._manifest: dict = {}
+
+    # -- Keras hooks ------------------------------------------------------
+    def set_model(self, model):
+        super().set_model(model)
+        # set_model runs before fit makes its train function: the last moment
+        # to compile without XLA.
+        if self.deterministic and getattr(model, "_jit_compile", None) is not False \
+                and getattr(model, "compiled", False) and model.jit_compile:
+            model.jit_compile = False
+            model.train_function = None
+
+    def on_train_begin(self, logs=None):
+        seed_everything(self.seeds, verbose=False)
+        model = self.model
+        if self.reinitialize:
+            generators.reinitialize_weights(model, self.seeds.init)
+            model._keras_seeds_reinitialized = self.seeds.init
+        n_generators = generators.reseed_generators(model, self.seeds.noise,
+                                                    self.seeds.augment)
+        self._fit_call = find_fit_call(model)
+        self._pipeline = None
+        data_order = self._check_data_order()
+        model._keras_seeds_data_order = data_order
+        self._manifest = self._build_manifest(n_generators, data_order)
+        self._write_manifest()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._pipeline is not None:
+            self._pipeline.set_epoch(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seed"] = self.seed
+
+    def on_train_end(self, logs=None):
+        history = getattr(self.model, "history", None)
+        self._manifest["status"] = "finished"
+        self._manifest["finished"] = manifest_lib.now()
+        self._manifest["result"] = {
+            "weights_sha256": weights_fingerprint(self.model),
+            "history": manifest_lib.jsonable(getattr(history, "history", {}) or {}),
+            "final_logs": manifest_lib.jsonable(logs or {}),
+        }
+        self._write_manifest()
+
+    # -- helpers ----------------------------------------------------------
+    def _check_data_order(self) -> str:
+        call = self._fit_call
+        if call is None:
+            return "unknown: fit() arguments not found (custom training loop?)"
+        x = call.get("x")
+        epochs = (call.get("epochs") or 1) - (call.get("initial_epoch") or 0)
+        info = pipeline_info(x)
+        if info is not None:
+            self._pipeline = info
+            return (f"controlled: keras_seeds.seeded_dataset, data seed {info.seed}, "
+                    f"a new order every epoch")
+        import tensorflow as tf
+
+        if isinstance(x, tf.data.Dataset):
+            message = ("the batch order comes from your tf.data pipeline; keras-seeds "
+                       "set TensorFlow's global seed from the data sub-seed but cannot "
+                       "check the pipeline. Wrap the unbatched dataset in "
+                       "keras_seeds.seeded_dataset(ds, batch_size=...) to own it.")
+        elif isinstance(x, keras.utils.PyDataset) or not hasattr(x, "__len__") and \
+                not hasattr(x, "shape") and not isinstance(x, dict):
+            message = (f"the batch order comes from your {type(x).__name__}; keras-seeds "
+                       f"cannot control it. Use keras_seeds.seeded_dataset(x, y, ...).")
+        elif call.get("shuffle") and call.get("shuffle") != "batch" and epochs > 1:
+            message = ("Keras fit(x, y, shuffle=True) on arrays repeats the same batch "
+                       "order every epoch once a seed is set. Pass "
+                       "keras_seeds.seeded_dataset(x, y, batch_size=...) instead to get "
+                       "a seeded, different order every epoch.")
+        elif call.get("shuffle"):
+            return "controlled: one epoch of Keras' seeded shuffle"
+        else:
+            return "controlled: no shuffling (fixed order)"
+        warnings.warn(f"SeedCallback: {message}", UserWarning, stacklevel=3)
+        return "not guaranteed: " + message
+
+    def _build_manifest(self, n_generators: int, data_order: str) -> dict:
+        model, call = self.model, self._fit_call or {}
+        compile_section, optimizer_section = _compile_section(model)
+        if self.reinitialize:
+            init = f"controlled: re-drawn from the init sub-seed {self.seeds.init}"
+        else:
+            init = ("controlled only if the model was built after seed_everything/"
+                    "SeedCallback(...) was created; not re-drawn by the callback "
+                    "(pass reinitialize=True to make it so)")
+        return {
+            "format": manifest_lib.FORMAT,
+            "created": manifest_lib.now(),
+            "status": "running",
+            "manifest_path": str(self.manifest_path) if self.manifest_path else None,
+            "seed": self.seeds.to_config(),
+            "control": {
+                "initialization": init,
+                "noise": f"controlled: {n_generators} SeedGenerator(s) re-seeded",
+                "data_order": data_order,
+            },
+            **manifest_lib.environment_section(),
+            "data": {
+                "train": fingerprint_data(self._train_data(call)),
+                "validation": fingerprint_data(call.get("validation_data")),
+            },
+            "model": _model_section(model),
+            "compile": compile_section,
+            "optimizer": optimizer_section,
+            "fit": manifest_lib.jsonable({k: call.get(k) for k in FIT_ARGUMENTS if k in call}),
+        }
+
+    @staticmethod
+    def _train_data(call: dict):
+        if "x" not in call:
+            return None
+        parts = {"x": call.get("x")}
+        for name in ("y", "sample_weight"):
+            if call.get(name) is not None:
+                parts[name] = call[name]
+        return parts
+
+    def _write_manifest(self):
+        if self.manifest_path is not None:
+            manifest_lib.write_json_atomically(self.manifest_path, self._manifest)

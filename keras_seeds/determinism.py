@@ -1,0 +1,156 @@
+"""Deterministic TensorFlow: op determinism, thread pools and XLA.
+
+Environment variables read or named here:
+
+- ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS``: TensorFlow reads
+  them once, when its runtime starts; the only way to set thread pools after
+  an op has run in this process is to restart it with them set.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+
+def _check_threads(threads) -> int | None:
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise TypeError(
+            f"`threads` must be a positive int or None; received "
+            f"threads={threads!r} of type {type(threads).__name__}."
+        )
+    if threads < 1:
+        raise ValueError(
+            f"`threads` must be a positive int or None; received threads={threads}."
+        )
+    return int(threads)
+
+
+def thread_settings() -> dict[str, int]:
+    """TensorFlow's intra- and inter-op thread pool sizes (0 means TF's default).
+
+    Example:
+
+    >>> sorted(thread_settings())
+    ['inter_op', 'intra_op']
+    """
+    import tensorflow as tf
+
+    return {
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+    }
+
+
+def set_threads(threads: int) -> None:
+    """Sets both TensorFlow thread pools to ``threads``.
+
+    Raises:
+        RuntimeError: the runtime already started with other pool sizes; the
+            message says what to do instead.
+    """
+    import tensorflow as tf
+
+    threads = _check_threads(threads)
+    if thread_settings() == {"intra_op": threads, "inter_op": threads}:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"Cannot set threads={threads}: TensorFlow's runtime already started "
+            f"in this process with its thread pools fixed ({error}). Call "
+            f"keras_seeds.enable_determinism(threads={threads}) (or create "
+            f"SeedCallback(threads={threads})) before any TensorFlow op or Keras "
+            f"model is created, or start Python with TF_NUM_INTRAOP_THREADS="
+            f"{threads} and TF_NUM_INTEROP_THREADS={threads} in the environment."
+        ) from None
+
+
+def enable_determinism(threads: int | None = None) -> None:
+    """Makes TensorFlow ops deterministic, optionally fixing the thread pools.
+
+    Turns on ``tf.config.experimental.enable_op_determinism()`` and turns off
+    XLA auto-clustering (XLA has non-deterministic kernels on GPU). Keras
+    models compiled with ``jit_compile="auto"`` or ``True`` are switched to
+    ``jit_compile=False`` by :class:`~keras_seeds.SeedCallback`.
+
+    With op determinism on, random ops without a seed raise; call
+    :func:`~keras_seeds.seed_everything` (or use ``SeedCallback``) first.
+
+    Args:
+        threads: if given, the size of both TensorFlow thread pools. Must be
+            called before TensorFlow's runtime starts; otherwise a
+            ``RuntimeError`` says how to set them.
+
+    Example:
+
+    >>> import keras_seeds as ks
+    >>> ks.enable_determinism()
+    >>> ks.determinism_enabled()
+    True
+    >>> ks.disable_determinism()
+    """
+    import tensorflow as tf
+
+    threads = _check_threads(threads)
+    if threads is not None:
+        set_threads(threads)
+    tf.config.experimental.enable_op_determinism()
+    tf.config.optimizer.set_jit(False)
+
+
+def disable_determinism() -> None:
+    """Turns TensorFlow op determinism off again (for notebooks and tests).
+
+    TensorFlow has no public switch for this; the private one it uses is
+    called, and a clear error is raised if a TensorFlow release drops it.
+
+    Example:
+
+    >>> import keras_seeds as ks
+    >>> ks.disable_determinism()
+    >>> ks.determinism_enabled()
+    False
+    """
+    from tensorflow.python.framework import config as tf_config
+
+    switch = getattr(tf_config, "disable_op_determinism", None)
+    if switch is None:
+        raise RuntimeError(
+            "This TensorFlow release has no way to turn op determinism off "
+            "once enabled; restart the Python process instead."
+        )
+    switch()
+
+
+def determinism_enabled() -> bool:
+    """Whether TensorFlow op determinism is on.
+
+    Example:
+
+    >>> import keras_seeds as ks
+    >>> isinstance(ks.determinism_enabled(), bool)
+    True
+    """
+    from tensorflow.python.framework import config as tf_config
+
+    return bool(tf_config.is_op_determinism_enabled())
+
+
+def xla_enabled(model=None) -> bool:
+    """Whether XLA would compile training: auto-clustering or the model's jit.
+
+    Example:
+
+    >>> xla_enabled()
+    False
+    """
+    import tensorflow as tf
+
+    if tf.config.optimizer.get_jit():
+        return True
+    return bool(model is not None and getattr(model, "compiled", False)
+                and model.jit_compile)

@@ -1,0 +1,177 @@
+"""Where a built model keeps its randomness, and how to re-seed it.
+
+Keras fixes two kinds of randomness when layers are constructed, before any
+callback runs: weight initialisers (their seeds are drawn from Python's
+``random``) and each layer's ``SeedGenerator`` (Dropout, GaussianNoise,
+RandomFlip, ...). This module finds both in any model, nested models and
+custom layers included, and re-seeds them from keras-seeds sub-seeds.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Iterator
+
+import numpy as np
+
+from keras_seeds.seeds import derive_seed
+
+# SeedGenerator -> the seed keras-seeds gave it (for audit()).
+_reseeded: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+# Initializer attribute names whose variable name differs from the prefix.
+_INITIALIZER_ATTRS = {"recurrent_kernel": "recurrent_initializer"}
+
+
+def layers_of(model) -> list:
+    """All layers of ``model``, itself and nested ones, in a stable order."""
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
+def is_augmentation(layer) -> bool:
+    """Whether ``layer`` is a random augmentation layer (RandomFlip, ...)."""
+    from keras.src.layers.preprocessing.data_layer import DataLayer
+
+    return isinstance(layer, DataLayer) or type(layer).__name__.startswith("Random")
+
+
+def seed_generators(model) -> Iterator[tuple[str, object, object]]:
+    """Yields ``(kind, layer, generator)`` for every SeedGenerator in ``model``.
+
+    ``kind`` is ``"augment"`` for augmentation layers, else ``"noise"``.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.5)])
+    >>> [(kind, layer.name.split("_")[0]) for kind, layer, _ in seed_generators(model)]
+    [('noise', 'dropout')]
+    """
+    seen = set()
+    for layer in layers_of(model):
+        for generator in getattr(layer, "_seed_generators", ()):
+            if id(generator) in seen:
+                continue
+            seen.add(id(generator))
+            yield ("augment" if is_augmentation(layer) else "noise"), layer, generator
+
+
+def _seed_state(seed: int, dtype) -> np.ndarray:
+    dtype = np.dtype(str(dtype))
+    if dtype.kind == "i":
+        seed %= 2 ** (8 * dtype.itemsize - 1)
+    return np.array([seed, 0], dtype=dtype)
+
+
+def reseed_generators(model, noise_seed: int, augment_seed: int) -> int:
+    """Re-seeds every SeedGenerator in ``model``; returns how many.
+
+    The k-th noise generator (in layer order) gets
+    ``derive_seed(noise_seed, k)``, the k-th augmentation generator
+    ``derive_seed(augment_seed, k)``: adding an augmentation layer leaves the
+    Dropout streams unchanged, and the reverse.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dropout(0.5)])
+    >>> reseed_generators(model, noise_seed=1, augment_seed=2)
+    1
+    """
+    counters = {"noise": 0, "augment": 0}
+    bases = {"noise": noise_seed, "augment": augment_seed}
+    for kind, _, generator in seed_generators(model):
+        seed = derive_seed(bases[kind], counters[kind])
+        counters[kind] += 1
+        state = _seed_state(seed, generator.state.dtype)
+        generator.state.assign(state)
+        _reseeded[generator] = int(state[0])
+    return sum(counters.values())
+
+
+def generator_controlled(generator) -> bool:
+    """Whether a SeedGenerator's stream is fixed by a seed, not by luck.
+
+    True when keras-seeds re-seeded it, or when it was built with an explicit
+    ``seed=`` argument.
+    """
+    given = _reseeded.get(generator)
+    if given is not None:
+        return int(np.asarray(generator.state.value)[0]) == given
+    return getattr(generator, "_initial_seed", None) is not None
+
+
+def _initializer_for(layer, variable):
+    from keras import initializers
+
+    name = variable.name
+    attr = _INITIALIZER_ATTRS.get(name, f"{name}_initializer")
+    initializer = getattr(layer, attr, None)
+    if initializer is None:
+        initializer = getattr(layer, f"_{attr}", None)
+    if initializer is None:
+        raise ValueError(
+            f"reinitialize=True cannot re-draw variable {variable.path!r} of "
+            f"layer {layer.name!r} ({type(layer).__name__}): the layer has no "
+            f"`{attr}` attribute to take its initializer from. Build the model "
+            f"after keras_seeds.seed_everything(seed) instead (and keep "
+            f"reinitialize=False), or store the initializer as `{attr}`."
+        )
+    initializer = initializers.get(initializer)
+    if name == "bias" and getattr(layer, "unit_forget_bias", False):
+        return _lstm_forget_bias(layer, initializer)
+    return initializer
+
+
+def _lstm_forget_bias(layer, bias_initializer):
+    # LSTMCell builds this bias as [b, ones, b, b]: the forget gate starts at 1.
+    from keras import initializers, ops
+
+    units = layer.units
+
+    def initializer(shape, dtype=None):
+        return ops.concatenate([
+            bias_initializer((units,), dtype=dtype),
+            initializers.get("ones")((units,), dtype=dtype),
+            bias_initializer((units * 2,), dtype=dtype),
+        ])
+
+    initializer.get_config = bias_initializer.get_config
+    initializer.from_config = lambda config: _lstm_forget_bias(
+        layer, type(bias_initializer).from_config(config))
+    return initializer
+
+
+def _seeded(initializer, seed: int):
+    config = initializer.get_config()
+    if "seed" not in config:
+        return initializer
+    return initializer.from_config({**config, "seed": seed})
+
+
+def reinitialize_weights(model, init_seed: int) -> int:
+    """Re-draws every weight of ``model`` from its initializer; returns how many.
+
+    The i-th weight (in ``model.weights`` order) is drawn with seed
+    ``derive_seed(init_seed, i)``, so the result depends only on the seed and
+    the architecture. Overwrites trained or pretrained weights: keras-seeds
+    only calls it when asked (``SeedCallback(reinitialize=True)``).
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    >>> reinitialize_weights(model, init_seed=0)
+    2
+    """
+    index = {id(v): i for i, v in enumerate(model.weights)}
+    done = 0
+    for layer in layers_of(model):
+        for variable in layer._trainable_variables + layer._non_trainable_variables:
+            if id(variable) not in index:
+                continue
+            initializer = _seeded(_initializer_for(layer, variable),
+                                  derive_seed(init_seed, index.pop(id(variable))))
+            variable.assign(initializer(variable.shape, dtype=variable.dtype))
+            done += 1
+    return done

@@ -1,0 +1,119 @@
+"""Seeding every process-wide random generator from one master seed.
+
+Which sub-seed feeds which generator, and why:
+
+- Python's ``random`` and Keras' global ``SeedGenerator`` get the ``init``
+  sub-seed: Keras initialisers and layer ``SeedGenerator``s draw their seeds
+  from Python's ``random`` when a layer is constructed, so these generators are
+  what a model's weights are made of.
+- NumPy's global generator and TensorFlow's global seed get the ``data``
+  sub-seed: they order data in user pipelines (``np.random.shuffle``,
+  ``tf.data.Dataset.shuffle`` without a seed).
+- ``PYTHONHASHSEED`` is set to the master seed in ``os.environ`` so child
+  processes (data loaders, workers) hash strings the same way. The running
+  interpreter's hash seed was fixed when it started; a warning says when it
+  differs.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import warnings
+
+import numpy as np
+
+from keras_seeds.seeds import Seeds
+
+# What PYTHONHASHSEED was when this interpreter (well, this package) started:
+# the running interpreter's hash seed cannot change after start-up.
+_STARTUP_HASHSEED = os.environ.get("PYTHONHASHSEED")
+
+_active: Seeds | None = None
+_warned_hashseed = False
+
+
+def hash_seed_fixed() -> bool:
+    """Whether this interpreter's str/bytes hashing is the same in every run.
+
+    True when Python started with ``PYTHONHASHSEED`` set to a number (or
+    with hash randomisation off).
+    """
+    if not sys.flags.hash_randomization:
+        return True
+    return _STARTUP_HASHSEED not in (None, "", "random")
+
+
+def active_seeds() -> Seeds | None:
+    """The :class:`~keras_seeds.Seeds` of the last :func:`seed_everything` call.
+
+    ``None`` if nothing in this process has been seeded by keras-seeds.
+
+    Example:
+
+    >>> import keras_seeds as ks
+    >>> _ = ks.seed_everything(3)
+    >>> ks.active_seeds().master
+    3
+    """
+    return _active
+
+
+def seed_everything(seed: "int | Seeds | None" = None, *, verbose: bool = True) -> int:
+    """Seeds Python, NumPy, TensorFlow and Keras from one master seed.
+
+    Call it before building the model: Keras fixes weight initialisers and
+    Dropout seeds when layers are constructed.
+
+    Args:
+        seed: master seed, an int in ``[0, 2**32 - 1]``, or a
+            :class:`~keras_seeds.Seeds` with pinned sub-seeds. ``None`` draws a
+            fresh master seed from OS entropy, prints it once and records it
+            (see :func:`active_seeds`), so the run stays repeatable.
+        verbose: print the master seed when it was drawn at random.
+
+    Returns:
+        The master seed.
+
+    Example:
+
+    >>> import random, keras_seeds as ks
+    >>> ks.seed_everything(42)
+    42
+    >>> a = random.random()
+    >>> _ = ks.seed_everything(42)
+    >>> a == random.random()
+    True
+    """
+    global _active, _warned_hashseed
+    seeds = Seeds.coerce(seed)
+
+    import keras
+    import tensorflow as tf
+
+    # keras.utils.set_random_seed seeds python, numpy and TF and resets Keras'
+    # global SeedGenerator (which is re-drawn lazily from Python's random).
+    keras.utils.set_random_seed(seeds.init)
+    np.random.seed(seeds.data)
+    tf.random.set_seed(seeds.data)
+    random.seed(seeds.init)
+
+    hashseed = str(seeds.master)
+    os.environ["PYTHONHASHSEED"] = hashseed
+    if not hash_seed_fixed() and not _warned_hashseed:
+        _warned_hashseed = True
+        warnings.warn(
+            f"This interpreter started with PYTHONHASHSEED "
+            f"{_STARTUP_HASHSEED or 'unset'}, so its str/bytes hashing (set "
+            f"iteration order) changes from run to run. Child processes get "
+            f"PYTHONHASHSEED={hashseed}; to cover this process too, start "
+            f"Python with PYTHONHASHSEED={hashseed}.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    if seeds.drawn and verbose and (_active is None or _active.master != seeds.master):
+        print(f"keras-seeds: drew master seed {seeds.master} from OS entropy; "
+              f"pass seed={seeds.master} to repeat this run.")
+    _active = seeds
+    return seeds.master

@@ -1,0 +1,53 @@
+import random
+
+import numpy as np
+
+import keras_seeds as ks
+from conftest import run_python
+
+
+def test_seed_everything_repeats_python_numpy_tf_and_keras_draws():
+    import keras
+    import tensorflow as tf
+
+    def draws():
+        return (random.random(), np.random.rand(), float(tf.random.uniform(())),
+                float(keras.random.uniform(())))
+
+    assert ks.seed_everything(123) == 123
+    first = draws()
+    ks.seed_everything(123)
+    assert draws() == first
+    ks.seed_everything(124)
+    assert draws() != first
+
+
+def test_seed_none_draws_prints_once_and_records(capsys):
+    master = ks.seed_everything(None)
+    assert ks.active_seeds().master == master and ks.active_seeds().drawn
+    out = capsys.readouterr().out
+    assert f"drew master seed {master}" in out
+    assert f"pass seed={master}" in out
+
+
+def test_child_processes_inherit_pythonhashseed():
+    ks.seed_everything(77)
+    child = run_python("-c", "import os; print(os.environ['PYTHONHASHSEED'], hash('abc'))")
+    again = run_python("-c", "import os; print(os.environ['PYTHONHASHSEED'], hash('abc'))")
+    pythonhashseed, hashed = child.stdout.split()
+    assert pythonhashseed == "77"
+    assert again.stdout == child.stdout  # string hashing fixed in children
+
+
+def test_warns_when_this_interpreter_hash_seed_is_random():
+    script = ("import warnings, keras_seeds as ks\n"
+              "with warnings.catch_warnings(record=True) as w:\n"
+              "    warnings.simplefilter('always')\n"
+              "    ks.seed_everything(5)\n"
+              "print(sum('PYTHONHASHSEED=5' in str(x.message) for x in w))\n")
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    env["PYTHONHASHSEED"] = "random"
+    assert run_python("-c", script, env=env).stdout.strip() == "1"
+    env["PYTHONHASHSEED"] = "5"
+    assert run_python("-c", script, env=env).stdout.strip() == "0"
