@@ -196,8 +196,9 @@ class SeedCallback(keras.callbacks.Callback):
         info = pipeline_info(x)
         if info is not None:
             self._pipeline = info
-            return (f"controlled: keras_seeds.seeded_dataset, data seed {info.seed}, "
-                    f"a new order every epoch")
+            own = "" if info.seed == self.seeds.data else (
+                f" (seeded with data seed {info.seed}, not this callback's {self.seeds.data})")
+            return f"controlled: keras_seeds.seeded_dataset, a new order every epoch{own}"
         import tensorflow as tf
 
         if isinstance(x, tf.data.Dataset):

@@ -54,7 +54,7 @@ def fingerprint_data(data) -> dict[str, Any]:
         info = pipeline_info(data)
         if info is not None:
             return {"kind": "keras_seeds.seeded_dataset", "source": info.source,
-                    "data_seed": info.seed, "batch_size": info.batch_size,
+                    "batch_size": info.batch_size,
                     "shuffle": info.shuffle, "contents": info.fingerprint}
         return {
             "kind": "tf.data",

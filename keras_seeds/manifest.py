@@ -36,8 +36,8 @@ def jsonable(value: Any) -> Any:
 
     Example:
 
-    >>> jsonable({"a": np.float32(0.5), "b": (1, np.int64(2)), "c": float("nan")})
-    {'a': 0.5, 'b': [1, 2], 'c': 'nan'}
+    >>> jsonable({"a": np.float32(0.01), "b": (1, np.int64(2)), "c": float("nan")})
+    {'a': 0.01, 'b': [1, 2], 'c': 'nan'}
     """
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
@@ -47,6 +47,10 @@ def jsonable(value: Any) -> Any:
         return jsonable(value.tolist())
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, float) and float(np.float32(value)) == value:
+        # A float32 read back as a Python float: record it as written (0.01,
+        # not 0.009999999776482582).
+        return float(str(np.float32(value)))
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if hasattr(value, "numpy"):
@@ -194,8 +198,9 @@ _CAUSES = (
     ("hardware", "The hardware differs"),
     ("environment", "Environment variables differ"),
 )
+# Not causes: bookkeeping, results, and PYTHONHASHSEED (always the master seed).
 _IGNORED = ("format", "created", "finished", "status", "result", "manifest_path",
-            "notes", "hardware.gpu_details")
+            "hardware.gpu_details", "environment.PYTHONHASHSEED")
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,8 @@ class Difference:
 
 
 def _flatten(value, prefix="") -> dict[str, Any]:
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        value = dict(enumerate(value))
     if isinstance(value, dict) and value:
         flat = {}
         for key, item in value.items():

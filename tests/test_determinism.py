@@ -1,0 +1,60 @@
+import pytest
+
+import keras_seeds as ks
+from conftest import run_python
+
+
+def test_enable_and_disable_determinism_round_trip():
+    ks.enable_determinism()
+    assert ks.determinism_enabled()
+    ks.disable_determinism()
+    assert not ks.determinism_enabled()
+
+
+@pytest.mark.parametrize("threads, error, message", [
+    (0, ValueError, "`threads` must be a positive int or None; received threads=0."),
+    (-2, ValueError, "`threads` must be a positive int or None; received threads=-2."),
+    (1.5, TypeError, "received threads=1.5 of type float."),
+    (True, TypeError, "received threads=True of type bool."),
+])
+def test_bad_threads_are_rejected(threads, error, message):
+    with pytest.raises(error) as info:
+        ks.enable_determinism(threads=threads)
+    assert message in str(info.value)
+    with pytest.raises(error):
+        ks.SeedCallback(1, threads=threads, manifest=None)
+
+
+def test_threads_after_runtime_start_say_what_to_do():
+    script = ("import tensorflow as tf, keras_seeds as ks\n"
+              "tf.constant(1.0) + 1\n"
+              "try:\n"
+              "    ks.enable_determinism(threads=1)\n"
+              "except RuntimeError as e:\n"
+              "    print(e)\n")
+    out = run_python("-c", script).stdout
+    assert "Cannot set threads=1: TensorFlow's runtime already started" in out
+    assert "TF_NUM_INTRAOP_THREADS=1 and TF_NUM_INTEROP_THREADS=1" in out
+    assert "before any TensorFlow op" in out
+
+
+def test_threads_before_runtime_start_are_applied():
+    script = ("import keras_seeds as ks\n"
+              "ks.enable_determinism(threads=1)\n"
+              "from keras_seeds.determinism import thread_settings\n"
+              "print(thread_settings(), ks.determinism_enabled())\n")
+    out = run_python("-c", script).stdout.strip()
+    assert out == "{'intra_op': 1, 'inter_op': 1} True"
+
+
+def test_callback_compiles_without_xla():
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse", jit_compile=True)
+    assert model.jit_compile
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=0, shuffle=False,
+              callbacks=[ks.SeedCallback(1, manifest=None)])
+    assert model.jit_compile is False
+    assert ks.audit(model).find("XLA")[0].status == "controlled"
