@@ -17,7 +17,7 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "AuditItem": "audit", "AuditReport": "audit", "audit": "audit",
+    "AuditItem": "auditing", "AuditReport": "auditing", "audit": "auditing",
     "SeedCallback": "callback",
     "determinism_enabled": "determinism", "disable_determinism": "determinism",
     "enable_determinism": "determinism",

@@ -42,7 +42,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_audit(args) -> int:
-    from keras_seeds.audit import audit
+    from keras_seeds.auditing import audit
 
     model = None
     if args.model:
@@ -96,7 +96,8 @@ def main(argv=None) -> int:
 
     Example:
 
-    >>> main(["diff", "--help"])  # doctest: +SKIP
+    >>> main(["diff", "no-such-a.json", "no-such-b.json"])
+    2
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)

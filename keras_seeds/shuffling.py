@@ -133,8 +133,8 @@ def seeded_dataset(
 
     >>> import numpy as np, keras_seeds as ks
     >>> ds = ks.seeded_dataset(np.arange(6), batch_size=6, seed=42)
-    >>> first = next(iter(ds))[0].numpy()
-    >>> second = next(iter(ds))[0].numpy()
+    >>> first = next(iter(ds)).numpy()
+    >>> second = next(iter(ds)).numpy()
     >>> sorted(first) == list(range(6)), bool((first != second).any())
     (True, True)
     """
@@ -183,7 +183,8 @@ def seeded_dataset(
 def _from_arrays(data, num_samples, next_pass_seed, shuffle, batch_size, drop_remainder):
     import tensorflow as tf
 
-    tensors = tf.nest.map_structure(tf.constant, data)
+    # A lone x is yielded bare, like Keras does, not as a 1-tuple.
+    tensors = tf.nest.map_structure(tf.constant, data if len(data) > 1 else data[0])
 
     def order(pass_seed):
         indices = tf.range(num_samples, dtype=tf.int64)
@@ -200,8 +201,6 @@ def _from_arrays(data, num_samples, next_pass_seed, shuffle, batch_size, drop_re
 
     dataset = (tf.data.Dataset.range(1).map(next_pass_seed).map(order)
                .flat_map(batches).map(gather))
-    if len(data) == 1:
-        dataset = dataset.map(lambda x: x[0])
     return dataset
 
 

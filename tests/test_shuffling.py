@@ -53,6 +53,7 @@ def test_pipeline_orders_from_data_subseed_only():
     def order(seeds):
         return next(iter(ks.seeded_dataset(x, batch_size=12, seed=seeds))).numpy().tolist()
 
+    assert sorted(order(ks.Seeds(1))) == list(range(12))
     assert order(ks.Seeds(1, data=9)) == order(ks.Seeds(2, data=9))
     assert order(ks.Seeds(1)) != order(ks.Seeds(2))
 

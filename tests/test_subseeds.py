@@ -16,7 +16,9 @@ def build(seeds):
 
 def first_epoch_order(seeds):
     ds = ks.seeded_dataset(np.arange(16), batch_size=16, seed=seeds)
-    return next(iter(ds)).numpy().tolist()
+    order = next(iter(ds)).numpy().tolist()
+    assert sorted(order) == list(range(16))
+    return order
 
 
 def dropout_mask(model, seeds):

@@ -1,0 +1,25 @@
+"""The example script and the notebook run and repeat bit for bit."""
+
+import json
+from pathlib import Path
+
+from conftest import run_python
+
+ROOT = Path(__file__).parent.parent
+
+
+def test_example_script_repeats_its_weights():
+    outputs = [run_python(ROOT / "examples" / "reproducible_fit.py", 9).stdout
+               for _ in range(2)]
+    hashes = [out.split("weights ")[-1].strip() for out in outputs]
+    assert len(hashes[0]) == 64 and hashes[0] == hashes[1]
+    assert "[  controlled  ] Dropout" in outputs[0]
+
+
+def test_notebook_code_cells_run(tmp_path):
+    notebook = json.loads((ROOT / "notebooks" / "01_reproducible_training.ipynb").read_text())
+    code = "\n".join("".join(c["source"]) for c in notebook["cells"]
+                     if c["cell_type"] == "code")
+    out = run_python("-c", code, cwd=tmp_path).stdout
+    assert "[42, 42, 42]" in out
+    assert json.loads((tmp_path / "notebook-run.json").read_text())["status"] == "finished"
