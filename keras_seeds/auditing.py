@@ -13,7 +13,13 @@ CONTROLLED, UNCONTROLLED, CHECK = "controlled", "NOT controlled", "check"
 
 @dataclass(frozen=True)
 class AuditItem:
-    """One source of randomness: its status, what was found and how to fix it."""
+    """One source of randomness: its status, what was found and how to fix it.
+
+    Example:
+
+    >>> AuditItem("XLA", "controlled", "off").controlled
+    True
+    """
 
     source: str
     status: str
@@ -26,7 +32,18 @@ class AuditItem:
 
 
 class AuditReport(list):
-    """A list of :class:`AuditItem` that prints as a readable report."""
+    """A list of :class:`AuditItem` that prints as a readable report.
+
+    Example:
+
+    >>> report = AuditReport([AuditItem("XLA", "controlled", "off")])
+    >>> print(report)
+    keras-seeds audit: sources of randomness
+    <BLANKLINE>
+    [  controlled  ] XLA  off
+    <BLANKLINE>
+    1 of 1 controlled.
+    """
 
     def uncontrolled(self) -> list[AuditItem]:
         """The items that are not controlled (status other than controlled)."""

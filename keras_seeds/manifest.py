@@ -113,7 +113,16 @@ def write_json_atomically(path, payload: dict) -> None:
 
 
 def read_manifest(path) -> dict:
-    """Reads a manifest, with a clear error for files that are not manifests."""
+    """Reads a manifest, with a clear error for files that are not manifests.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.json")
+    >>> write_json_atomically(path, {"format": FORMAT, "seed": {"master": 1}})
+    >>> read_manifest(path)["seed"]
+    {'master': 1}
+    """
     try:
         with open(path) as handle:
             manifest = json.load(handle)
