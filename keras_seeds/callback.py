@@ -34,6 +34,15 @@ def find_fit_call(model) -> dict[str, Any] | None:
     return None
 
 
+def _is_array_data(x) -> bool:
+    """Arrays, or a list/tuple/dict of them: what Keras shuffles itself."""
+    if isinstance(x, dict):
+        return all(_is_array_data(v) for v in x.values())
+    if isinstance(x, (list, tuple)):
+        return all(_is_array_data(v) for v in x)
+    return hasattr(x, "shape") and hasattr(x, "__len__")
+
+
 def _model_section(model) -> dict:
     layers = []
     for layer in generators.layers_of(model)[1:]:
@@ -206,8 +215,7 @@ class SeedCallback(keras.callbacks.Callback):
                        "set TensorFlow's global seed from the data sub-seed but cannot "
                        "check the pipeline. Wrap the unbatched dataset in "
                        "keras_seeds.seeded_dataset(ds, batch_size=...) to own it.")
-        elif isinstance(x, keras.utils.PyDataset) or not hasattr(x, "__len__") and \
-                not hasattr(x, "shape") and not isinstance(x, dict):
+        elif not _is_array_data(x):
             message = (f"the batch order comes from your {type(x).__name__}; keras-seeds "
                        f"cannot control it. Use keras_seeds.seeded_dataset(x, y, ...).")
         elif call.get("shuffle") and call.get("shuffle") != "batch" and epochs > 1:

@@ -101,7 +101,15 @@ def generator_controlled(generator) -> bool:
     return getattr(generator, "_initial_seed", None) is not None
 
 
-def _initializer_for(layer, variable):
+def _seeded(initializer, seed: int):
+    config = initializer.get_config()
+    if "seed" not in config:
+        return initializer
+    return initializer.from_config({**config, "seed": seed})
+
+
+def _initializer_for(layer, variable, seed: int):
+    """The layer's initializer for ``variable``, re-seeded with ``seed``."""
     from keras import initializers
 
     name = variable.name
@@ -117,17 +125,15 @@ def _initializer_for(layer, variable):
             f"after keras_seeds.seed_everything(seed) instead (and keep "
             f"reinitialize=False), or store the initializer as `{attr}`."
         )
-    initializer = initializers.get(initializer)
+    initializer = _seeded(initializers.get(initializer), seed)
     if name == "bias" and getattr(layer, "unit_forget_bias", False):
-        return _lstm_forget_bias(layer, initializer)
+        return _lstm_forget_bias(layer.units, initializer)
     return initializer
 
 
-def _lstm_forget_bias(layer, bias_initializer):
+def _lstm_forget_bias(units: int, bias_initializer):
     # LSTMCell builds this bias as [b, ones, b, b]: the forget gate starts at 1.
     from keras import initializers, ops
-
-    units = layer.units
 
     def initializer(shape, dtype=None):
         return ops.concatenate([
@@ -136,17 +142,7 @@ def _lstm_forget_bias(layer, bias_initializer):
             bias_initializer((units * 2,), dtype=dtype),
         ])
 
-    initializer.get_config = bias_initializer.get_config
-    initializer.from_config = lambda config: _lstm_forget_bias(
-        layer, type(bias_initializer).from_config(config))
     return initializer
-
-
-def _seeded(initializer, seed: int):
-    config = initializer.get_config()
-    if "seed" not in config:
-        return initializer
-    return initializer.from_config({**config, "seed": seed})
 
 
 def reinitialize_weights(model, init_seed: int) -> int:
@@ -170,8 +166,8 @@ def reinitialize_weights(model, init_seed: int) -> int:
         for variable in layer._trainable_variables + layer._non_trainable_variables:
             if id(variable) not in index:
                 continue
-            initializer = _seeded(_initializer_for(layer, variable),
-                                  derive_seed(init_seed, index.pop(id(variable))))
+            initializer = _initializer_for(
+                layer, variable, derive_seed(init_seed, index.pop(id(variable))))
             variable.assign(initializer(variable.shape, dtype=variable.dtype))
             done += 1
     return done

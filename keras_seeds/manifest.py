@@ -143,9 +143,10 @@ def environment_section() -> dict:
 
     from keras_seeds.determinism import determinism_enabled, thread_settings
 
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    devices = tf.config.list_physical_devices("GPU")
+    build = tf.sysconfig.get_build_info()
     gpu_details = []
-    for device in tf.config.list_physical_devices("GPU"):
+    for device in devices:
         try:
             gpu_details.append(tf.config.experimental.get_device_details(device))
         except Exception:  # device details are best effort
@@ -156,13 +157,13 @@ def environment_section() -> dict:
             "keras": keras.__version__, "numpy": np.__version__,
             "scikit-learn": sklearn.__version__,
             "keras_seeds": _own_version(),
-            "cuda": tf.sysconfig.get_build_info().get("cuda_version"),
-            "cudnn": tf.sysconfig.get_build_info().get("cudnn_version"),
+            "cuda": build.get("cuda_version"),
+            "cudnn": build.get("cudnn_version"),
         },
         "hardware": {
             "platform": platform.platform(), "machine": platform.machine(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
-            "gpus": gpus, "gpu_details": gpu_details,
+            "gpus": [d.name for d in devices], "gpu_details": gpu_details,
         },
         "environment": {name: os.environ.get(name) for name in ENV_VARS},
         "determinism": {
