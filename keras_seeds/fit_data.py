@@ -143,3 +143,90 @@ def split_validation(data, validation_split):
 
     train, validation = part(slice(0, split_at)), part(slice(split_at, None))
     return train, tuple(v for v in validation if v is not None)
+
+
+BATCH_KEY = "keras_seeds_batch"
+
+
+def is_batch_number(data) -> bool:
+    """Whether a train-step element is a :class:`ReplicaFeed` batch number."""
+    return isinstance(data, dict) and set(data) == {BATCH_KEY}
+
+
+class ReplicaFeed:
+    """``fit``'s training arrays held in variables and batched per replica inside
+    the train step.
+
+    Keras makes a new iterator over fit's dataset twice per epoch; a pipeline
+    that draws K orders and gathers K batches costs about 70 ms per iterator, a
+    third of an epoch of the digits MLP with K=32. So Keras iterates over batch
+    numbers only (``{BATCH_KEY: b}``, free to iterate), and :meth:`batch` turns
+    batch ``b`` of a pass into the replicas' batches: at ``b == 0`` it draws the
+    pass's orders (``shuffling.replica_orders`` of ``pass_index``, then
+    advances it), and every ``b`` gathers rows ``b * batch_size`` onward.
+
+    The variables keep their shapes' trailing dimensions and dtypes, so a later
+    ``fit`` with data of the same kind reuses the traced step (:meth:`accepts`).
+    """
+
+    def __init__(self, data: tuple, data_seeds, batch_size: int, shuffle: bool):
+        import tensorflow as tf
+
+        self.data_seeds = list(data_seeds)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self._kind = self._kind_of(data)
+        self.data = tf.nest.map_structure(
+            lambda a: tf.Variable(a, trainable=False, shape=(None,) + a.shape[1:]), data)
+        self.order = tf.Variable(tf.zeros((len(self.data_seeds), 0), tf.int64),
+                                 trainable=False, shape=(len(self.data_seeds), None))
+        self.pass_index = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.num_samples = len(tf.nest.flatten(data)[0])
+
+    def _kind_of(self, data) -> tuple:
+        import tensorflow as tf
+
+        leaves = tf.nest.flatten(data)
+        return (tf.nest.map_structure(lambda _: 0, data), self.batch_size, self.shuffle,
+                tuple(self.data_seeds), tuple((a.dtype, a.shape[1:]) for a in leaves))
+
+    def accepts(self, data, data_seeds, batch_size: int, shuffle: bool) -> bool:
+        """Whether ``data`` can be loaded into this feed's variables as they are."""
+        return (list(data_seeds), batch_size, shuffle) == (
+            self.data_seeds, self.batch_size, self.shuffle) and (
+            self._kind_of(data) == self._kind)
+
+    def load(self, data, pass_index: int) -> None:
+        import tensorflow as tf
+
+        tf.nest.map_structure(lambda variable, a: variable.assign(a), self.data, data)
+        self.num_samples = len(tf.nest.flatten(data)[0])
+        self.pass_index.assign(int(pass_index))
+
+    def dataset(self, repeat: bool):
+        """Batch numbers of one pass (forever, passes back to back, if ``repeat``)."""
+        import tensorflow as tf
+
+        steps = -(-self.num_samples // self.batch_size)
+        dataset = tf.data.Dataset.from_tensor_slices({BATCH_KEY: np.arange(steps)})
+        return dataset.repeat() if repeat else dataset
+
+    def batch(self, number):
+        """The replicas' batch ``number`` of the current pass: ``(K, batch, ...)``."""
+        import tensorflow as tf
+
+        from keras_seeds.shuffling import replica_orders
+
+        def new_pass():
+            num_samples = tf.shape(tf.nest.flatten(self.data)[0], out_type=tf.int64)[0]
+            self.order.assign(replica_orders(num_samples, self.data_seeds, self.pass_index,
+                                             self.shuffle))
+            self.pass_index.assign_add(1)
+            return tf.constant(True)
+
+        # The cond runs before the slice below: TensorFlow orders a function's
+        # reads and writes of one variable as written.
+        tf.cond(tf.equal(number, 0), new_pass, lambda: tf.constant(False))
+        start = number * self.batch_size
+        indices = self.order[:, start:start + self.batch_size]
+        return tf.nest.map_structure(lambda variable: tf.gather(variable, indices), self.data)

@@ -31,8 +31,8 @@ from typing import Any, Callable, Sequence
 import keras
 import numpy as np
 
-from keras_seeds.fit_data import (apply_class_weight, peek, split_validation,
-                                  training_data)
+from keras_seeds.fit_data import (BATCH_KEY, ReplicaFeed, apply_class_weight, is_batch_number,
+                                  peek, split_validation, training_data)
 from keras_seeds.seeding import seeded_construction
 from keras_seeds.seeds import (Seeds, check_replicas, check_seed, check_seed_list,
                                draw_seed, replica_seeds)
@@ -154,7 +154,7 @@ class SeededModel(keras.Model):
         self._hidden = _Hidden(build_fn=None if isinstance(build_fn, keras.Model) else build_fn,
                                template=build_fn if isinstance(build_fn, keras.Model) else None,
                                member=None, metric_vars=None, metric_reset=None,
-                               compile_args=None, frozen=frozenset(),
+                               compile_args=None, frozen=frozenset(), feed=None,
                                trainable=[], non_trainable=[])
         self.diverged_replicas: list[int] = []
         if restore is not None:
@@ -395,6 +395,8 @@ class SeededModel(keras.Model):
         import tensorflow as tf
         from keras.src.trainers.data_adapters import data_adapter_utils
 
+        if is_batch_number(data):
+            data = self._hidden.feed.batch(data[BATCH_KEY])
         x, y, sample_weight = data_adapter_utils.unpack_x_y_sample_weight(data)
         frozen = sorted(self._hidden.frozen)
         guarded = self._guarded_variables() if frozen else []
@@ -525,9 +527,7 @@ class SeededModel(keras.Model):
         (``shuffle=False`` keeps the given order for all). ``validation_split``
         takes the last fraction of the arrays, like Keras.
         """
-        import tensorflow as tf
-
-        from keras_seeds.shuffling import _pack, replica_batches
+        from keras_seeds.shuffling import _pack
 
         self._assert_compile_called("fit")
         data, batch_size = training_data(x, y, sample_weight, batch_size)
@@ -539,13 +539,9 @@ class SeededModel(keras.Model):
         if not self.optimizer.built:
             # Slots made inside the traced step would make TensorFlow trace it twice.
             self.optimizer.build(self.trainable_variables)
-        epoch = tf.Variable(int(initial_epoch), dtype=tf.int64, trainable=False)
-        seeds = [self.replica_sub_seeds(k).data for k in range(self.replicas)]
-        dataset = replica_batches(_pack(*data), seeds, epoch, batch_size=batch_size,
-                                  shuffle=bool(shuffle))
-        if steps_per_epoch is not None:
-            dataset = dataset.repeat()
-        internal = [_ReplicaWatch(epoch if steps_per_epoch is None else None)]
+        feed = self._feed(_pack(*data), batch_size, bool(shuffle), initial_epoch)
+        dataset = feed.dataset(repeat=steps_per_epoch is not None)
+        internal = [_ReplicaWatch(feed.pass_index if steps_per_epoch is None else None)]
         if verbose != 0:
             internal.append(_MeanProgbar())
         return super().fit(
@@ -555,6 +551,19 @@ class SeededModel(keras.Model):
             validation_steps=validation_steps,
             validation_batch_size=validation_batch_size or batch_size,
             validation_freq=validation_freq)
+
+    def _feed(self, data: tuple, batch_size: int, shuffle: bool, initial_epoch: int) -> ReplicaFeed:
+        """The training feed for this fit: the last one, refilled, when the data is
+        of the same kind (so the traced step is reused), else a new one."""
+        seeds = [self.replica_sub_seeds(k).data for k in range(self.replicas)]
+        feed = self._hidden.feed
+        if feed is not None and feed.accepts(data, seeds, batch_size, shuffle):
+            feed.load(data, initial_epoch)
+        else:
+            feed = self._hidden.feed = ReplicaFeed(data, seeds, batch_size, shuffle)
+            feed.pass_index.assign(int(initial_epoch))
+            self.train_function = None  # its graph reads the old feed's variables
+        return feed
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None,
                  steps=None, callbacks=None, return_dict=False, **kwargs):

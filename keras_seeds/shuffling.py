@@ -238,53 +238,32 @@ def pass_order(num_samples: int, pass_seed, shuffle: bool = True):
     return indices
 
 
-def replica_batches(data, data_seeds, epoch, *, batch_size: int, shuffle: bool = True):
-    """Batches for K seed replicas at once, each element with a leading replica axis.
+def replica_orders(num_samples, data_seeds, pass_index, shuffle: bool = True):
+    """The data order of one pass for K seed replicas at once, shape ``(K, n)``.
 
-    Replica k's pass ``e`` takes the order ``pass_order(n, [data_seeds[k], e])``,
-    the same order :func:`seeded_dataset` gives a single run with that data
-    seed. The pass index is read from (and advanced in) the ``epoch`` variable.
+    Row k is ``pass_order(num_samples, [data_seeds[k], pass_index])``: replica
+    k sees its batches in the order :func:`seeded_dataset` gives a single run
+    with that data seed, on the same pass.
 
     Args:
-        data: a tuple ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)`` of
-            NumPy arrays or nested structures of them, same first dimension.
+        num_samples: examples per pass (an int or a scalar tensor).
         data_seeds: one data seed per replica.
-        epoch: an int64 ``tf.Variable``, the index of the next pass.
-        batch_size: examples per batch (the last batch of a pass may be smaller).
+        pass_index: the pass (epoch) number, an int or an int64 scalar tensor.
         shuffle: ``False`` gives every replica the given order.
-
-    Returns:
-        A ``tf.data.Dataset`` of one pass whose elements have shape
-        ``(K, batch, ...)`` per array.
 
     Example:
 
-    >>> import numpy as np, tensorflow as tf
-    >>> epoch = tf.Variable(0, dtype=tf.int64)
-    >>> ds = replica_batches((np.arange(6),), [1, 2], epoch, batch_size=6)
-    >>> batch = next(iter(ds)).numpy()  # a lone x comes bare, like in Keras
-    >>> batch.shape, sorted(batch[0]) == list(range(6)), bool((batch[0] != batch[1]).any())
+    >>> orders = replica_orders(6, [1, 2], 0).numpy()
+    >>> orders.shape, sorted(orders[0]) == list(range(6)), bool((orders[0] != orders[1]).any())
     ((2, 6), True, True)
+    >>> bool((orders[1] == pass_order(6, [2, 0]).numpy()).all())
+    True
     """
     import tensorflow as tf
 
-    num_samples = _num_samples(data)
-    tensors = tf.nest.map_structure(tf.constant, data if len(data) > 1 else data[0])
-
-    def orders(_):
-        pass_index = epoch.assign_add(1) - 1
-        return tf.stack([pass_order(num_samples, tf.stack([tf.constant(s, tf.int64), pass_index]),
-                                    shuffle) for s in data_seeds])  # (K, n)
-
-    def gather(batch_indices):  # (K, batch)
-        return tf.nest.map_structure(lambda t: tf.gather(t, batch_indices), tensors)
-
-    dataset = (tf.data.Dataset.range(1).map(_traced(orders))
-               .flat_map(_traced(lambda indices: _index_batches(indices, batch_size)))
-               .map(_traced(gather)))
-    steps = -(-num_samples // batch_size)
-    return dataset.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(
-        tf.data.AUTOTUNE)
+    pass_index = tf.cast(pass_index, tf.int64)
+    return tf.stack([pass_order(num_samples, tf.stack([tf.constant(s, tf.int64), pass_index]),
+                                shuffle) for s in data_seeds])
 
 
 def _from_dataset(source, next_pass_seed, shuffle, buffer_size):

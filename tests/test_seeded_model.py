@@ -190,6 +190,67 @@ def test_each_replica_gets_its_own_data_order_every_epoch():
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+def test_fit_feeds_each_replica_its_pass_order_batch_by_batch():
+    # The in-step feed against an independent slicing of pass_order.
+    from keras_seeds.fit_data import ReplicaFeed
+    from keras_seeds.shuffling import pass_order
+
+    x = np.arange(10, dtype="float32").reshape(10, 1) * np.ones((1, 3), "float32")
+    y = np.arange(10, dtype="int32")
+    feed = ReplicaFeed((x, y), [5, 6], batch_size=4, shuffle=True)
+    feed.pass_index.assign(3)
+    batch = tf.function(feed.batch)
+    for e in (3, 4):  # two passes back to back, as with steps_per_epoch
+        for b in range(3):
+            got_x, got_y = batch(tf.constant(b, tf.int64))
+            for k, seed in enumerate((5, 6)):
+                want = pass_order(10, [seed, e]).numpy()[4 * b:4 * b + 4]
+                np.testing.assert_array_equal(got_y.numpy()[k], want)
+                np.testing.assert_array_equal(got_x.numpy()[k], x[want])
+    assert int(feed.pass_index.numpy()) == 5
+    unshuffled = ReplicaFeed((x, y), [5, 6], batch_size=4, shuffle=False)
+    np.testing.assert_array_equal(tf.function(unshuffled.batch)(tf.constant(0, tf.int64))[1],
+                                  [[0, 1, 2, 3]] * 2)
+
+
+def test_steps_per_epoch_and_initial_epoch_keep_the_pass_orders():
+    def weights_after(*fits):
+        model = compiled(ks.SeededModel(digits_mlp, seeds=[3, 4]))
+        for kwargs in fits:
+            model.fit(X_TRAIN, Y_TRAIN, batch_size=100, verbose=0, **kwargs)
+        return model.get_weights()
+
+    two_epochs = weights_after({"epochs": 2})
+    for fits in ([{"epochs": 1, "steps_per_epoch": 6}],   # two passes back to back
+                 [{"epochs": 3, "steps_per_epoch": 2}],   # epochs that split passes
+                 [{"epochs": 1}, {"epochs": 2, "initial_epoch": 1}]):  # resumed
+        for a, b in zip(two_epochs, weights_after(*fits)):
+            np.testing.assert_array_equal(a, b, err_msg=str(fits))
+
+
+def test_a_second_fit_trains_on_its_own_data_and_reuses_the_traced_step():
+    x2, y2 = X_VAL[:90], Y_VAL[:90]
+
+    def sgd_model():
+        return compiled(ks.SeededModel(digits_mlp, seeds=[3, 4]), optimizer="sgd")
+
+    model = sgd_model()
+    model.fit(X_TRAIN, Y_TRAIN, epochs=1, batch_size=32, verbose=0)
+    after_first = model.get_weights()
+    step = model.train_function
+    model.fit(x2, y2, epochs=1, batch_size=32, verbose=0)
+    assert model.train_function is step  # same kind of data: no new trace
+    # The same second fit from a model that never saw the first data.
+    fresh = sgd_model()
+    fresh.set_weights(after_first)
+    fresh.fit(x2, y2, epochs=1, batch_size=32, verbose=0)
+    for a, b in zip(model.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # Data of another kind (float64) gets a new feed and a new trace, and still trains.
+    model.fit(x2.astype("float64"), y2, epochs=1, batch_size=32, verbose=0)
+    assert model.train_function is not step
+
+
 def test_clipnorm_and_global_clipnorm_use_each_replicas_own_norm():
     # With SGD the step size is the clipped gradient itself: a norm taken over
     # all replicas would shrink every replica's step and break the equality.
