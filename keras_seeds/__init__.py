@@ -13,6 +13,8 @@ Example:
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 
 __version__ = "0.1.0"
 
@@ -26,7 +28,9 @@ _EXPORTS = {
     "SUBSEED_NAMES": "seeds", "Seeds": "seeds", "check_seed": "seeds",
     "derive_seed": "seeds",
     "seeded_dataset": "shuffling",
-    "SeededModel": "seeded_model", "replica_key": "seeded_model", "ReplicaEarlyStopping": "replica_stopping",
+    "SeededModel": "seeded_model", "replica_key": "seeded_model",
+    "ReplicaEarlyStopping": "replica_stopping",
+    "SeedEnsemble": "ensemble",
     "replica_seeds": "seeds",
 }
 
@@ -37,9 +41,60 @@ def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'keras_seeds' has no attribute {name!r}")
     value = getattr(importlib.import_module(f"keras_seeds.{_EXPORTS[name]}"), name)
+    if _registration_pending:
+        _register_with_keras()
     globals()[name] = value
     return value
 
 
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+# Modules whose classes ``keras.saving.load_model`` must find by their registered
+# names ("keras_seeds>SeededModel", ...). Keras cannot import them from a saved
+# config, so they are imported as soon as Keras is: now if it already is, else
+# right after ``import keras`` finishes (names stay lazy until then).
+_KERAS_SERIALIZABLE = ("seeded_model", "ensemble")
+
+
+_registration_pending = False
+
+
+def _register_with_keras() -> None:
+    global _registration_pending
+    try:
+        for module in _KERAS_SERIALIZABLE:
+            importlib.import_module(f"keras_seeds.{module}")
+        _registration_pending = False
+    except ImportError:
+        # Keras was imported from inside a keras_seeds module that one of these
+        # imports (it is half-initialised): try again on the next name looked up.
+        _registration_pending = True
+
+
+class _AfterKerasImport:
+    """A one-shot import hook: runs :func:`_register_with_keras` once ``keras``
+    has been imported, wherever the import comes from."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):
+            exec_module(module)
+            _register_with_keras()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
+if "keras" in sys.modules:
+    _register_with_keras()
+elif not any(isinstance(finder, _AfterKerasImport) for finder in sys.meta_path):
+    sys.meta_path.insert(0, _AfterKerasImport())

@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -34,10 +34,10 @@ import numpy as np
 from keras_seeds.fit_data import (BATCH_KEY, ReplicaFeed, apply_class_weight, is_batch_number,
                                   peek, split_validation, training_data)
 from keras_seeds.seeding import seeded_construction
+from keras_seeds.stacking import Untracked, check_combine, combine_outputs, stacked_outputs
 from keras_seeds.seeds import (Seeds, check_replicas, check_seed, check_seed_list,
                                draw_seed, replica_seeds)
 
-COMBINE_CHOICES = ("mean", "mean_probs", "median")
 # Optimizers whose update of one variable looks at the whole variable (trust
 # ratios, orthogonalisation, a shared loss scale): on a stacked variable they
 # would mix the replicas.
@@ -70,13 +70,6 @@ def _register_bitcast_vectorization() -> None:
     def _convert_bitcast(pfor_input):
         stacked = pfor_input.stacked_input(0)
         return pfor.wrap(array_ops.bitcast(stacked, pfor_input.get_attr("type")), True)
-
-
-class _Hidden:
-    """Holds objects Keras must not track or save as part of the SeededModel."""
-
-    def __init__(self, **items):
-        self.__dict__.update(items)
 
 
 def replica_key(name: str, index: int) -> str:
@@ -151,7 +144,7 @@ class SeededModel(keras.Model):
         if restore is None and not (callable(build_fn) or isinstance(build_fn, keras.Model)):
             raise TypeError("`build_fn` must be a function that returns a Keras model, or a "
                             f"Keras model to use as a template; received build_fn={build_fn!r}.")
-        self._hidden = _Hidden(build_fn=None if isinstance(build_fn, keras.Model) else build_fn,
+        self._hidden = Untracked(build_fn=None if isinstance(build_fn, keras.Model) else build_fn,
                                template=build_fn if isinstance(build_fn, keras.Model) else None,
                                member=None, metric_vars=None, metric_reset=None,
                                compile_args=None, frozen=frozenset(), feed=None,
@@ -438,18 +431,8 @@ class SeededModel(keras.Model):
         return keras.tree.map_structure(_replica_axis_second, self._replica_outputs(x))
 
     def _replica_outputs(self, x, training: bool = False):
-        import tensorflow as tf
-
-        member = self._hidden.member
-        call_kwargs = {"training": training} if member._call_has_training_arg else {}
-
-        def one_replica(args):
-            tv, ntv = args
-            return member.stateless_call(tv, ntv, x, **call_kwargs)[0]
-
-        tv = [tf.convert_to_tensor(v) for v in self._hidden.trainable]
-        ntv = [tf.convert_to_tensor(v) for v in self._hidden.non_trainable]
-        return tf.vectorized_map(one_replica, (tv, ntv))
+        return stacked_outputs(self._hidden.member, self._hidden.trainable,
+                               self._hidden.non_trainable, x, training=training)
 
     def call(self, inputs, training=False):
         """The ensemble output: the mean of the replicas' outputs."""
@@ -622,7 +605,35 @@ class SeededModel(keras.Model):
         """
         combine = check_combine(combine)
         outputs = self._predict_batch_first(x, batch_size, verbose, steps, callbacks)
-        return keras.tree.map_structure(lambda a: combine_outputs(a, combine, axis=1), outputs)
+        return keras.tree.map_structure(
+            lambda a: np.asarray(combine_outputs(a, combine, axis=1)), outputs)
+
+    def ensemble(self, combine: str = "mean", uncertainty: bool = False, name=None):
+        """The replicas as one deployable :class:`~keras_seeds.SeedEnsemble`, fused.
+
+        The ensemble keeps the replica axis (one batched graph, not K copies of
+        the member) and a snapshot of the current weights: training this
+        SeededModel further does not change it. ``combine`` and ``uncertainty``
+        are as in ``SeedEnsemble``; ``ensemble.export(path)`` writes a SavedModel.
+
+        Example:
+
+        >>> import numpy as np
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, replicas=2, seed=0)
+        >>> x = np.zeros((3, 64), "float32")
+        >>> ensemble = model.ensemble()
+        >>> bool(np.allclose(ensemble.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6))
+        True
+        """
+        from keras_seeds.ensemble import fused_ensemble
+
+        if self._hidden.member is None:
+            raise ValueError("SeededModel.ensemble: the replicas are not built yet; call "
+                             "`fit`, `predict` or `build` first.")
+        values = [np.asarray(v) for v in self._hidden.trainable + self._hidden.non_trainable]
+        return fused_ensemble(self._hidden.member, values, self.replica_seeds, combine=combine,
+                              uncertainty=uncertainty, name=name or f"{self.name}_ensemble")
 
     def predict_replicas(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Every replica's prediction, stacked: shape ``(K, samples, ...)``."""
@@ -782,38 +793,6 @@ class _MeanProgbar(keras.callbacks.ProgbarLogger):
 
 
 # ------------------------------------------------------------- helpers
-def check_combine(combine: Any) -> str:
-    """Validates a ``combine`` choice: one of ``COMBINE_CHOICES``.
-
-    Example:
-
-    >>> check_combine("mean")
-    'mean'
-    """
-    if combine not in COMBINE_CHOICES:
-        raise ValueError(f"`combine` must be one of {', '.join(map(repr, COMBINE_CHOICES))}; "
-                         f"received combine={combine!r}.")
-    return combine
-
-
-def combine_outputs(outputs, combine: str, axis: int = 0) -> np.ndarray:
-    """Combines replica outputs stacked along ``axis``.
-
-    Example:
-
-    >>> combine_outputs(np.array([[1.0, 3.0], [3.0, 5.0]]), "mean")
-    array([2., 4.])
-    """
-    outputs = np.asarray(outputs)
-    if combine == "median":
-        return np.median(outputs, axis=axis)
-    if combine == "mean_probs":
-        from scipy.special import softmax
-
-        outputs = softmax(outputs, axis=-1)
-    return np.mean(outputs, axis=axis)
-
-
 def _fresh_copy(compile_args: dict) -> dict:
     """New loss/metric/optimizer objects with the same configuration (metric
     objects hold state, so two models must not share them)."""

@@ -1,0 +1,345 @@
+"""SeedEnsemble: K seed replicas deployed as one Keras model and one SavedModel.
+
+Two forms behind one class:
+
+- **fused** (``SeededModel.ensemble()``): one member architecture and its
+  weights stacked with a leading replica axis, run with ``tf.vectorized_map``
+  as one batched graph (a K=8 MLP costs about one member's ops, not eight);
+- **members** (``SeedEnsemble([model_a, model_b, ...])``): ordinary Keras
+  models with the same input and output shapes, each called in turn. They are
+  used, not copied, as when Keras models are composed.
+
+Either way the output is the members' outputs combined (``combine``), and the
+model exports to a SavedModel that plain TensorFlow serves (``export``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+from keras_seeds.stacking import Untracked, check_combine, combine_outputs, stacked_outputs
+
+UNCERTAINTY_ENDPOINT = "serve_uncertainty"
+
+
+@keras.saving.register_keras_serializable(package="keras_seeds")
+class SeedEnsemble(keras.Model):
+    """K seed replicas as one model whose output combines theirs.
+
+    Args:
+        models: a non-empty list of distinct Keras models with the same input
+            and output shapes (built: called once, or made with ``keras.Input``).
+            Members whose names clash are renamed ``<name>_<position>``.
+        combine: ``"mean"`` of the outputs (probabilities, regression values),
+            ``"mean_probs"`` (softmax of each member's logits, then the mean)
+            or ``"median"``.
+        uncertainty: if true the model returns a dict: ``"prediction"`` (the
+            combined output), ``"std"`` (the members' standard deviation, of
+            their probabilities for ``"mean_probs"``) and, for outputs with a
+            class axis of 2 or more, ``"disagreement"`` (the fraction of
+            members whose top class is not the ensemble's). Either way,
+            :meth:`uncertainty` gives that dict and :meth:`export` serves it
+            under a second signature.
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> def member():
+    ...     return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    >>> members = [member() for _ in range(3)]
+    >>> ensemble = SeedEnsemble(members)
+    >>> x = np.ones((2, 4), "float32")
+    >>> mean = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    >>> bool(np.allclose(ensemble.predict(x, verbose=0), mean, atol=1e-6))
+    True
+    >>> sorted(ensemble.uncertainty(x))
+    ['disagreement', 'prediction', 'std']
+    """
+
+    def __init__(self, models=None, combine: str = "mean", uncertainty: bool = False,
+                 name: str | None = None, *, _fused=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.combine = check_combine(combine)
+        self.uncertainty_outputs = bool(uncertainty)
+        self.seeds = None
+        self._hidden = Untracked(template=None, trainable=[], non_trainable=[])
+        if _fused is not None:
+            template, replicas, values = _fused
+            self._make_stacked(template, replicas, values)
+            self.members = []
+        else:
+            self.members = _check_members(models)
+            self.replicas = len(self.members)
+        self.built = True
+
+    # -------------------------------------------------------------- building
+    def _make_stacked(self, template, replicas: int, values) -> None:
+        """Stacked variables for ``template``'s weights; ``values`` are their
+        (K, ...) arrays, or ``None`` when ``.keras`` loading fills them."""
+        self.replicas = replicas
+        self._hidden.template = template
+        columns = ([(v, True) for v in template.trainable_variables]
+                   + [(v, False) for v in template.non_trainable_variables])
+        for i, (variable, trainable) in enumerate(columns):
+            stacked = self.add_weight(
+                shape=(replicas,) + tuple(variable.shape), dtype=variable.dtype,
+                initializer="zeros", trainable=trainable,
+                name=f"replicas_{'t' if trainable else 'n'}{i}_{variable.name}")
+            if values is not None:
+                stacked.assign(values[i])
+            (self._hidden.trainable if trainable else self._hidden.non_trainable).append(stacked)
+
+    @property
+    def fused(self) -> bool:
+        """Whether the members run as one batched graph (``SeededModel.ensemble()``)."""
+        return self._hidden.template is not None
+
+    # --------------------------------------------------------------- calling
+    def member_outputs(self, inputs, training: bool = False):
+        """Every member's output, stacked: a leading axis of size K."""
+        if self.fused:
+            return stacked_outputs(self._hidden.template, self._hidden.trainable,
+                                   self._hidden.non_trainable, inputs, training=training)
+        outputs = [member(inputs, training=training) for member in self.members]
+        return keras.tree.map_structure(lambda *each: keras.ops.stack(each), *outputs)
+
+    def call(self, inputs, training=False):
+        stacked = self.member_outputs(inputs, training=bool(training))
+        if self.uncertainty_outputs:
+            return uncertainty_of(stacked, self.combine)
+        return keras.tree.map_structure(lambda t: combine_outputs(t, self.combine), stacked)
+
+    def compute_output_spec(self, inputs, training=False):
+        member = self._hidden.template if self.fused else self.members[0]
+        spec = member.compute_output_spec(inputs)
+        if not self.uncertainty_outputs:
+            return spec
+        result = {"prediction": spec, "std": spec}
+        if len(spec.shape) >= 2 and (spec.shape[-1] or 0) >= 2:
+            result["disagreement"] = keras.KerasTensor(spec.shape[:-1], "float32")
+        return result
+
+    def predict_members(self, x, batch_size: int = 32) -> Any:
+        """Every member's prediction as NumPy, shape ``(K, samples, ...)``."""
+        import tensorflow as tf
+
+        dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+        step = tf.function(lambda batch: self.member_outputs(batch))
+        parts = [step(batch) for batch in dataset]
+        return keras.tree.map_structure(
+            lambda *p: np.concatenate([np.asarray(t) for t in p], axis=1), *parts)
+
+    def uncertainty(self, x, batch_size: int = 32) -> dict:
+        """The combined prediction and the members' spread as NumPy arrays:
+        ``{"prediction", "std"[, "disagreement"]}`` (see the class docs)."""
+        import tensorflow as tf
+
+        dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
+        step = tf.function(lambda batch: uncertainty_of(self.member_outputs(batch),
+                                                        self.combine))
+        parts = [step(batch) for batch in dataset]
+        return {key: np.concatenate([np.asarray(p[key]) for p in parts]) for key in parts[0]}
+
+    # ------------------------------------------------------------- exporting
+    def input_signature(self) -> list:
+        """The serving input signature: the members' inputs with any batch size."""
+        from keras.src.export.export_utils import get_input_signature
+
+        member = self._hidden.template if self.fused else self.members[0]
+        return get_input_signature(member)
+
+    def export(self, filepath, verbose: bool = False, input_signature=None,
+               jit_compile="auto") -> None:
+        """Writes a TensorFlow SavedModel that serves without keras-seeds.
+
+        Signatures: ``serve`` (also ``serving_default``) returns what the model
+        returns; ``serve_uncertainty`` returns ``{"prediction", "std"[,
+        "disagreement"]}``. Load with ``tf.saved_model.load(path).serve(x)``,
+        ``keras.layers.TFSMLayer(path)``, or TensorFlow Serving.
+
+        Args:
+            filepath: the SavedModel directory to write.
+            input_signature: the serving inputs (``tf.TensorSpec`` structure);
+                by default the members' inputs with any batch size.
+            jit_compile: compile the served functions with XLA. ``"auto"`` (the
+                default) does so when they compile on this machine: it merges
+                the K-replica graph's many small ops, which dominate at batch 1
+                (see docs/benchmarks.md). XLA compiles once per new batch size
+                the server sees; pass ``False`` if batch sizes vary a lot.
+
+        Example:
+
+        >>> import tempfile, numpy as np, tensorflow as tf
+        >>> from keras_seeds.demo import digits_mlp
+        >>> from keras_seeds import SeededModel
+        >>> ensemble = SeededModel(digits_mlp, replicas=2, seed=0).ensemble()
+        >>> path = tempfile.mkdtemp() + "/ensemble"
+        >>> ensemble.export(path)
+        >>> served = tf.saved_model.load(path)
+        >>> x = np.zeros((3, 64), "float32")
+        >>> bool(np.allclose(served.serve(x), ensemble.predict(x, verbose=0), atol=1e-6))
+        True
+        """
+        import tensorflow as tf
+        from keras.export import ExportArchive
+        from keras.src.export.export_utils import make_tf_tensor_spec
+
+        if jit_compile not in ("auto", True, False):
+            raise ValueError("`jit_compile` must be 'auto', True or False; received "
+                             f"jit_compile={jit_compile!r}.")
+        signature = keras.tree.map_structure(make_tf_tensor_spec,
+                                             input_signature or self.input_signature())
+        endpoints = {
+            "serve": lambda *inputs: self(*inputs, training=False),
+            UNCERTAINTY_ENDPOINT: lambda *inputs: uncertainty_of(self.member_outputs(*inputs),
+                                                                 self.combine),
+        }
+        if jit_compile == "auto":
+            jit_compile = _compiles_with_xla(endpoints["serve"], signature)
+        archive = ExportArchive()
+        archive.track(self)
+        for name, fn in endpoints.items():  # "serve" first: it becomes serving_default
+            archive.add_endpoint(name, tf.function(fn, input_signature=signature,
+                                                   jit_compile=bool(jit_compile)))
+        archive.write_out(filepath, verbose=verbose)
+
+    # ------------------------------------------------------------- saving
+    def get_config(self):
+        from keras.src.saving import serialization_lib
+
+        config = {"name": self.name, "combine": self.combine,
+                  "uncertainty": self.uncertainty_outputs, "seeds": self.seeds}
+        if self.fused:
+            template = self._hidden.template
+            member = serialization_lib.serialize_keras_object(template)
+            member.pop("compile_config", None)
+            return {**config, "replicas": self.replicas, "member": member,
+                    "member_build_config": template.get_build_config()}
+        return {**config, "members": [serialization_lib.serialize_keras_object(m)
+                                      for m in self.members]}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        from keras.src.saving import serialization_lib
+
+        def load(item):
+            return serialization_lib.deserialize_keras_object(item, custom_objects=custom_objects)
+
+        options = {"combine": config["combine"], "uncertainty": config["uncertainty"],
+                   "name": config.get("name")}
+        if "member" in config:
+            template = load(config["member"])
+            if not template.built and config.get("member_build_config"):
+                template.build_from_config(config["member_build_config"])
+            ensemble = cls(_fused=(template, config["replicas"], None), **options)
+        else:
+            ensemble = cls([load(m) for m in config["members"]], **options)
+        ensemble.seeds = config.get("seeds")
+        return ensemble
+
+
+def fused_ensemble(template, stacked_values: list, seeds, combine: str = "mean",
+                   uncertainty: bool = False, name: str | None = None) -> SeedEnsemble:
+    """A fused :class:`SeedEnsemble` of ``template``'s architecture, with its
+    trainable then non-trainable variables' values stacked as ``(K, ...)``."""
+    ensemble = SeedEnsemble(combine=combine, uncertainty=uncertainty, name=name,
+                            _fused=(template, len(seeds), stacked_values))
+    ensemble.seeds = list(seeds)
+    return ensemble
+
+
+def uncertainty_of(stacked, combine: str) -> dict:
+    """The combined output and the members' spread, from outputs stacked on axis 0.
+
+    Example:
+
+    >>> members = np.array([[[0.9, 0.1]], [[0.2, 0.8]], [[0.7, 0.3]]])  # K=3, one example
+    >>> out = uncertainty_of(members, "mean")
+    >>> np.asarray(out["prediction"]).round(2), np.asarray(out["disagreement"]).round(2)
+    (array([[0.6, 0.4]]), array([0.33], dtype=float32))
+    """
+    from keras import ops
+
+    if isinstance(stacked, (dict, list, tuple)):
+        raise ValueError("SeedEnsemble: uncertainty outputs need members with one output "
+                         f"tensor; these return {type(stacked).__name__} structures.")
+    prediction = combine_outputs(stacked, combine)
+    values = ops.softmax(stacked, axis=-1) if combine == "mean_probs" else stacked
+    result = {"prediction": prediction, "std": ops.std(values, axis=0)}
+    if len(stacked.shape) >= 3 and (stacked.shape[-1] or 0) >= 2:
+        votes = ops.argmax(stacked, axis=-1)
+        chosen = ops.expand_dims(ops.argmax(prediction, axis=-1), 0)
+        result["disagreement"] = ops.mean(ops.cast(ops.not_equal(votes, chosen), "float32"),
+                                          axis=0)
+    return result
+
+
+def _compiles_with_xla(fn, signature) -> bool:
+    """Whether ``fn`` compiles and runs under XLA here, tried on a batch of one."""
+    import tensorflow as tf
+
+    def example(spec):
+        shape = [1 if dim is None else dim for dim in spec.shape]
+        return tf.zeros(shape, spec.dtype)
+
+    try:
+        tf.function(fn, jit_compile=True)(*keras.tree.map_structure(example, signature))
+    except Exception:  # noqa: BLE001 - any failure means: serve without XLA
+        return False
+    return True
+
+
+# ----------------------------------------------------------------- checks
+def _check_members(models) -> list:
+    if isinstance(models, keras.Model) or not isinstance(models, (list, tuple)):
+        raise TypeError("`models` must be a list of Keras models; received "
+                        f"models={models!r}.")
+    if not models:
+        raise ValueError("`models` must hold at least one Keras model; received models=[].")
+    for i, model in enumerate(models):
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"`models[{i}]` must be a Keras model; received {model!r}.")
+    seen: dict[int, int] = {}
+    for i, model in enumerate(models):
+        if id(model) in seen:
+            raise ValueError(
+                f"`models[{seen[id(model)]}]` and `models[{i}]` are the same model object; "
+                "its weights would count twice. Pass distinct models (for example "
+                "`keras.models.clone_model(model)` with the other seed's weights).")
+        seen[id(model)] = i
+    first = _io_shapes(models[0], 0)
+    for i, model in enumerate(models[1:], start=1):
+        shapes = _io_shapes(model, i)
+        for part, index in (("input", 0), ("output", 1)):
+            if shapes[index] != first[index]:
+                raise ValueError(
+                    f"`models[{i}]` has {part} shape {shapes[index]}, but `models[0]` has "
+                    f"{first[index]}; ensemble members need the same input and output shapes.")
+    names: set[str] = set()
+    for i, model in enumerate(models):
+        if model.name in names:
+            model.name = f"{model.name}_{i}"
+        while model.name in names:
+            model.name = f"{model.name}_"
+        names.add(model.name)
+    return list(models)
+
+
+def _io_shapes(model, index: int) -> tuple:
+    """``(input shapes, output shapes)`` of a built model, batch dimension free."""
+    from keras.src.export.export_utils import get_input_signature
+
+    try:
+        signature = get_input_signature(model)
+    except ValueError as error:
+        raise ValueError(f"`models[{index}]` is not built, so its input shape is unknown; "
+                         "build it (`keras.Input`, `model.build(shape)` or one call on "
+                         f"data) first. Keras says: {error}") from None
+    spec = keras.tree.map_structure(lambda s: keras.KerasTensor(s.shape, s.dtype), signature)
+    outputs = model.compute_output_spec(*spec)
+    as_shapes = lambda structure: keras.tree.map_structure(  # noqa: E731
+        lambda t: tuple(t.shape[1:]), structure)
+    return as_shapes(spec), as_shapes(outputs)

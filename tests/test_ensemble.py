@@ -1,0 +1,247 @@
+"""SeedEnsemble: combining, uncertainty, .keras and SavedModel round trips, bad input."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+from scipy.special import softmax
+from sklearn.datasets import load_digits
+
+import keras_seeds as ks
+from keras_seeds.demo import digits_mlp
+
+X, Y = load_digits(return_X_y=True)
+X = (X / 16.0).astype("float32")
+Y = Y.astype("int32")
+X_TRAIN, Y_TRAIN, X_TEST = X[:400], Y[:400], X[1500:1540]
+
+
+def logits_mlp():
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                             keras.layers.Dropout(0.2), keras.layers.Dense(10)])
+
+
+@pytest.fixture(scope="module")
+def seeded():
+    """A trained K=4 SeededModel and its replicas' own predictions (independent models)."""
+    model = ks.SeededModel(digits_mlp, replicas=4, seed=5)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(X_TRAIN, Y_TRAIN, epochs=2, verbose=0)
+    members = np.stack([model.replica(i).predict(X_TEST, verbose=0) for i in range(4)])
+    return model, members
+
+
+@pytest.fixture(scope="module")
+def plain_members():
+    """Three separately built logit models, all with Keras' default name."""
+    models = []
+    for seed in range(3):
+        keras.utils.set_random_seed(seed)
+        models.append(logits_mlp())
+    return models
+
+
+# --------------------------------------------------------------- combining
+def test_fused_ensemble_is_the_mean_of_the_replicas_own_predictions(seeded):
+    model, members = seeded
+    ensemble = model.ensemble()
+    assert ensemble.fused and ensemble.replicas == 4
+    assert ensemble.seeds == model.replica_seeds
+    np.testing.assert_allclose(ensemble.predict(X_TEST, verbose=0), members.mean(axis=0),
+                               atol=1e-6)
+    np.testing.assert_allclose(ensemble.predict_members(X_TEST), members, atol=1e-6)
+
+
+def test_ensemble_is_a_snapshot_of_the_replicas():
+    model = ks.SeededModel(digits_mlp, replicas=2, seed=1)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(X_TRAIN, Y_TRAIN, epochs=1, verbose=0)
+    ensemble = model.ensemble()
+    before = ensemble.predict(X_TEST, verbose=0)
+    model.fit(X_TRAIN, Y_TRAIN, epochs=1, verbose=0)  # trains on; the ensemble stays
+    np.testing.assert_array_equal(ensemble.predict(X_TEST, verbose=0), before)
+    assert not np.array_equal(model.predict(X_TEST, verbose=0), before)
+
+
+def test_members_list_combines_with_every_rule(plain_members):
+    outputs = np.stack([m.predict(X_TEST, verbose=0) for m in plain_members])
+    expected = {"mean": outputs.mean(axis=0),
+                "mean_probs": softmax(outputs, axis=-1).mean(axis=0),
+                "median": np.median(outputs, axis=0)}
+    for combine, want in expected.items():
+        ensemble = ks.SeedEnsemble(plain_members, combine=combine)
+        assert not ensemble.fused and ensemble.replicas == 3
+        np.testing.assert_allclose(ensemble.predict(X_TEST, verbose=0), want, atol=1e-6,
+                                   err_msg=combine)
+
+
+def test_clashing_member_names_are_made_unique(plain_members):
+    a, b = logits_mlp(), logits_mlp()
+    a.name = b.name = "member"
+    ensemble = ks.SeedEnsemble([a, b])
+    names = [m.name for m in ensemble.members]
+    assert names == ["member", "member_1"]
+
+
+def test_uncertainty_outputs_equal_numpys_std_and_disagreement(seeded, plain_members):
+    model, members = seeded
+    ensemble = model.ensemble(uncertainty=True)
+    out = ensemble.predict(X_TEST, verbose=0)
+    prediction = members.mean(axis=0)
+    np.testing.assert_allclose(out["prediction"], prediction, atol=1e-6)
+    np.testing.assert_allclose(out["std"], members.std(axis=0), atol=1e-6)
+    votes = members.argmax(axis=-1)
+    disagreement = (votes != prediction.argmax(axis=-1)).mean(axis=0)
+    np.testing.assert_allclose(out["disagreement"], disagreement, atol=1e-6)
+    assert disagreement.max() > 0  # the check compares something
+
+    # Logit members with mean_probs: the spread is that of their probabilities.
+    logits = np.stack([m.predict(X_TEST, verbose=0) for m in plain_members])
+    probs = softmax(logits, axis=-1)
+    spread = ks.SeedEnsemble(plain_members, combine="mean_probs").uncertainty(X_TEST)
+    np.testing.assert_allclose(spread["std"], probs.std(axis=0), atol=1e-6)
+    np.testing.assert_allclose(
+        spread["disagreement"],
+        (logits.argmax(-1) != probs.mean(axis=0).argmax(-1)).mean(axis=0), atol=1e-6)
+
+
+# ------------------------------------------------------------------ saving
+def test_keras_round_trip_gives_identical_predictions(seeded, plain_members, tmp_path):
+    model, _ = seeded
+    for name, ensemble in (("fused", model.ensemble(combine="median")),
+                           ("members", ks.SeedEnsemble(plain_members, combine="mean_probs"))):
+        path = tmp_path / f"{name}.keras"
+        ensemble.save(path)
+        loaded = keras.saving.load_model(path)
+        assert (loaded.fused, loaded.replicas, loaded.combine) == (
+            ensemble.fused, ensemble.replicas, ensemble.combine)
+        np.testing.assert_array_equal(loaded.predict(X_TEST, verbose=0),
+                                      ensemble.predict(X_TEST, verbose=0), err_msg=name)
+
+
+def test_keras_file_loads_in_a_fresh_process_after_import_keras_seeds(seeded, tmp_path):
+    model, _ = seeded
+    ensemble = model.ensemble()
+    ensemble.save(tmp_path / "e.keras")
+    np.save(tmp_path / "x.npy", X_TEST)
+    code = textwrap.dedent(f"""
+        import keras_seeds, keras, numpy as np
+        model = keras.saving.load_model({str(tmp_path / 'e.keras')!r})
+        np.save({str(tmp_path / 'out.npy')!r}, model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"),
+                                  ensemble.predict(X_TEST, verbose=0))
+
+
+SERVE = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    path, x_path, out_path = sys.argv[1:]
+    served = tf.saved_model.load(path)
+    x = tf.constant(np.load(x_path))
+    result = {"serve": served.serve(x).numpy().tolist(),
+              "uncertainty": {k: v.numpy().tolist() for k, v in served.serve_uncertainty(x).items()},
+              "signatures": sorted(served.signatures),
+              "keras_seeds_imported": "keras_seeds" in sys.modules}
+    json.dump(result, open(out_path, "w"))
+""")
+
+
+def serve_in_fresh_process(path, tmp_path) -> dict:
+    np.save(tmp_path / "x.npy", X_TEST)
+    subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy"),
+                    str(tmp_path / "served.json")], check=True, capture_output=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    return json.loads((tmp_path / "served.json").read_text())
+
+
+def test_savedmodel_serves_the_mean_in_plain_tensorflow(seeded, plain_members, tmp_path):
+    model, members = seeded
+    path = tmp_path / "fused_savedmodel"
+    model.ensemble().export(path)
+    served = serve_in_fresh_process(path, tmp_path)
+    assert served["keras_seeds_imported"] is False
+    assert {"serve", "serving_default", "serve_uncertainty"} <= set(served["signatures"])
+    np.testing.assert_allclose(served["serve"], members.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(served["uncertainty"]["std"], members.std(axis=0), atol=1e-6)
+
+    # The members form exports the same way.
+    logits = np.stack([m.predict(X_TEST, verbose=0) for m in plain_members])
+    path = tmp_path / "members_savedmodel"
+    ks.SeedEnsemble(plain_members).export(path)
+    served = serve_in_fresh_process(path, tmp_path)
+    np.testing.assert_allclose(served["serve"], logits.mean(axis=0), atol=1e-6)
+
+    # ... and Keras reloads it as a layer.
+    layer = keras.layers.TFSMLayer(str(path), call_endpoint="serve")
+    np.testing.assert_allclose(np.asarray(layer(X_TEST)), logits.mean(axis=0), atol=1e-6)
+
+
+def saved_model_cli(*args) -> str:
+    executable = shutil.which("saved_model_cli")
+    command = ([executable] if executable else
+               [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"])
+    done = subprocess.run(command + list(args), capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_saved_model_cli_shows_and_runs_the_export(seeded, tmp_path):
+    model, members = seeded
+    path = tmp_path / "savedmodel"
+    model.ensemble().export(path)
+    shown = saved_model_cli("show", "--dir", str(path), "--all")
+    assert "signature_def['serving_default']" in shown
+    assert "signature_def['serve_uncertainty']" in shown
+    serving = shown[shown.index("signature_def['serving_default']"):]
+    input_key = re.search(r"inputs\['([^']+)'\]", serving).group(1)
+    np.save(tmp_path / "x.npy", X_TEST)
+    saved_model_cli("run", "--dir", str(path), "--tag_set", "serve",
+                    "--signature_def", "serving_default",
+                    "--inputs", f"{input_key}={tmp_path / 'x.npy'}",
+                    "--outdir", str(tmp_path / "out"))
+    (written,) = os.listdir(tmp_path / "out")
+    np.testing.assert_allclose(np.load(tmp_path / "out" / written), members.mean(axis=0),
+                               atol=1e-6)
+
+
+# --------------------------------------------------------------- bad input
+def test_bad_members_are_refused_with_the_argument_named(plain_members):
+    narrow = keras.Sequential([keras.Input((32,)), keras.layers.Dense(10)])
+    three = keras.Sequential([keras.Input((64,)), keras.layers.Dense(3)])
+    unbuilt = keras.Sequential([keras.layers.Dense(10)])
+    first = plain_members[0]
+    cases = [
+        ([], ValueError, "`models` must hold at least one Keras model; received models=[]."),
+        (first, TypeError, "`models` must be a list of Keras models; received models="),
+        ([first, "model"], TypeError, "`models[1]` must be a Keras model; received 'model'."),
+        ([first, plain_members[1], first], ValueError,
+         "`models[0]` and `models[2]` are the same model object"),
+        ([first, narrow], ValueError,
+         "`models[1]` has input shape [(32,)], but `models[0]` has [(64,)]"),
+        ([first, three], ValueError, "`models[1]` has output shape (3,), but `models[0]` has (10,)"),
+        ([first, unbuilt], ValueError, "`models[1]` is not built"),
+    ]
+    for models, error, message in cases:
+        with pytest.raises(error) as raised:
+            ks.SeedEnsemble(models)
+        assert message in str(raised.value), (message, str(raised.value))
+    with pytest.raises(ValueError, match=re.escape(
+            "`combine` must be one of 'mean', 'mean_probs', 'median'; received combine='vote'.")):
+        ks.SeedEnsemble(plain_members, combine="vote")
+
+
+def test_ensemble_of_an_unbuilt_seeded_model_says_what_to_do():
+    model = ks.SeededModel(lambda: keras.Sequential([keras.layers.Dense(2)]), replicas=2, seed=0)
+    with pytest.raises(ValueError, match="the replicas are not built yet"):
+        model.ensemble()
