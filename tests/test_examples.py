@@ -38,6 +38,15 @@ def test_seed_replicas_example_repeats_its_numbers():
     assert "ensemble of the 8 seeds:" in outputs[0]
 
 
+def test_seed_ensemble_example_serves_what_keras_predicts(tmp_path):
+    out = run_python(ROOT / "examples" / "seed_ensemble.py", tmp_path).stdout
+    served = out.split("served classes: ")[1].split(" keras_seeds loaded")[0]
+    in_keras = out.split("in Keras:")[1].strip()
+    assert served == in_keras
+    assert "keras_seeds loaded: False" in out
+    assert (tmp_path / "digits_ensemble" / "saved_model.pb").exists()
+
+
 def test_seed_replicas_notebook_code_cells_run(tmp_path):
     out = run_notebook("02_seed_replicas.ipynb", tmp_path)
     assert out.strip().endswith("4 True")
