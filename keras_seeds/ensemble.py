@@ -123,7 +123,15 @@ class SeedEnsemble(keras.Model):
         return result
 
     def predict_members(self, x, batch_size: int = 32) -> Any:
-        """Every member's prediction as NumPy, shape ``(K, samples, ...)``."""
+        """Every member's prediction as NumPy, shape ``(K, samples, ...)``.
+
+        Example:
+
+        >>> import keras, numpy as np
+        >>> members = [keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]) for _ in range(3)]
+        >>> SeedEnsemble(members).predict_members(np.ones((5, 4), "float32")).shape
+        (3, 5, 2)
+        """
         import tensorflow as tf
 
         dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
@@ -204,7 +212,8 @@ class SeedEnsemble(keras.Model):
         for name, fn in endpoints.items():  # "serve" first: it becomes serving_default
             archive.add_endpoint(name, tf.function(fn, input_signature=signature,
                                                    jit_compile=bool(jit_compile)))
-        archive.write_out(filepath, verbose=verbose)
+        _write_directory_atomically(filepath, lambda path: archive.write_out(path,
+                                                                             verbose=verbose))
 
     # ------------------------------------------------------------- saving
     def get_config(self):
@@ -275,6 +284,27 @@ def uncertainty_of(stacked, combine: str) -> dict:
         result["disagreement"] = ops.mean(ops.cast(ops.not_equal(votes, chosen), "float32"),
                                           axis=0)
     return result
+
+
+def _write_directory_atomically(filepath, write) -> None:
+    """``write(temporary path)``, then the result replaces ``filepath`` whole: a
+    failed export leaves no directory, or the previous one untouched."""
+    import os
+    import shutil
+    import tempfile
+
+    target = os.path.abspath(os.fspath(filepath))
+    parent = os.path.dirname(target)
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
+    try:
+        write(os.path.join(staging, "out"))
+        if os.path.exists(target):
+            old = os.path.join(staging, "old")
+            os.replace(target, old)
+        os.replace(os.path.join(staging, "out"), target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _compiles_with_xla(fn, signature) -> bool:

@@ -241,6 +241,24 @@ def test_bad_members_are_refused_with_the_argument_named(plain_members):
         ks.SeedEnsemble(plain_members, combine="vote")
 
 
+def test_a_failed_export_leaves_nothing_half_written(seeded, tmp_path):
+    model, _ = seeded
+    ensemble = model.ensemble()
+    with pytest.raises(ValueError, match=re.escape(
+            "`jit_compile` must be 'auto', True or False; received jit_compile='yes'.")):
+        ensemble.export(tmp_path / "a", jit_compile="yes")
+    import tensorflow as tf
+    with pytest.raises(ValueError):  # inputs of the wrong width fail while tracing
+        ensemble.export(tmp_path / "a", input_signature=[tf.TensorSpec((None, 3), tf.float32)])
+    assert os.listdir(tmp_path) == []
+    # Over an existing export, a failure keeps the old one whole.
+    ensemble.export(tmp_path / "a")
+    before = sorted(os.listdir(tmp_path / "a"))
+    with pytest.raises(ValueError):
+        ensemble.export(tmp_path / "a", input_signature=[tf.TensorSpec((None, 3), tf.float32)])
+    assert sorted(os.listdir(tmp_path)) == ["a"] and sorted(os.listdir(tmp_path / "a")) == before
+
+
 def test_ensemble_of_an_unbuilt_seeded_model_says_what_to_do():
     model = ks.SeededModel(lambda: keras.Sequential([keras.layers.Dense(2)]), replicas=2, seed=0)
     with pytest.raises(ValueError, match="the replicas are not built yet"):
