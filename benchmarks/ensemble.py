@@ -23,6 +23,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import subprocess
@@ -113,9 +114,9 @@ def main(argv=None) -> int:
             keras_models = {"ensemble": ensemble, "member": member}
             in_keras = timings(lambda name, batch: keras_models[name].predict_on_batch(batch),
                                list(keras_models), keras_inputs, args.rounds, args.calls)
-            worker = SERVE_WORKER.replace("__timings__", "timings")
-            import inspect
-            worker = "import numpy as np, time\n" + inspect.getsource(timings) + worker
+            # The worker gets the same timing function, as source, and nothing else.
+            worker = ("import numpy as np, time\n" + inspect.getsource(timings)
+                      + SERVE_WORKER.replace("__timings__", "timings"))
             out = subprocess.run(
                 [sys.executable, "-c", worker, json.dumps({k: str(v) for k, v in paths.items()}),
                  str(args.rounds), str(args.calls)],
