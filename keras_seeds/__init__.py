@@ -32,6 +32,8 @@ _EXPORTS = {
     "ReplicaEarlyStopping": "replica_stopping",
     "SeedEnsemble": "ensemble",
     "replica_seeds": "seeds",
+    "SeedStudy": "study", "Comparison": "study", "compare": "study",
+    "SeedStudyWarning": "statistics",
 }
 
 __all__ = sorted(_EXPORTS)

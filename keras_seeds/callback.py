@@ -14,6 +14,7 @@ from keras_seeds.fingerprint import fingerprint_data, json_fingerprint, weights_
 from keras_seeds.seeding import seed_everything
 from keras_seeds.seeds import Seeds
 from keras_seeds.shuffling import pipeline_info
+from keras_seeds.writing import jsonable, write_json_atomically
 
 FIT_ARGUMENTS = ("batch_size", "epochs", "verbose", "validation_split", "shuffle",
                  "class_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
@@ -72,7 +73,7 @@ def _compile_section(model) -> tuple[dict, dict]:
         compile_config = {}
     compile_config.pop("optimizer", None)
     compile_config["jit_compile"] = getattr(model, "_jit_compile", None)
-    return manifest_lib.jsonable(compile_config), manifest_lib.jsonable(optimizer_config)
+    return jsonable(compile_config), jsonable(optimizer_config)
 
 
 class SeedCallback(keras.callbacks.Callback):
@@ -190,8 +191,8 @@ class SeedCallback(keras.callbacks.Callback):
         self._manifest["finished"] = manifest_lib.now()
         self._manifest["result"] = {
             "weights_sha256": weights_fingerprint(self.model),
-            "history": manifest_lib.jsonable(getattr(history, "history", {}) or {}),
-            "final_logs": manifest_lib.jsonable(logs or {}),
+            "history": jsonable(getattr(history, "history", {}) or {}),
+            "final_logs": jsonable(logs or {}),
         }
         self._write_manifest()
 
@@ -258,7 +259,7 @@ class SeedCallback(keras.callbacks.Callback):
             "model": _model_section(model),
             "compile": compile_section,
             "optimizer": optimizer_section,
-            "fit": manifest_lib.jsonable({k: call.get(k) for k in FIT_ARGUMENTS if k in call}),
+            "fit": jsonable({k: call.get(k) for k in FIT_ARGUMENTS if k in call}),
         }
 
     @staticmethod
@@ -273,4 +274,4 @@ class SeedCallback(keras.callbacks.Callback):
 
     def _write_manifest(self):
         if self.manifest_path is not None:
-            manifest_lib.write_json_atomically(self.manifest_path, self._manifest)
+            write_json_atomically(self.manifest_path, self._manifest)

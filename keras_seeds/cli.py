@@ -1,4 +1,4 @@
-"""The ``keras-seeds`` command line: demo, audit, diff."""
+"""The ``keras-seeds`` command line: study, report, compare, demo, audit, diff."""
 
 from __future__ import annotations
 
@@ -41,6 +41,63 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_study(args) -> int:
+    from keras_seeds.demo import run_study
+
+    if args.seed is None:
+        print("No --seed given: drawing one from OS entropy (it is recorded below).")
+    study, seed, paths = run_study(seed=args.seed, replicas=args.replicas, epochs=args.epochs,
+                                   out=args.out, report_format=args.format,
+                                   verbose=args.verbose)
+    print(f"seed            {seed}")
+    _print_study(study)
+    print(f"study           {paths['study']}")
+    print(f"report          {paths['report']}")
+    print(f"Run `keras-seeds study --seed {seed}` again: the same numbers, bit for bit.")
+    return 0
+
+
+def _print_study(study) -> None:
+    from keras_seeds.report import interval, number
+
+    summary = study.summary()
+    print(f"metric          {study.metric} ({'higher' if study.higher_is_better else 'lower'}"
+          f" is better), {study.n} seeds")
+    print(f"mean            {number(summary['mean'])} (95% CI {interval(summary['mean_ci'])})")
+    print(f"std             {number(summary['std'])}")
+    print(f"range           {number(summary['min'])} (seed {summary['worst_seed']}) to "
+          f"{number(summary['max'])} (seed {summary['best_seed']})")
+    outliers = study.outliers()
+    print("black swans     " + (", ".join(f"seed {o['seed']} ({number(o['score'])})"
+                                          for o in outliers) or "none"))
+    print(f"best of {study.n:<8}{number(study.expected_max(study.n))} expected "
+          f"(picking the best seed adds "
+          f"{number(abs(study.expected_max(study.n) - summary['mean']))})")
+    if study.ensemble_score is not None:
+        gain = study.ensemble_gain()
+        print(f"ensemble        {number(gain['ensemble'])} ({gain['over_mean']:+.4g} over the "
+              f"mean seed, {gain['over_best']:+.4g} over the best)")
+
+
+def _cmd_report(args) -> int:
+    from keras_seeds.study import SeedStudy
+
+    study = SeedStudy.load(args.study)
+    out = args.output or os.path.splitext(args.study)[0] + ".md"
+    study.report(out, title=args.title)
+    _print_study(study)
+    print(f"report          {out}")
+    return 0
+
+
+def _cmd_compare(args) -> int:
+    from keras_seeds.study import SeedStudy, compare
+
+    a, b = SeedStudy.load(args.a), SeedStudy.load(args.b)
+    print(compare(a, b, names=(args.a, args.b)))
+    return 0
+
+
 def _cmd_audit(args) -> int:
     from keras_seeds.auditing import audit
 
@@ -68,6 +125,32 @@ def build_parser() -> argparse.ArgumentParser:
         prog="keras-seeds", description="The random seed as a recorded, controllable "
         "part of Keras training.")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    study = commands.add_parser("study", help="train seed replicas of the digits MLP in one "
+                                "fit and report how much of the score is the seed")
+    study.add_argument("--seed", type=_seed_arg, default=None,
+                       help="master seed (default: drawn from OS entropy and printed)")
+    study.add_argument("--replicas", type=_positive_int, default=8)
+    study.add_argument("--epochs", type=_positive_int, default=20)
+    study.add_argument("--out", default="keras-seeds-study",
+                       help="directory for study.json and the report")
+    study.add_argument("--format", choices=("md", "html"), default="md",
+                       help="report format")
+    study.add_argument("--verbose", type=int, default=0)
+    study.set_defaults(run=_cmd_study)
+
+    report = commands.add_parser("report", help="write the report of a saved study")
+    report.add_argument("study", help="a study.json (SeedStudy.save)")
+    report.add_argument("-o", "--output",
+                        help="report path, .md or .html (default: beside the study, .md)")
+    report.add_argument("--title")
+    report.set_defaults(run=_cmd_report)
+
+    compare = commands.add_parser("compare", help="does study A beat study B beyond "
+                                  "seed noise?")
+    compare.add_argument("a", help="study A (.json)")
+    compare.add_argument("b", help="study B (.json)")
+    compare.set_defaults(run=_cmd_compare)
 
     demo = commands.add_parser("demo", help="train the digits MLP reproducibly and "
                                "write its run manifest")

@@ -25,6 +25,24 @@ def load_digits_split(seed: int):
     return (x_train, y_train), (x_val, y_val)
 
 
+def load_digits_splits(seed: int):
+    """scikit-learn's bundled digits, scaled to [0, 1], split 60/20/20 into
+    train, validation and test by ``seed`` (stratified).
+
+    Example:
+
+    >>> train, val, test = load_digits_splits(0)
+    >>> train[0].shape, val[0].shape, test[0].shape
+    ((1078, 64), (359, 64), (360, 64))
+    """
+    from sklearn.model_selection import train_test_split
+
+    (x_train, y_train), (x_rest, y_rest) = load_digits_split(seed)
+    x_train, x_val, y_train, y_val = train_test_split(
+        x_train, y_train, test_size=0.25, random_state=seed, stratify=y_train)
+    return (x_train, y_train), (x_val, y_val), (x_rest, y_rest)
+
+
 def digits_mlp():
     """The digits MLP used across keras-seeds: 64-64(relu)-Dropout(0.2)-10."""
     import keras
@@ -87,3 +105,38 @@ def run_demo(seed=None, epochs: int = 5, manifest="auto", verbose: int = 0) -> d
         "weights_sha256": weights_fingerprint(model),
         "manifest": str(callback.manifest_path) if callback.manifest_path else None,
     }
+
+
+def run_study(seed=None, replicas: int = 8, epochs: int = 20, out="keras-seeds-study",
+              report_format: str = "md", verbose: int = 0):
+    """Trains ``replicas`` seeds of the digits MLP in one fused fit and studies them.
+
+    The data are split 60/20/20 by the master seed's ``split`` sub-seed; each
+    replica is scored on the validation and the test split, and the ensemble on
+    the validation split. Writes ``<out>/study.json`` and ``<out>/report.<format>``.
+
+    Returns:
+        ``(study, seed, paths)``.
+    """
+    import os
+
+    import keras
+
+    from keras_seeds.seeded_model import SeededModel
+    from keras_seeds.seeds import Seeds, draw_seed
+
+    seed = draw_seed() if seed is None else seed
+    train, val, test = load_digits_splits(Seeds(seed).split)
+    model = SeededModel(digits_mlp, replicas=replicas, seed=seed)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(*train, batch_size=32, epochs=epochs, validation_data=val,
+                        verbose=verbose)
+    study = model.study(*val, test_data=test, history=history,
+                        name=f"digits MLP, seed {seed}")
+    os.makedirs(out, exist_ok=True)
+    paths = {"study": os.path.join(out, "study.json"),
+             "report": os.path.join(out, f"report.{report_format}")}
+    study.save(paths["study"])
+    study.report(paths["report"])
+    return study, seed, paths

@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from keras_seeds.stacking import Untracked, check_combine, combine_outputs, stacked_outputs
+from keras_seeds.writing import write_directory_atomically
 
 UNCERTAINTY_ENDPOINT = "serve_uncertainty"
 
@@ -212,7 +213,7 @@ class SeedEnsemble(keras.Model):
         for name, fn in endpoints.items():  # "serve" first: it becomes serving_default
             archive.add_endpoint(name, tf.function(fn, input_signature=signature,
                                                    jit_compile=bool(jit_compile)))
-        _write_directory_atomically(filepath, lambda path: archive.write_out(path,
+        write_directory_atomically(filepath, lambda path: archive.write_out(path,
                                                                              verbose=verbose))
 
     # ------------------------------------------------------------- saving
@@ -284,27 +285,6 @@ def uncertainty_of(stacked, combine: str) -> dict:
         result["disagreement"] = ops.mean(ops.cast(ops.not_equal(votes, chosen), "float32"),
                                           axis=0)
     return result
-
-
-def _write_directory_atomically(filepath, write) -> None:
-    """``write(temporary path)``, then the result replaces ``filepath`` whole: a
-    failed export leaves no directory, or the previous one untouched."""
-    import os
-    import shutil
-    import tempfile
-
-    target = os.path.abspath(os.fspath(filepath))
-    parent = os.path.dirname(target)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".export-", dir=parent)
-    try:
-        write(os.path.join(staging, "out"))
-        if os.path.exists(target):
-            old = os.path.join(staging, "old")
-            os.replace(target, old)
-        os.replace(os.path.join(staging, "out"), target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _compiles_with_xla(fn, signature) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import os
 import platform
 import tempfile
@@ -20,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+
 FORMAT = "keras-seeds-manifest/1"
 
 # Environment variables that change what TensorFlow computes or how.
@@ -28,33 +28,6 @@ ENV_VARS = (
     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
     "TF_ENABLE_ONEDNN_OPTS", "TF_XLA_FLAGS", "CUDA_VISIBLE_DEVICES", "KERAS_BACKEND",
 )
-
-
-def jsonable(value: Any) -> Any:
-    """Converts NumPy scalars/arrays, tuples and objects to JSON-ready values.
-
-    Example:
-
-    >>> jsonable({"a": np.float32(0.01), "b": (1, np.int64(2)), "c": float("nan")})
-    {'a': 0.01, 'b': [1, 2], 'c': 'nan'}
-    """
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (np.generic, np.ndarray)):
-        return jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, float) and float(np.float32(value)) == value:
-        # A float32 read back as a Python float: record it as written (0.01,
-        # not 0.009999999776482582).
-        return float(str(np.float32(value)))
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if hasattr(value, "numpy"):
-        return jsonable(value.numpy())
-    return repr(value)
 
 
 def check_manifest_path(path) -> Path:
@@ -94,23 +67,6 @@ def check_manifest_path(path) -> Path:
     return path
 
 
-def write_json_atomically(path, payload: dict) -> None:
-    """Writes JSON to ``path`` via a temporary file and ``os.replace``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(jsonable(payload), handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_manifest(path) -> dict:
     """Reads a manifest, with a clear error for files that are not manifests.
 
@@ -118,6 +74,7 @@ def read_manifest(path) -> dict:
 
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "run.json")
+    >>> from keras_seeds.writing import write_json_atomically
     >>> write_json_atomically(path, {"format": FORMAT, "seed": {"master": 1}})
     >>> read_manifest(path)["seed"]
     {'master': 1}

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import warnings
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -81,6 +82,26 @@ def replica_key(name: str, index: int) -> str:
     'val_loss_replica_3'
     """
     return f"{name}_replica_{index}"
+
+
+_REPLICA_KEY = re.compile(r"(?P<name>.+)_replica_(?P<index>\d+)")
+
+
+def replica_curves(logs) -> dict[str, np.ndarray]:
+    """Every per-replica value in ``fit`` logs/History, ``{name: (epochs, K)}``.
+
+    Example:
+
+    >>> replica_curves({"loss": [1.0], "loss_replica_0": [0.5], "loss_replica_1": [1.5]})
+    {'loss': array([[0.5, 1.5]])}
+    """
+    found: dict[str, dict[int, Any]] = {}
+    for key, values in logs.items():
+        match = _REPLICA_KEY.fullmatch(key)
+        if match:
+            found.setdefault(match["name"], {})[int(match["index"])] = values
+    return {name: np.array([by_index[k] for k in range(len(by_index))], dtype=float).T
+            for name, by_index in found.items() if set(by_index) == set(range(len(by_index)))}
 
 
 @keras.saving.register_keras_serializable(package="keras_seeds")
@@ -695,15 +716,83 @@ class SeededModel(keras.Model):
 
     def replica_history(self, history, name: str = "loss") -> np.ndarray:
         """``name`` per epoch and replica from a ``fit`` History: shape ``(epochs, K)``."""
-        logs = getattr(history, "history", history)
-        missing = [replica_key(name, k) for k in range(self.replicas)
-                   if replica_key(name, k) not in logs]
-        if missing:
-            known = sorted({key.rsplit("_replica_", 1)[0] for key in logs if "_replica_" in key})
+        curves = replica_curves(getattr(history, "history", history))
+        if name not in curves or curves[name].shape[1] != self.replicas:
             raise KeyError(f"`name`: no per-replica values for {name!r} in this history; "
-                           f"known names: {known}.")
-        return np.array([logs[replica_key(name, k)] for k in range(self.replicas)],
-                        dtype=float).T
+                           f"known names: {sorted(curves)}.")
+        return curves[name]
+
+    def study(self, x=None, y=None, metric: str | None = None, *, test_data=None,
+              history=None, combine: str = "mean", batch_size=None, sample_weight=None,
+              higher_is_better: bool | None = None, name: str | None = None):
+        """How much of the score on ``(x, y)`` is the seed: a :class:`~keras_seeds.SeedStudy`.
+
+        Evaluates every replica and their ensemble on ``(x, y)`` with the
+        compiled loss and metrics, and measures how differently the replicas
+        predict (classifiers: disagreement and pairwise KL).
+
+        Args:
+            metric: the compiled metric that is the score (default the first
+                metric after the loss, else ``"loss"``).
+            test_data: ``(x_test, y_test)``: each replica's score on a second
+                held-out set, for the validation-vs-test view.
+            history: this model's ``fit`` History: the learning curves.
+            combine: how the ensemble combines the replicas (as in ``predict``).
+            higher_is_better: default from the metric's name (losses and
+                errors are lower-is-better).
+            name: a name for the setup (for ``compare`` and reports).
+
+        Example:
+
+        >>> import numpy as np
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, replicas=3, seed=0)
+        >>> model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> x, y = np.random.default_rng(0).random((40, 64)), np.arange(40) % 10
+        >>> study = model.study(x, y)
+        >>> study.metric, study.seeds.tolist() == model.replica_seeds, study.n
+        ('accuracy', True, 3)
+        """
+        from keras_seeds.statistics import as_probabilities, member_diversity
+        from keras_seeds.study import SeedStudy, is_higher_better
+
+        if self._hidden.compile_args is None:
+            raise ValueError("SeededModel.study: compile the model (and fit it) first; the "
+                             "scores are its compiled loss and metrics.")
+        combine = check_combine(combine)
+        per_replica = self.evaluate_replicas(x, y, batch_size=batch_size,
+                                             sample_weight=sample_weight)
+        names = [name for name in self._metric_names() if name in per_replica]
+        metric = metric if metric is not None else (names[1] if len(names) > 1 else names[0])
+        if metric not in per_replica:
+            raise ValueError(f"`metric`: {metric!r} is not one of this model's compiled "
+                             f"metrics {names}.")
+        ensemble = self.ensemble(combine=combine)
+        ensemble.compile(**{k: v for k, v in _fresh_copy(self._hidden.compile_args).items()
+                            if k in ("loss", "loss_weights", "metrics", "weighted_metrics")})
+        ensemble_logs = ensemble.evaluate(x, y, batch_size=batch_size,
+                                          sample_weight=sample_weight, verbose=0,
+                                          return_dict=True)
+        outputs = self.predict_replicas(x, batch_size=batch_size, verbose=0)
+        diversity = None
+        if isinstance(outputs, np.ndarray) and outputs.ndim == 3 and outputs.shape[-1] >= 2:
+            diversity = member_diversity(as_probabilities(outputs))
+        test_scores = None
+        if test_data is not None:
+            if not isinstance(test_data, (tuple, list)) or len(test_data) not in (2, 3):
+                raise ValueError("`test_data` must be a tuple (x_test, y_test) or (x_test, "
+                                 f"y_test, sample_weight); received {type(test_data).__name__}"
+                                 f" of length {len(test_data) if hasattr(test_data, '__len__') else '?'}.")
+            x_test, y_test, w_test = keras.utils.unpack_x_y_sample_weight(tuple(test_data))
+            test_scores = self.evaluate_replicas(x_test, y_test, batch_size=batch_size,
+                                                 sample_weight=w_test)[metric]
+        return SeedStudy(per_replica[metric], self.replica_seeds, metric=metric, name=name,
+                         higher_is_better=(is_higher_better(metric) if higher_is_better is None
+                                           else higher_is_better),
+                         test_scores=test_scores,
+                         curves=(None if history is None else
+                                 replica_curves(getattr(history, "history", history))),
+                         ensemble_score=float(ensemble_logs[metric]), diversity=diversity)
 
     def freeze_replica(self, index: int) -> None:
         """Stops training replica ``index``: its weights, statistics and optimizer

@@ -7,6 +7,7 @@ same master seed gives the same sub-seeds in every process, on every machine.
 
 from __future__ import annotations
 
+import collections
 import numbers
 import secrets
 from typing import Any, Mapping
@@ -137,7 +138,7 @@ def check_seed_list(values: Any, name: str = "seeds") -> list[int]:
     >>> check_seed_list([3, 1, 3])
     Traceback (most recent call last):
     ...
-    ValueError: `seeds` must not repeat a seed (replicas with one seed would be the same run); received seeds=[3, 1, 3], where 3 repeats.
+    ValueError: `seeds` must not repeat a seed (one seed is one run); received seeds=[3, 1, 3], where 3 repeats.
     """
     if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
         raise TypeError(f"`{name}` must be a list of ints in [0, 2**32 - 1]; "
@@ -145,11 +146,11 @@ def check_seed_list(values: Any, name: str = "seeds") -> list[int]:
     seeds = [check_seed(value, f"{name}[{i}]") for i, value in enumerate(values)]
     if not seeds:
         raise ValueError(f"`{name}` must hold at least one seed; received {name}=[].")
-    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    repeated = sorted(seed for seed, count in collections.Counter(seeds).items() if count > 1)
     if repeated:
         raise ValueError(
-            f"`{name}` must not repeat a seed (replicas with one seed would be the "
-            f"same run); received {name}={seeds}, where "
+            f"`{name}` must not repeat a seed (one seed is one run); received "
+            f"{name}={seeds}, where "
             f"{', '.join(map(str, repeated))} repeat{'s' if len(repeated) == 1 else ''}.")
     return seeds
 

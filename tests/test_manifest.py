@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import keras_seeds as ks
+from keras_seeds.writing import write_json_atomically
 
 
 def train(path, seed=1, x=None, learning_rate=0.01, epochs=2):
@@ -62,9 +63,9 @@ def test_bad_manifest_paths_fail_before_training(tmp_path):
 
 def test_failed_write_leaves_previous_manifest_whole(tmp_path):
     path = tmp_path / "run.json"
-    ks.manifest.write_json_atomically(path, {"a": 1})
+    write_json_atomically(path, {"a": 1})
     with pytest.raises(TypeError):
-        ks.manifest.write_json_atomically(path, {"a": object.__new__(BadJson)})
+        write_json_atomically(path, {"a": object.__new__(BadJson)})
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 

@@ -1,0 +1,175 @@
+"""Plots of a :class:`~keras_seeds.SeedStudy`, with matplotlib.
+
+Each function returns a ``matplotlib.figure.Figure`` made without pyplot, so it
+renders headless (no display, no global backend switch) and never piles up in
+pyplot's figure list; :func:`save` writes it as PNG. In a notebook, show one
+with ``display(figure)`` or save it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from keras_seeds import statistics
+
+_BAND, _LINE, _MARK = "#9ecae1", "#08519c", "#cb181d"
+
+
+def _figure(title: str, xlabel: str, ylabel: str):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.0), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    axes.grid(alpha=0.3)
+    return figure, axes
+
+
+def save(figure, path=None):
+    """Writes ``figure`` as a PNG to ``path`` (atomically) when given; returns it."""
+    if path is not None:
+        from keras_seeds.writing import write_file_atomically
+
+        write_file_atomically(path, lambda handle: figure.savefig(handle, format="png",
+                                                                  dpi=100), mode="wb")
+    return figure
+
+
+def distribution(study, **summary_kwargs):
+    """Histogram and Gaussian density (``scipy.stats.gaussian_kde``) of the
+    scores, each seed as a tick, the mean and its confidence interval, and the
+    outliers labelled with their seeds.
+
+    Example:
+
+    >>> from keras_seeds import SeedStudy
+    >>> figure = distribution(SeedStudy([0.90, 0.91, 0.92, 0.91, 0.70], metric="acc"))
+    >>> figure.axes[0].get_title()
+    'acc over 5 seeds'
+    """
+    from scipy import stats
+
+    metric = study.metric or "score"
+    summary = study.summary(**summary_kwargs)
+    figure, axes = _figure(f"{metric} over {study.n} seeds", metric, "density")
+    scores = study.scores
+    axes.hist(scores, bins="auto", density=True, color=_BAND, edgecolor="white",
+              label="seeds (histogram)")
+    if study.n > 1 and np.ptp(scores) > 0:
+        grid = np.linspace(scores.min() - 0.1 * np.ptp(scores),
+                           scores.max() + 0.1 * np.ptp(scores), 200)
+        axes.plot(grid, stats.gaussian_kde(scores)(grid), color=_LINE, label="density")
+    axes.plot(scores, np.zeros_like(scores), "|", color="black", markersize=12)
+    axes.axvline(summary["mean"], color=_LINE, linestyle="--",
+                 label=f"mean {summary['mean']:.4g}")
+    low, high = summary["mean_ci"]
+    if math.isfinite(low):
+        axes.axvspan(low, high, color=_LINE, alpha=0.15,
+                     label=f"{summary['confidence_level']:.0%} CI of the mean")
+    for outlier in study.outliers():
+        axes.annotate(f"seed {outlier['seed']}", (outlier["score"], 0), xytext=(0, 18),
+                      textcoords="offset points", ha="center", color=_MARK,
+                      arrowprops={"arrowstyle": "->", "color": _MARK})
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def curves(study, name: str | None = None):
+    """Per-epoch values across seeds: the mean, a +-1 std band and the min-max band.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from keras_seeds import SeedStudy
+    >>> study = SeedStudy([0.9, 0.8], curves={"val_acc": np.array([[0.5, 0.4], [0.9, 0.8]])})
+    >>> curves(study, "val_acc").axes[0].get_ylabel()
+    'val_acc'
+    """
+    if not study.curves:
+        raise ValueError("this study has no learning curves; make it with "
+                         "SeedStudy.from_history(history) or "
+                         "SeededModel.study(..., history=history).")
+    if name is None:
+        name = study.metric if study.metric in study.curves else next(iter(study.curves))
+    if name not in study.curves:
+        raise ValueError(f"`name`: {name!r} has no curves in this study; known names: "
+                         f"{sorted(study.curves)}.")
+    values = study.curves[name]
+    epochs = np.arange(1, values.shape[0] + 1)
+    figure, axes = _figure(f"{name} over epochs, {values.shape[1]} seeds", "epoch", name)
+    with warnings.catch_warnings():
+        # An epoch where every seed diverged (all NaN) is plotted as a gap.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(values, axis=1)
+        std = np.nanstd(values, axis=1, ddof=1) if values.shape[1] > 1 else np.zeros_like(mean)
+        axes.fill_between(epochs, np.nanmin(values, axis=1), np.nanmax(values, axis=1),
+                          color=_BAND, alpha=0.5, label="min-max")
+        axes.fill_between(epochs, mean - std, mean + std, color=_LINE, alpha=0.25,
+                          label="mean +- 1 std")
+    axes.plot(epochs, mean, color=_LINE, label="mean")
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def expected_max(study):
+    """The expected best score against the number of seeds tried, +-1 std.
+
+    Example:
+
+    >>> from keras_seeds import SeedStudy
+    >>> expected_max(SeedStudy([0.8, 0.85, 0.9])).axes[0].get_xlabel()
+    'seeds tried (n)'
+    """
+    metric = study.metric or "score"
+    best = "best" if study.higher_is_better else "best (lowest)"
+    ns = np.arange(1, study.n + 1)
+    mean, std = np.array([statistics.expected_max(study.scores, int(n), study.higher_is_better)
+                          for n in ns]).T
+    figure, axes = _figure(f"Expected {best} {metric} of n seeds", "seeds tried (n)",
+                           f"expected {best} {metric}")
+    axes.fill_between(ns, mean - std, mean + std, color=_BAND, alpha=0.6, label="+- 1 std")
+    axes.plot(ns, mean, "o-", color=_LINE, label=f"expected {best}")
+    axes.axhline(float(np.mean(study.scores)), color="gray", linestyle="--",
+                 label="mean of one seed")
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def val_vs_test(study):
+    """Each seed's score against its test score, labelled with the seed, with
+    Spearman's rank correlation: does a lucky validation seed stay lucky?
+
+    Example:
+
+    >>> from keras_seeds import SeedStudy
+    >>> study = SeedStudy([0.8, 0.9, 0.85], test_scores=[0.79, 0.88, 0.86], metric="acc")
+    >>> val_vs_test(study).axes[0].get_ylabel()
+    'test_acc'
+    """
+    from scipy import stats
+
+    if study.test_scores is None:
+        raise ValueError("this study has no test scores; pass `test_scores=` or "
+                         "SeededModel.study(..., test_data=(x_test, y_test)).")
+    from keras_seeds.study import held_out_name
+
+    metric = study.metric or "score"
+    known = np.isfinite(study.test_scores)
+    x, y = study.scores[known], study.test_scores[known]
+    title = f"{metric}: validation vs test, {int(known.sum())} seeds"
+    if known.sum() >= 3 and np.ptp(x) > 0 and np.ptp(y) > 0:
+        title += f" (Spearman rho {stats.spearmanr(x, y).statistic:.2f})"
+    figure, axes = _figure(title, metric, held_out_name(study.metric))
+    axes.scatter(x, y, color=_LINE)
+    for seed, xi, yi in zip(study.seeds[known], x, y):
+        axes.annotate(str(seed), (xi, yi), xytext=(3, 3), textcoords="offset points",
+                      fontsize="x-small")
+    low, high = min(x.min(), y.min()), max(x.max(), y.max())
+    axes.plot([low, high], [low, high], color="gray", linestyle=":", label="test = validation")
+    axes.legend(loc="best", fontsize="small")
+    return figure

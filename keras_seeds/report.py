@@ -1,0 +1,234 @@
+"""The seed-study report: tables and plots in one Markdown or HTML document.
+
+The report is built once as a list of blocks (headings, paragraphs, tables,
+figures) and rendered either as Markdown, with its PNG figures in a folder
+beside it, or as one self-contained HTML file with the figures embedded.
+Everything is written atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from keras_seeds import plots, statistics
+from keras_seeds.writing import write_directory_atomically, write_file_atomically
+
+FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
+_EXPECTED_MAX_NS = (1, 2, 3, 5, 10, 20, 50, 100)
+
+
+def number(value) -> str:
+    """A statistic as text: 4 significant digits, NaN as "n/a".
+
+    Example:
+
+    >>> number(0.953125), number(float("nan")), number(12)
+    ('0.9531', 'n/a', '12')
+    """
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+
+
+def interval(pair) -> str:
+    """``(low, high)`` as text."""
+    return "n/a" if not math.isfinite(pair[0]) else f"{number(pair[0])} to {number(pair[1])}"
+
+
+def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tuple]:
+    """The report's content: ``("h1"|"h2"|"p", text)``, ``("table", header, rows)``
+    and ``("figure", file name, PNG bytes, caption)`` blocks."""
+    from keras_seeds import __version__
+    from keras_seeds.study import held_out_name
+
+    metric = study.metric or "score"
+    summary = study.summary(**summary_kwargs)
+    n = study.n
+    blocks: list[tuple] = [("h1", title or f"Seed study: {metric} over {n} seeds"
+                            + (f" ({study.name})" if study.name else ""))]
+    direction = "higher" if study.higher_is_better else "lower"
+    headline = (f"Mean {metric} {number(summary['mean'])} over {n} seeds ({direction} is "
+                f"better). Seeds alone move it from {number(summary['min'])} to "
+                f"{number(summary['max'])}, a range of {number(summary['range'])}; "
+                f"the best seed is {summary['best_seed']}, the worst {summary['worst_seed']}.")
+    if math.isfinite(summary["mean_ci"][0]):
+        headline += (f" The {summary['confidence_level']:.0%} confidence interval of the mean "
+                     f"is {interval(summary['mean_ci'])}.")
+    if study.dropped_seeds.size:
+        headline += (f" {study.dropped_seeds.size} seed(s) with NaN scores were left out: "
+                     f"{', '.join(map(str, study.dropped_seeds))}.")
+    blocks.append(("p", headline))
+
+    level = f"{summary['confidence_level']:.0%} CI"
+    rows = [("seeds (n)", str(n)), ("left out (NaN)", str(summary["n_dropped"])),
+            ("mean", number(summary["mean"])), (f"{level} of the mean", interval(summary["mean_ci"])),
+            ("std (ddof=1)", number(summary["std"])), ("sem", number(summary["sem"])),
+            ("median", number(summary["median"])), ("IQM (25% trimmed mean)", number(summary["iqm"])),
+            (f"{level} of the IQM", interval(summary["iqm_ci"])),
+            ("min", number(summary["min"])), ("max", number(summary["max"])),
+            ("range", number(summary["range"]))]
+    rows += [(f"quantile {q:g}", number(v)) for q, v in summary["quantiles"].items()]
+    blocks += [("h2", "Summary"), ("table", ("statistic", "value"), rows)]
+
+    blocks.append(("h2", "Black-swan seeds"))
+    found = study.outliers()
+    if found:
+        blocks.append(("table", ("seed", metric, "robust z", "tail"),
+                       [(str(o["seed"]), number(o["score"]), f"{o['z']:+.2f}", o["tail"])
+                        for o in found]))
+    else:
+        blocks.append(("p", f"None: no seed's robust z-score (median/MAD) exceeds "
+                            f"{statistics.OUTLIER_THRESHOLD}."))
+
+    blocks.append(("h2", "Picking the best seed"))
+    ns = [k for k in _EXPECTED_MAX_NS if k < n] + [n]
+    mean = summary["mean"]
+    sign = 1 if study.higher_is_better else -1
+    blocks.append(("p", f"The expected best {metric} if you tried n seeds and reported the "
+                        f"best (Dodge et al. 2019), and how far that is from a typical seed."))
+    blocks.append(("table", ("seeds tried", f"expected best {metric}", "better than the mean by"),
+                   [(str(k), number(study.expected_max(k)),
+                     number(0.0 if k == 1 else sign * (study.expected_max(k) - mean)))
+                    for k in ns]))
+
+    if n >= 3 and math.isfinite(summary["mean_ci"][0]) and summary["std"] > 0:
+        width = summary["mean_ci"][1] - summary["mean_ci"][0]
+        widths = [width / 2, width / 4]
+        blocks += [("h2", "How many seeds"),
+                   ("p", f"Seeds needed for a {level} of the mean narrower than each width, "
+                         f"assuming the spread seen here (t interval)."),
+                   ("table", ("CI width", "seeds"),
+                    [(number(w), str(study.seeds_needed(float(w), summary["confidence_level"])))
+                     for w in widths])]
+
+    if study.ensemble_score is not None:
+        gain = study.ensemble_gain()
+        blocks += [("h2", "Ensemble"),
+                   ("table", ("", "value"), [(key.replace("_", " "), number(value))
+                                             for key, value in gain.items()])]
+
+    header = ["seed", metric] + ([held_out_name(study.metric)] if study.test_scores is not None else [])
+    order = np.argsort(-sign * study.scores, kind="stable")
+    z = study.robust_z()
+    blocks += [("h2", "Every seed"),
+               ("table", tuple(header) + ("robust z",),
+                [tuple([str(study.seeds[i]), number(study.scores[i])]
+                       + ([number(study.test_scores[i])] if study.test_scores is not None else [])
+                       + [f"{z[i]:+.2f}"]) for i in order])]
+
+    blocks.append(("h2", "Figures"))
+    blocks.append(_figure("distribution.png", plots.distribution(study, **summary_kwargs),
+                          f"Distribution of {metric} across seeds"))
+    if study.curves:
+        names = [study.metric] if study.metric in study.curves else []
+        names += [k for k in study.curves if k not in names and k.endswith("loss")][:1]
+        for name in names or [next(iter(study.curves))]:
+            blocks.append(_figure(f"curves_{name}.png", plots.curves(study, name),
+                                  f"{name} over epochs"))
+    if n > 1:
+        blocks.append(_figure("expected_max.png", plots.expected_max(study),
+                              "Expected best score against seeds tried"))
+    if study.test_scores is not None:
+        blocks.append(_figure("val_vs_test.png", plots.val_vs_test(study),
+                              "Validation against test score, per seed"))
+
+    blocks += [("h2", "Method"),
+               ("p", f"Bootstrap intervals: scipy.stats.bootstrap, {summary['method']}, "
+                     f"{summary['n_resamples']} resamples, random_state "
+                     f"{summary['random_state']}. Outliers: modified z-score "
+                     f"(median and MAD, Iglewicz and Hoaglin), threshold "
+                     f"{statistics.OUTLIER_THRESHOLD}. Expected best of n: Dodge et al. "
+                     f"2019. Made by keras-seeds {__version__}.")]
+    return blocks
+
+
+def _figure(name: str, figure, caption: str) -> tuple:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return ("figure", name, buffer.getvalue(), caption)
+
+
+def to_markdown(blocks: list[tuple], figure_dir: str) -> str:
+    """Renders blocks as Markdown; figures are linked as ``figure_dir/name``."""
+    lines = []
+    for block in blocks:
+        kind = block[0]
+        if kind == "h1":
+            lines += [f"# {block[1]}", ""]
+        elif kind == "h2":
+            lines += [f"## {block[1]}", ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "table":
+            header, rows = block[1], block[2]
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(row) + " |" for row in rows]
+            lines.append("")
+        elif kind == "figure":
+            lines += [f"![{block[3]}]({figure_dir}/{block[1]})", ""]
+    return "\n".join(lines)
+
+
+def to_html(blocks: list[tuple]) -> str:
+    """Renders blocks as one HTML page with the figures embedded (base64 PNG)."""
+    body = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "p"):
+            body.append(f"<{kind}>{html.escape(block[1])}</{kind}>")
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in block[1])
+            rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                           for row in block[2])
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "figure":
+            data = base64.b64encode(block[2]).decode("ascii")
+            body.append(f'<figure><img alt="{html.escape(block[3])}" '
+                        f'src="data:image/png;base64,{data}"><figcaption>'
+                        f"{html.escape(block[3])}</figcaption></figure>")
+    title = html.escape(blocks[0][1])
+    style = ("body{font-family:sans-serif;max-width:52em;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+             "padding:.2em .6em;text-align:right}img{max-width:100%}")
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title>"
+            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def write_report(study, path, title: str | None = None, **summary_kwargs) -> Path:
+    """Writes ``study``'s report to ``path``: ``.md`` (figures in
+    ``<stem>_figures/`` beside it) or ``.html`` (self-contained). Returns the path."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"`path` must be a file path (str or os.PathLike); received "
+                        f"path={path!r}.")
+    path = Path(path)
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"`path` must end in {', '.join(FORMATS)} (the report's format); "
+                         f"received path='{path}'.")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"`path`: directory '{path.parent}' does not exist "
+                                f"(path='{path}').")
+    blocks = build_blocks(study, title=title, **summary_kwargs)
+    if kind == "html":
+        text = to_html(blocks)
+    else:
+        figure_dir = f"{path.stem}_figures"
+
+        def write_figures(directory):
+            os.makedirs(directory)
+            for block in blocks:
+                if block[0] == "figure":
+                    Path(directory, block[1]).write_bytes(block[2])
+
+        write_directory_atomically(path.parent / figure_dir, write_figures)
+        text = to_markdown(blocks, figure_dir)
+    write_file_atomically(path, lambda handle: handle.write(text))
+    return path

@@ -1,0 +1,247 @@
+"""Seed statistics as plain functions over arrays of scores (one score per seed).
+
+Each is a few lines over NumPy/SciPy, with the formula named in its docstring;
+:class:`~keras_seeds.SeedStudy` and :func:`~keras_seeds.compare` put them
+together. Nothing here imports Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import stats
+
+# Iglewicz & Hoaglin (1993): a modified z-score above 3.5 marks an outlier.
+OUTLIER_THRESHOLD = 3.5
+
+# sqrt(pi / 2): makes the mean absolute deviation from the median estimate the
+# standard deviation of normal data (Iglewicz & Hoaglin's fallback when MAD is 0).
+_MEAN_AD_TO_STD = 1.253314
+
+
+class SeedStudyWarning(UserWarning):
+    """A statistic that cannot be trusted, or was left out: too few seeds, or
+    scores dropped because they were NaN."""
+
+
+def iqm(values, axis=None):
+    """Interquartile mean: the mean of the middle 50% (``scipy.stats.trim_mean``,
+    25% cut from each end). Robust to a few black-swan seeds, unlike the mean.
+
+    Example:
+
+    >>> float(iqm([0.0, 1.0, 2.0, 3.0, 100.0, 4.0, 5.0, 6.0]))
+    3.5
+    """
+    return stats.trim_mean(np.asarray(values, dtype=float), 0.25, axis=axis)
+
+
+def bootstrap_interval(values, statistic=np.mean, confidence_level: float = 0.95,
+                       n_resamples: int = 9999, random_state=0,
+                       method: str = "BCa") -> tuple[float, float]:
+    """A bootstrap confidence interval of ``statistic(values)``, by
+    ``scipy.stats.bootstrap``; the same ``random_state`` gives the same interval.
+
+    Constant values give ``(value, value)``: no resample can differ.
+
+    Example:
+
+    >>> low, high = bootstrap_interval([0.81, 0.83, 0.84, 0.85, 0.86, 0.90])
+    >>> round(low, 4), round(high, 4)
+    (0.83, 0.8767)
+    """
+    values = np.asarray(values, dtype=float)
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    result = stats.bootstrap((values,), statistic, confidence_level=confidence_level,
+                             n_resamples=n_resamples, method=method,
+                             rng=np.random.default_rng(random_state))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def robust_z(values) -> np.ndarray:
+    """Modified z-scores: ``(x - median) / scale`` with ``scale = 1.4826 * MAD``
+    (``scipy.stats.median_abs_deviation(scale="normal")``, Iglewicz & Hoaglin).
+
+    Two guards keep tied scores from inventing outliers:
+
+    - the scale is at least the data's resolution, the smallest gap between
+      two different scores: accuracy moves in steps of 1/examples, and when
+      half the seeds tie, MAD can be smaller than one step;
+    - when MAD is 0 (more than half the scores equal), the scale is
+      ``1.2533 * mean |x - median|`` instead (Iglewicz & Hoaglin's fallback);
+      when every score is equal, every z is 0.
+
+    Example:
+
+    >>> robust_z([1.0, 2.0, 3.0, 4.0, 100.0]).round(2)
+    array([-1.35, -0.67,  0.  ,  0.67, 65.43])
+    """
+    values = np.asarray(values, dtype=float)
+    deviations = values - np.median(values)
+    scale = stats.median_abs_deviation(values, scale="normal")
+    if scale == 0:
+        scale = _MEAN_AD_TO_STD * np.mean(np.abs(deviations))
+    else:
+        gaps = np.diff(np.unique(values))
+        scale = max(scale, gaps.min())
+    if scale == 0:
+        return np.zeros_like(values)
+    return deviations / scale
+
+
+def max_of_n_weights(num_values: int, n: int) -> np.ndarray:
+    """P(the i-th smallest of ``num_values`` values is the best of ``n`` draws
+    with replacement): ``(i/N)^n - ((i-1)/N)^n`` (Dodge et al. 2019).
+
+    Example:
+
+    >>> max_of_n_weights(4, 2)
+    array([0.0625, 0.1875, 0.3125, 0.4375])
+    """
+    ranks = np.arange(1, num_values + 1) / num_values
+    return ranks ** n - (ranks - 1 / num_values) ** n
+
+
+def expected_max(values, n: int, higher_is_better: bool = True) -> tuple[float, float]:
+    """Expected best score of ``n`` seeds drawn from the observed ones, and its
+    standard deviation: ``E = sum_i v_(i) [(i/N)^n - ((i-1)/N)^n]`` over the
+    sorted values (Dodge et al. 2019, "Show your work"). The best is the
+    minimum when ``higher_is_better=False``.
+
+    Example:
+
+    >>> mean, std = expected_max([0.80, 0.82, 0.85, 0.90], n=2)
+    >>> round(mean, 4), round(std, 4)
+    (0.8631, 0.0353)
+    """
+    sign = 1.0 if higher_is_better else -1.0
+    ordered = np.sort(sign * np.asarray(values, dtype=float))
+    weights = max_of_n_weights(len(ordered), n)
+    mean = float(weights @ ordered)
+    variance = max(float(weights @ ordered ** 2) - mean ** 2, 0.0)
+    return sign * mean, float(np.sqrt(variance))
+
+
+def probability_of_improvement(a, b) -> float:
+    """P(a random value of ``a`` exceeds one of ``b``), ties counting 1/2: the
+    Mann-Whitney U statistic of ``a`` divided by ``len(a) * len(b)``.
+
+    Example:
+
+    >>> probability_of_improvement([3.0, 4.0], [1.0, 3.0])
+    0.875
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(stats.mannwhitneyu(a, b).statistic / (a.size * b.size))
+
+
+def two_sample_interval(a, b, statistic, confidence_level: float = 0.95,
+                        n_resamples: int = 9999, random_state=0) -> tuple[float, float]:
+    """A percentile bootstrap interval of ``statistic(a, b, axis)``, resampling
+    ``a`` and ``b`` independently (``scipy.stats.bootstrap``). Percentile, not
+    BCa: statistics such as P(A > B) often sit at 0 or 1, where BCa is undefined.
+    """
+    result = stats.bootstrap((np.asarray(a, float), np.asarray(b, float)), statistic,
+                             confidence_level=confidence_level, n_resamples=n_resamples,
+                             method="percentile", vectorized=True,
+                             rng=np.random.default_rng(random_state))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def improvement_statistic(a, b, axis=-1):
+    """:func:`probability_of_improvement` along ``axis`` (for resampling)."""
+    return stats.mannwhitneyu(a, b, axis=axis).statistic / (a.shape[axis] * b.shape[axis])
+
+
+def mean_difference_statistic(a, b, axis=-1):
+    """``mean(a) - mean(b)`` along ``axis`` (for resampling)."""
+    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+
+
+def seeds_needed(std: float, width: float, confidence_level: float = 0.95) -> int:
+    """The fewest seeds whose t confidence interval of the mean,
+    ``2 * t_{(1+c)/2, n-1} * std / sqrt(n)``, is narrower than ``width``.
+
+    Example:
+
+    >>> seeds_needed(std=0.01, width=0.01)
+    18
+    """
+    if std == 0:
+        return 2
+    n = 2
+    while 2 * stats.t.ppf((1 + confidence_level) / 2, n - 1) * std / np.sqrt(n) >= width:
+        n += 1
+    return n
+
+
+def seeds_to_detect(difference: float, std: float, confidence_level: float = 0.95,
+                    power: float = 0.8) -> int | None:
+    """Seeds per side for a two-sided test at ``1 - confidence_level`` to find a
+    true gap of ``difference`` with probability ``power``: the normal
+    approximation ``n = 2 ((z_{(1+c)/2} + z_power) std / difference)^2``.
+    ``None`` when there is no gap to find.
+
+    Example:
+
+    >>> seeds_to_detect(difference=0.01, std=0.01)
+    16
+    """
+    if difference == 0 or not np.isfinite(difference) or std == 0:
+        return None
+    z = stats.norm.ppf((1 + confidence_level) / 2) + stats.norm.ppf(power)
+    return int(np.ceil(2 * (z * std / abs(difference)) ** 2))
+
+
+def as_probabilities(outputs) -> np.ndarray:
+    """Class probabilities from members' outputs ``(..., classes)``: kept if
+    every row is already a distribution, else taken as logits (softmax).
+
+    Example:
+
+    >>> as_probabilities(np.array([[0.0, 0.0]]))
+    array([[0.5, 0.5]])
+    """
+    outputs = np.asarray(outputs, dtype=float)
+    if np.all(outputs >= 0) and np.allclose(outputs.sum(axis=-1), 1.0, atol=1e-3):
+        return outputs
+    from scipy.special import softmax
+
+    return softmax(outputs, axis=-1)
+
+
+def member_diversity(probabilities) -> dict[str, float]:
+    """How differently K classifiers predict, from probabilities ``(K, n, classes)``.
+
+    - ``disagreement``: the mean over examples of the fraction of members whose
+      top class differs from the ensemble's (the mean probabilities');
+    - ``pairwise_disagreement``: the fraction of examples on which two members'
+      top classes differ, averaged over pairs;
+    - ``pairwise_kl``: ``KL(p_i || p_j)`` (``scipy.stats.entropy``) averaged
+      over examples and ordered pairs ``i != j``.
+
+    Example:
+
+    >>> p = np.array([[[0.9, 0.1]], [[0.2, 0.8]]])   # two members, one example
+    >>> {k: round(v, 3) for k, v in member_diversity(p).items()}
+    {'disagreement': 0.5, 'pairwise_disagreement': 1.0, 'pairwise_kl': 1.254}
+    """
+    probabilities = np.asarray(probabilities, dtype=float)
+    members = probabilities.shape[0]
+    votes = probabilities.argmax(axis=-1)
+    chosen = probabilities.mean(axis=0).argmax(axis=-1)
+    result = {"disagreement": float(np.mean(votes != chosen))}
+    if members < 2:
+        return {**result, "pairwise_disagreement": 0.0, "pairwise_kl": 0.0}
+    i, j = np.nonzero(~np.eye(members, dtype=bool))
+    result["pairwise_disagreement"] = float(np.mean(votes[i] != votes[j]))
+    result["pairwise_kl"] = float(np.mean(
+        stats.entropy(probabilities[i], probabilities[j], axis=-1)))
+    return result
+
+
+def warn(message: str) -> None:
+    """Emits a :class:`SeedStudyWarning` pointing at the user's call."""
+    warnings.warn(message, SeedStudyWarning, stacklevel=3)

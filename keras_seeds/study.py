@@ -1,0 +1,696 @@
+"""SeedStudy: how much of a score is the seed, and does a change beat seed noise.
+
+A study holds one score per seed (validation accuracy of K replicas, say) and
+answers what a careful reviewer asks: the spread and its confidence intervals
+(:meth:`SeedStudy.summary`), the black-swan seeds (:meth:`SeedStudy.outliers`),
+how much picking the best seed inflates a result (:meth:`SeedStudy.expected_max`),
+how many seeds a claim needs (:meth:`SeedStudy.seeds_needed`), what the
+ensemble gains, and whether one setup beats another beyond seed noise
+(:func:`compare`). The statistics themselves are in
+:mod:`keras_seeds.statistics`; the plots in :mod:`keras_seeds.plots`.
+
+Imports neither Keras nor TensorFlow: a saved study is read, summarised and
+reported anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from keras_seeds import statistics
+from keras_seeds.seeds import check_seed_list
+from keras_seeds.statistics import OUTLIER_THRESHOLD, SeedStudyWarning  # noqa: F401
+
+FORMAT = "keras-seeds-study/1"
+DEFAULT_QUANTILES = (0.05, 0.25, 0.75, 0.95)
+TAILS = ("both", "worse", "better")
+
+# Metric names whose smaller values are better (a "val_" prefix is ignored).
+_LOWER_IS_BETTER = re.compile(
+    r"(^|_)(loss|error|mse|mae|mape|msle|rmse|crossentropy|hinge|kld|kl_divergence|"
+    r"poisson|log_?cosh|huber|perplexity)($|_)")
+
+
+def is_higher_better(metric: str | None) -> bool:
+    """Whether larger values of ``metric`` are better, from its Keras name:
+    losses and errors (``loss``, ``val_mse``, ``mean_absolute_error``,
+    ``binary_crossentropy``, ...) are lower-is-better; anything else higher.
+
+    Example:
+
+    >>> is_higher_better("val_accuracy"), is_higher_better("val_loss")
+    (True, False)
+    """
+    return metric is None or not _LOWER_IS_BETTER.search(metric)
+
+
+def held_out_name(metric: str | None) -> str:
+    """The name of ``metric`` measured on the test set.
+
+    Example:
+
+    >>> held_out_name("val_accuracy"), held_out_name(None)
+    ('test_accuracy', 'test_score')
+    """
+    metric = metric or "score"
+    return "test_" + (metric[4:] if metric.startswith("val_") else metric)
+
+
+class SeedStudy:
+    """Scores of one setup across seeds, and what they say about seed luck.
+
+    Args:
+        scores: one score per seed (a sequence of numbers), or a mapping
+            ``{seed: score}``. NaN (or ``None``) scores, from diverged runs, are
+            dropped with a :class:`SeedStudyWarning` and listed in
+            ``dropped_seeds``.
+        seeds: the seed of each score, distinct ints in ``[0, 2**32 - 1]``;
+            default ``0 .. n-1``. Not allowed with a mapping.
+        metric: the score's name (``"val_accuracy"``), used in reports.
+        higher_is_better: ``False`` for losses and errors: "best seed",
+            ``expected_max``, the black-swan tail and ``compare`` follow it.
+        name: a name for the setup, used by ``compare`` and reports.
+        test_scores: each seed's score on a second, held-out set (same order),
+            for the validation-vs-test plot.
+        curves: ``{name: array (epochs, seeds)}``: per-epoch values of each seed
+            (learning curves).
+        ensemble_score: the score of the seeds' ensemble, for ``ensemble_gain``.
+        diversity: how differently the members predict
+            (:func:`keras_seeds.statistics.member_diversity`).
+
+    Attributes:
+        scores, seeds: NumPy arrays in the same order (dropped seeds removed).
+        dropped_seeds: seeds whose score was NaN.
+
+    Example:
+
+    >>> import keras_seeds as ks
+    >>> study = ks.SeedStudy([0.91, 0.93, 0.92, 0.80, 0.92], seeds=[1, 2, 3, 4, 5],
+    ...                      metric="val_accuracy")
+    >>> round(study.summary()["mean"], 3), study.summary()["worst_seed"]
+    (0.896, 4)
+    >>> [o["seed"] for o in study.outliers()]
+    [4]
+    >>> round(study.expected_max(3), 4)
+    0.9234
+    """
+
+    def __init__(self, scores, seeds=None, metric: str | None = None,
+                 higher_is_better: bool = True, *, name: str | None = None,
+                 test_scores=None, curves: Mapping | None = None,
+                 ensemble_score: float | None = None, diversity: Mapping | None = None):
+        if isinstance(scores, Mapping):
+            if seeds is not None:
+                raise ValueError("`seeds` must be None when `scores` is a mapping "
+                                 "{seed: score}; the keys are the seeds.")
+            seeds, scores = list(scores.keys()), list(scores.values())
+        scores = _numbers(scores, "scores")
+        if scores.size == 0:
+            raise ValueError("`scores` is empty; a study needs at least one score.")
+        seeds = np.arange(scores.size) if seeds is None else np.asarray(
+            check_seed_list(seeds, "seeds"), dtype=np.int64)
+        if seeds.size != scores.size:
+            raise ValueError(f"`seeds` and `scores` must have the same length; received "
+                             f"{seeds.size} seeds and {scores.size} scores.")
+        if metric is not None and not isinstance(metric, str):
+            raise TypeError(f"`metric` must be a str or None; received metric={metric!r}.")
+        if not isinstance(higher_is_better, (bool, np.bool_)):
+            raise TypeError("`higher_is_better` must be True or False; received "
+                            f"higher_is_better={higher_is_better!r}.")
+        if test_scores is not None:
+            test_scores = _numbers(test_scores, "test_scores")
+            if test_scores.size != scores.size:
+                raise ValueError(f"`test_scores` must hold one score per seed ({scores.size});"
+                                 f" received {test_scores.size}.")
+        curves = {str(k): _curve(v, k, scores.size) for k, v in (curves or {}).items()}
+        if ensemble_score is not None:
+            ensemble_score = float(_numbers([ensemble_score], "ensemble_score")[0])
+
+        kept = np.isfinite(scores)
+        if not kept.any():
+            raise ValueError(f"`scores`: every score is NaN or infinite ({scores.size} "
+                             "seeds); there is nothing to study.")
+        self.dropped_seeds = seeds[~kept]
+        if self.dropped_seeds.size:
+            statistics.warn(
+                f"SeedStudy: dropped {self.dropped_seeds.size} NaN or infinite score(s) "
+                f"(seeds {', '.join(map(str, self.dropped_seeds))}); the statistics use "
+                f"the other {int(kept.sum())}.")
+        self.scores = scores[kept]
+        self.seeds = seeds[kept]
+        self.metric = metric
+        self.higher_is_better = bool(higher_is_better)
+        self.name = name
+        self.test_scores = None if test_scores is None else test_scores[kept]
+        self.curves = {k: v[:, kept] for k, v in curves.items()}
+        self.ensemble_score = ensemble_score
+        self.diversity = None if diversity is None else {str(k): float(v)
+                                                         for k, v in diversity.items()}
+
+    # ------------------------------------------------------------ basics
+    @property
+    def n(self) -> int:
+        """The number of seeds with a score."""
+        return int(self.scores.size)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __repr__(self) -> str:
+        spread = f", std={np.std(self.scores, ddof=1):.4g}" if self.n > 1 else ""
+        return (f"SeedStudy({self.metric or 'score'}: n={self.n}, "
+                f"mean={np.mean(self.scores):.4g}{spread})")
+
+    def _signed(self) -> np.ndarray:
+        """Scores with larger always better."""
+        return self.scores if self.higher_is_better else -self.scores
+
+    # ------------------------------------------------------- statistics
+    def summary(self, confidence_level: float = 0.95, n_resamples: int = 9999,
+                random_state=0, quantiles: Sequence[float] = DEFAULT_QUANTILES,
+                method: str = "BCa") -> dict[str, Any]:
+        """The numbers a reviewer asks for.
+
+        ``std`` and ``sem`` are sample statistics (``ddof=1``); ``iqm`` is the
+        25%-trimmed mean; ``quantiles`` are NumPy's (linear); ``mean_ci`` and
+        ``iqm_ci`` are ``scipy.stats.bootstrap`` intervals (``method``, BCa by
+        default) drawn with ``random_state``: the same ``random_state`` gives
+        the same intervals, in any process.
+
+        With 1 seed, ``std``, ``sem`` and the intervals are NaN; with 2, the
+        intervals are (a bootstrap of two values has three possible means). A
+        :class:`SeedStudyWarning` says so.
+
+        Example:
+
+        >>> s = SeedStudy([0.80, 0.82, 0.85, 0.90]).summary()
+        >>> s["n"], round(s["median"], 3), round(s["range"], 2), s["best_seed"]
+        (4, 0.835, 0.1, 3)
+        """
+        scores, n = self.scores, self.n
+        nan_pair = (math.nan, math.nan)
+        signed = self._signed()
+        result = {
+            "n": n, "n_dropped": int(self.dropped_seeds.size),
+            "mean": float(np.mean(scores)),
+            "std": float(np.std(scores, ddof=1)) if n > 1 else math.nan,
+            "sem": float(np.std(scores, ddof=1) / np.sqrt(n)) if n > 1 else math.nan,
+            "median": float(np.median(scores)),
+            "iqm": float(statistics.iqm(scores)),
+            "min": float(np.min(scores)), "max": float(np.max(scores)),
+            "range": float(np.ptp(scores)),
+            "quantiles": {float(q): float(np.quantile(scores, q)) for q in quantiles},
+            "best_seed": int(self.seeds[np.argmax(signed)]),
+            "worst_seed": int(self.seeds[np.argmin(signed)]),
+            "mean_ci": nan_pair, "iqm_ci": nan_pair,
+            "confidence_level": confidence_level, "n_resamples": n_resamples,
+            "random_state": random_state if isinstance(random_state, int) else None,
+            "method": method,
+        }
+        if n < 3:
+            statistics.warn(
+                f"SeedStudy.summary: {n} seed(s): "
+                + ("std, sem and " if n == 1 else "")
+                + "the confidence intervals need at least 3 seeds; they are NaN.")
+            return result
+        interval = dict(confidence_level=confidence_level, n_resamples=n_resamples,
+                        random_state=random_state, method=method)
+        result["mean_ci"] = statistics.bootstrap_interval(scores, np.mean, **interval)
+        result["iqm_ci"] = statistics.bootstrap_interval(scores, statistics.iqm, **interval)
+        return result
+
+    def robust_z(self) -> np.ndarray:
+        """Each seed's modified z-score (:func:`keras_seeds.statistics.robust_z`),
+        positive = better than the median whichever way the metric points."""
+        return statistics.robust_z(self._signed())
+
+    def outliers(self, threshold: float = OUTLIER_THRESHOLD, tail: str = "both") -> list[dict]:
+        """The black-swan seeds: ``|robust z| > threshold`` (3.5, Iglewicz & Hoaglin).
+
+        The robust z-score uses the median and the median absolute deviation,
+        so the outliers cannot hide themselves by inflating the spread.
+
+        Args:
+            threshold: the ``|z|`` above which a seed is an outlier.
+            tail: ``"worse"`` (black swans), ``"better"`` (lucky seeds) or ``"both"``.
+
+        Returns:
+            ``[{"seed", "score", "z", "tail"}, ...]``, most extreme first;
+            ``z > 0`` and ``tail == "better"`` mean better than the median.
+
+        Example:
+
+        >>> SeedStudy([0.9, 0.91, 0.9, 0.92, 0.1], seeds=[5, 6, 7, 8, 9]).outliers()[0]["seed"]
+        9
+        """
+        if tail not in TAILS:
+            raise ValueError(f"`tail` must be one of {', '.join(map(repr, TAILS))}; "
+                             f"received tail={tail!r}.")
+        if not (isinstance(threshold, numbers.Real) and threshold > 0):
+            raise ValueError(f"`threshold` must be a positive number; received "
+                             f"threshold={threshold!r}.")
+        z = self.robust_z()
+        found = []
+        for index in np.argsort(-np.abs(z), kind="stable"):
+            side = "better" if z[index] > 0 else "worse"
+            if abs(z[index]) > threshold and tail in ("both", side):
+                found.append({"seed": int(self.seeds[index]), "score": float(self.scores[index]),
+                              "z": float(z[index]), "tail": side})
+        return found
+
+    def expected_max(self, n=None):
+        """The expected best score if you tried ``n`` seeds and kept the best
+        (Dodge et al. 2019): how much "picking the best seed" inflates a result.
+
+        Args:
+            n: a number of seeds (int), or ``None`` for the curve ``n = 1..N``.
+
+        Returns:
+            A float for an int ``n``; an array of ``N`` values for ``None``.
+            ``n = 1`` is the mean; "best" is the minimum when
+            ``higher_is_better=False``.
+
+        Example:
+
+        >>> SeedStudy([0.80, 0.82, 0.85, 0.90]).expected_max().round(4)
+        array([0.8425, 0.8631, 0.8748, 0.8822])
+        """
+        if n is None:
+            return np.array([self.expected_max(k) for k in range(1, self.n + 1)])
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"`n` must be a positive int (a number of seeds); received n={n!r}.")
+        return statistics.expected_max(self.scores, int(n), self.higher_is_better)[0]
+
+    def seeds_needed(self, width: float, confidence_level: float = 0.95) -> int:
+        """How many seeds make the confidence interval of the mean narrower than
+        ``width`` (full width, in the metric's units), assuming the spread seen
+        so far: :func:`keras_seeds.statistics.seeds_needed` with this study's
+        sample std.
+
+        Example:
+
+        >>> SeedStudy([0.80, 0.82, 0.85, 0.90]).seeds_needed(width=0.02)
+        76
+        """
+        if not (isinstance(width, numbers.Real) and width > 0):
+            raise ValueError(f"`width` must be a positive number; received width={width!r}.")
+        if self.n < 2:
+            raise ValueError("seeds_needed: a study of 1 seed has no spread to go by; "
+                             "it needs at least 2 scores.")
+        return statistics.seeds_needed(float(np.std(self.scores, ddof=1)), float(width),
+                                       confidence_level)
+
+    def ensemble_gain(self) -> dict[str, float]:
+        """What the ensemble of the seeds gains over its members.
+
+        ``over_mean`` and ``over_best`` are positive when the ensemble is
+        better (whichever way the metric points) than the mean member and the
+        best member; the diversity measures are included when known.
+
+        Example:
+
+        >>> study = SeedStudy([0.90, 0.92], ensemble_score=0.95)
+        >>> {k: round(v, 3) for k, v in study.ensemble_gain().items()}
+        {'ensemble': 0.95, 'mean_member': 0.91, 'best_member': 0.92, 'over_mean': 0.04, 'over_best': 0.03}
+        """
+        if self.ensemble_score is None:
+            raise ValueError("ensemble_gain: this study has no ensemble score; make it with "
+                             "SeededModel.study(...) or pass `ensemble_score=`.")
+        sign = 1.0 if self.higher_is_better else -1.0
+        mean, best = float(np.mean(self.scores)), float(sign * np.max(self._signed()))
+        return {"ensemble": self.ensemble_score, "mean_member": mean, "best_member": best,
+                "over_mean": sign * (self.ensemble_score - mean),
+                "over_best": sign * (self.ensemble_score - best),
+                **(self.diversity or {})}
+
+    # ------------------------------------------------------------ plots
+    def plot_distribution(self, path=None, **summary_kwargs):
+        """Histogram and density of the scores, mean and its CI, outliers
+        labelled with their seeds. Returns the matplotlib Figure (saved as
+        PNG when ``path`` is given)."""
+        from keras_seeds import plots
+
+        return plots.save(plots.distribution(self, **summary_kwargs), path)
+
+    def plot_curves(self, name: str | None = None, path=None):
+        """Learning curves over epochs: mean, +-1 std band and min-max band
+        across seeds. ``name`` defaults to the study's metric."""
+        from keras_seeds import plots
+
+        return plots.save(plots.curves(self, name), path)
+
+    def plot_expected_max(self, path=None):
+        """The expected best score against the number of seeds tried."""
+        from keras_seeds import plots
+
+        return plots.save(plots.expected_max(self), path)
+
+    def plot_val_vs_test(self, path=None):
+        """Each seed's score against its test score (needs ``test_scores``)."""
+        from keras_seeds import plots
+
+        return plots.save(plots.val_vs_test(self), path)
+
+    def report(self, path, title: str | None = None, **summary_kwargs) -> None:
+        """Writes a report: ``.md`` (with its PNG figures in ``<stem>_figures/``)
+        or ``.html`` (one self-contained file, figures embedded).
+
+        Example: see ``keras-seeds report`` and docs/study.md.
+        """
+        from keras_seeds.report import write_report
+
+        write_report(self, path, title=title, **summary_kwargs)
+
+    # --------------------------------------------------- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (NaN as ``None``); :meth:`from_dict` reads it back.
+
+        Example:
+
+        >>> SeedStudy({7: 0.9, 3: 0.8}).to_dict()["seeds"]
+        [7, 3]
+        """
+        return {
+            "format": FORMAT, "metric": self.metric, "name": self.name,
+            "higher_is_better": self.higher_is_better,
+            "seeds": self.seeds.tolist(), "scores": _json_floats(self.scores),
+            "dropped_seeds": self.dropped_seeds.tolist(),
+            "test_scores": None if self.test_scores is None else _json_floats(self.test_scores),
+            "curves": {k: _json_floats(v) for k, v in self.curves.items()},
+            "ensemble_score": self.ensemble_score, "diversity": self.diversity,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> SeedStudy:
+        """The study :meth:`to_dict` described."""
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            raise ValueError(f"not a keras-seeds study: expected a dict with "
+                             f"format={FORMAT!r}; received "
+                             f"{type(data).__name__} with format="
+                             f"{data.get('format') if isinstance(data, Mapping) else None!r}.")
+        seeds = list(data["seeds"]) + list(data.get("dropped_seeds") or [])
+        scores = _from_json(data["scores"]) + [None] * len(data.get("dropped_seeds") or [])
+        # Dropped seeds come back as NaN scores and are dropped again, silently.
+        kept = len(data["seeds"])
+        test = data.get("test_scores")
+        curves = {k: [row + [None] * (len(seeds) - kept) for row in _from_json(v)]
+                  for k, v in (data.get("curves") or {}).items()}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SeedStudyWarning)
+            return cls(scores, seeds, metric=data.get("metric"),
+                       higher_is_better=data.get("higher_is_better", True),
+                       name=data.get("name"),
+                       test_scores=None if test is None else
+                       _from_json(test) + [None] * (len(seeds) - kept),
+                       curves=curves, ensemble_score=data.get("ensemble_score"),
+                       diversity=data.get("diversity"))
+
+    def save(self, path) -> None:
+        """Writes :meth:`to_dict` as JSON to ``path``, atomically."""
+        from keras_seeds.writing import write_json_atomically
+
+        write_json_atomically(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path) -> SeedStudy:
+        """Reads a study :meth:`save` wrote.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "study.json")
+        >>> SeedStudy([0.9, 0.8], seeds=[4, 2], metric="acc").save(path)
+        >>> SeedStudy.load(path)
+        SeedStudy(acc: n=2, mean=0.85, std=0.07071)
+        """
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"'{path}' is not a keras-seeds study: invalid JSON "
+                             f"({error}).") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as error:
+            raise ValueError(f"'{path}': {error}") from None
+
+    def to_frame(self):
+        """One row per seed (index ``seed``): the score, and the test score when
+        known. Needs pandas (``pip install keras-seeds[pandas]``)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("SeedStudy.to_frame needs pandas, which is not installed; "
+                              "`pip install pandas` (or keras-seeds[pandas]).") from None
+        columns = {self.metric or "score": self.scores}
+        if self.test_scores is not None:
+            columns[held_out_name(self.metric)] = self.test_scores
+        columns["robust_z"] = self.robust_z()
+        return pd.DataFrame(columns, index=pd.Index(self.seeds, name="seed"))
+
+    # ----------------------------------------------------- constructors
+    @classmethod
+    def from_history(cls, history, metric: str | None = None, *, seeds=None,
+                     epoch: int = -1, higher_is_better: bool | None = None,
+                     name: str | None = None) -> SeedStudy:
+        """A study of the per-replica values in a ``SeededModel.fit`` History.
+
+        Args:
+            history: the History (or its ``.history`` dict) of a SeededModel's fit.
+            metric: which logged value is the score; default the first
+                validation metric other than the loss (``val_accuracy``), else
+                ``val_loss``, else the first training metric.
+            seeds: the replicas' seeds; default the model's ``replica_seeds``.
+            epoch: which epoch's value is the score (default the last).
+            higher_is_better: default from the metric's name (losses and
+                errors are lower-is-better).
+
+        Every per-replica value becomes a learning curve (``curves``).
+        """
+        from keras_seeds.seeded_model import replica_curves
+
+        curves = replica_curves(getattr(history, "history", history))
+        if not curves:
+            raise ValueError("`history` holds no per-replica values (`<name>_replica_<i>`); "
+                             "pass the History that a SeededModel's `fit` returned.")
+        metric = metric if metric is not None else _default_metric(list(curves))
+        if metric not in curves:
+            raise ValueError(f"`metric`: {metric!r} has no per-replica values in this history;"
+                             f" known names: {sorted(curves)}.")
+        epochs = curves[metric].shape[0]
+        if isinstance(epoch, bool) or not isinstance(epoch, numbers.Integral) or not (
+                -epochs <= epoch < epochs):
+            raise ValueError(f"`epoch` must be an int index into the {epochs} epochs; "
+                             f"received epoch={epoch!r}.")
+        if seeds is None:
+            seeds = getattr(getattr(history, "model", None), "replica_seeds", None)
+        return cls(curves[metric][epoch], seeds, metric=metric, name=name,
+                   higher_is_better=(is_higher_better(metric) if higher_is_better is None
+                                     else higher_is_better),
+                   curves=curves)
+
+
+# ---------------------------------------------------------------- compare
+@dataclass(frozen=True)
+class Comparison:
+    """What :func:`compare` found; ``str()`` gives the verdict in plain words.
+
+    Attributes:
+        probability: P(a random seed of A scores better than one of B), ties 1/2.
+        probability_ci: its percentile bootstrap interval.
+        mean_difference: mean of A minus mean of B, in the metric's units.
+        mean_difference_ci: its percentile bootstrap interval.
+        p_value: two-sided Mann-Whitney U test.
+        winner: ``"A"``'s or ``"B"``'s name, or ``None`` if not distinguishable.
+        seeds_to_settle: when not distinguishable, about how many seeds per
+            side would find the observed gap in the means (power 0.8).
+    """
+
+    names: tuple[str, str]
+    metric: str | None
+    higher_is_better: bool
+    n: tuple[int, int]
+    probability: float
+    probability_ci: tuple[float, float]
+    mean_difference: float
+    mean_difference_ci: tuple[float, float]
+    p_value: float
+    confidence_level: float
+    winner: str | None
+    seeds_to_settle: int | None
+    verdict: str
+
+    def __str__(self) -> str:
+        return self.verdict
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare(a, b, *, names: tuple[str, str] | None = None,
+            confidence_level: float = 0.95, n_resamples: int = 9999, random_state=0,
+            power: float = 0.8) -> Comparison:
+    """Does setup A beat setup B beyond seed noise?
+
+    ``a`` and ``b`` are :class:`SeedStudy` objects (or arrays of scores, then
+    higher is better). The answer rests on P(a random seed of A beats one of B)
+    (the Mann-Whitney U statistic over ``n_a * n_b``, ties counting 1/2): A
+    *beats* B when its bootstrap interval lies above 1/2 and the two-sided
+    Mann-Whitney test has ``p < 1 - confidence_level``. Otherwise the two are
+    *not distinguishable from seed noise*, and the verdict says about how many
+    seeds per side would settle it if the observed gap in the means is real
+    (:func:`keras_seeds.statistics.seeds_to_detect`, at least one more than now).
+
+    Example:
+
+    >>> import keras_seeds as ks
+    >>> base = ks.SeedStudy([0.90, 0.91, 0.92, 0.90, 0.91], name="base")
+    >>> new = ks.SeedStudy([0.93, 0.94, 0.93, 0.95, 0.94], name="new")
+    >>> ks.compare(new, base).winner
+    'new'
+    >>> print(ks.compare(base, ks.SeedStudy([0.91, 0.90, 0.92, 0.91, 0.90])).verdict)
+    ... # doctest: +ELLIPSIS
+    base and B are not distinguishable from seed noise with 5 and 5 seeds: ...
+    """
+    a, b = _as_study(a, "a"), _as_study(b, "b")
+    if a.higher_is_better != b.higher_is_better:
+        raise ValueError("`a` and `b` disagree on `higher_is_better` "
+                         f"({a.higher_is_better} and {b.higher_is_better}); compare one metric.")
+    if a.metric is not None and b.metric is not None and a.metric != b.metric:
+        raise ValueError(f"`a` and `b` measure different metrics ({a.metric!r} and "
+                         f"{b.metric!r}); compare one metric.")
+    if names is None:
+        names = (a.name or "A", b.name or "B")
+    name_a, name_b = names
+    metric = a.metric or b.metric
+    sa, sb = a._signed(), b._signed()
+    probability = statistics.probability_of_improvement(sa, sb)
+    difference = float(np.mean(a.scores) - np.mean(b.scores))
+    p_value = float(_mann_whitney_p(sa, sb))
+    alpha = 1 - confidence_level
+    few = min(a.n, b.n) < 2
+    if few:
+        statistics.warn(f"compare: {a.n} and {b.n} seeds: the intervals need at least 2 "
+                        "seeds per side; they are NaN.")
+        probability_ci = difference_ci = (math.nan, math.nan)
+    else:
+        interval = dict(confidence_level=confidence_level, n_resamples=n_resamples,
+                        random_state=random_state)
+        probability_ci = statistics.two_sample_interval(
+            sa, sb, statistics.improvement_statistic, **interval)
+        difference_ci = statistics.two_sample_interval(
+            a.scores, b.scores, statistics.mean_difference_statistic, **interval)
+
+    winner, to_settle = None, None
+    if not few and probability_ci[0] > 0.5 and p_value < alpha:
+        winner = name_a
+    elif not few and probability_ci[1] < 0.5 and p_value < alpha:
+        winner = name_b
+    elif not few:
+        pooled = math.sqrt((np.var(a.scores, ddof=1) + np.var(b.scores, ddof=1)) / 2)
+        to_settle = statistics.seeds_to_detect(difference, pooled, confidence_level, power)
+        if to_settle is not None:
+            to_settle = max(to_settle, max(a.n, b.n) + 1)
+
+    level = f"{confidence_level:.0%} CI"
+    what = metric or "the score"
+    if winner is not None:
+        loser = name_b if winner == name_a else name_a
+        p, (low, high) = ((probability, probability_ci) if winner == name_a else
+                          (1 - probability, (1 - probability_ci[1], 1 - probability_ci[0])))
+        verdict = (f"{winner} beats {loser} beyond seed noise: a random seed of {winner} "
+                   f"scores better on {what} than one of {loser} with probability {p:.2f} "
+                   f"({level} {low:.2f}-{high:.2f}; Mann-Whitney p = {p_value:.2g}; "
+                   f"{a.n} and {b.n} seeds).")
+    else:
+        verdict = (f"{name_a} and {name_b} are not distinguishable from seed noise with "
+                   f"{a.n} and {b.n} seeds: P({name_a} better) = {probability:.2f}")
+        verdict += "." if few else (f" ({level} {probability_ci[0]:.2f}-"
+                                    f"{probability_ci[1]:.2f}; Mann-Whitney p = {p_value:.2g}).")
+        if few:
+            verdict += " Train at least 2 seeds per side to judge."
+        elif to_settle is not None:
+            verdict += (f" About {to_settle} seeds each would settle it, if the gap in mean "
+                        f"{what} ({difference:+.4g}) is real.")
+        else:
+            verdict += " The means are equal: there is no gap for more seeds to settle."
+    return Comparison(names=(name_a, name_b), metric=metric,
+                      higher_is_better=a.higher_is_better, n=(a.n, b.n),
+                      probability=probability, probability_ci=probability_ci,
+                      mean_difference=difference, mean_difference_ci=difference_ci,
+                      p_value=p_value, confidence_level=confidence_level, winner=winner,
+                      seeds_to_settle=to_settle, verdict=verdict)
+
+
+# ---------------------------------------------------------------- helpers
+def _numbers(values, name: str) -> np.ndarray:
+    """``values`` as a 1-D float array; ``None`` becomes NaN; anything that is not
+    a real number (strings, bools, objects) is a ``TypeError`` naming it."""
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"`{name}` must be a sequence of numbers; received {name}={values!r}.")
+    array = np.asarray(values) if isinstance(values, np.ndarray) else None
+    if array is not None and array.dtype.kind in "iuf":
+        if array.ndim != 1:
+            raise ValueError(f"`{name}` must be one-dimensional (one score per seed); "
+                             f"received shape {array.shape}.")
+        return array.astype(float)
+    items = list(values)
+    for index, item in enumerate(items):
+        if item is None:
+            continue
+        if isinstance(item, (bool, np.bool_)) or not isinstance(item, numbers.Real):
+            raise TypeError(f"`{name}` must hold numbers; received {name}[{index}]={item!r} "
+                            f"of type {type(item).__name__}.")
+    return np.array([math.nan if item is None else float(item) for item in items], dtype=float)
+
+
+def _curve(values, name, seeds: int) -> np.ndarray:
+    array = np.array([[math.nan if v is None else v for v in row] for row in values],
+                     dtype=float) if not isinstance(values, np.ndarray) else values.astype(float)
+    if array.ndim != 2 or array.shape[1] != seeds:
+        raise ValueError(f"`curves[{name!r}]` must have shape (epochs, {seeds}) (one "
+                         f"column per seed); received shape {array.shape}.")
+    return array
+
+
+def _mann_whitney_p(a, b) -> float:
+    from scipy import stats
+
+    return stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
+
+
+def _as_study(value, name: str) -> SeedStudy:
+    if isinstance(value, SeedStudy):
+        return value
+    try:
+        return SeedStudy(value)
+    except (TypeError, ValueError) as error:
+        raise type(error)(f"`{name}` must be a SeedStudy or scores: {error}") from None
+
+
+def _default_metric(names: list[str]) -> str:
+    preferred = ([n for n in names if n.startswith("val_") and n != "val_loss"]
+                 + [n for n in names if n == "val_loss"] + [n for n in names if n != "loss"])
+    return (preferred or names)[0]
+
+
+def _json_floats(values):
+    """Plain floats with NaN as ``None`` (JSON has no NaN), nesting kept."""
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 0:
+        return float(array) if np.isfinite(array) else None
+    return [_json_floats(row) for row in array]
+
+
+def _from_json(values) -> list:
+    return [[math.nan if v is None else v for v in row] if isinstance(row, list) else row
+            for row in values]
