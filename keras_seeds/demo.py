@@ -33,7 +33,7 @@ def load_digits_splits(seed: int):
 
     >>> train, val, test = load_digits_splits(0)
     >>> train[0].shape, val[0].shape, test[0].shape
-    ((1078, 64), (359, 64), (360, 64))
+    ((1077, 64), (360, 64), (360, 64))
     """
     from sklearn.model_selection import train_test_split
 
