@@ -68,9 +68,11 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
 
     level = f"{summary['confidence_level']:.0%} CI"
     rows = [("seeds (n)", str(n)), ("left out (NaN)", str(summary["n_dropped"])),
-            ("mean", number(summary["mean"])), (f"{level} of the mean", interval(summary["mean_ci"])),
+            ("mean", number(summary["mean"])),
+            (f"{level} of the mean", interval(summary["mean_ci"])),
             ("std (ddof=1)", number(summary["std"])), ("sem", number(summary["sem"])),
-            ("median", number(summary["median"])), ("IQM (25% trimmed mean)", number(summary["iqm"])),
+            ("median", number(summary["median"])),
+            ("IQM (25% trimmed mean)", number(summary["iqm"])),
             (f"{level} of the IQM", interval(summary["iqm_ci"])),
             ("min", number(summary["min"])), ("max", number(summary["max"])),
             ("range", number(summary["range"]))]
@@ -114,13 +116,14 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
                    ("table", ("", "value"), [(key.replace("_", " "), number(value))
                                              for key, value in gain.items()])]
 
-    header = ["seed", metric] + ([held_out_name(study.metric)] if study.test_scores is not None else [])
+    tested = study.test_scores is not None
+    header = ["seed", metric] + ([held_out_name(study.metric)] if tested else [])
     order = np.argsort(-sign * study.scores, kind="stable")
     z = study.robust_z()
     blocks += [("h2", "Every seed"),
                ("table", tuple(header) + ("robust z",),
                 [tuple([str(study.seeds[i]), number(study.scores[i])]
-                       + ([number(study.test_scores[i])] if study.test_scores is not None else [])
+                       + ([number(study.test_scores[i])] if tested else [])
                        + [f"{z[i]:+.2f}"]) for i in order])]
 
     blocks.append(("h2", "Figures"))

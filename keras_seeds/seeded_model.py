@@ -781,8 +781,8 @@ class SeededModel(keras.Model):
         if test_data is not None:
             if not isinstance(test_data, (tuple, list)) or len(test_data) not in (2, 3):
                 raise ValueError("`test_data` must be a tuple (x_test, y_test) or (x_test, "
-                                 f"y_test, sample_weight); received {type(test_data).__name__}"
-                                 f" of length {len(test_data) if hasattr(test_data, '__len__') else '?'}.")
+                                 "y_test, sample_weight); received "
+                                 f"{type(test_data).__name__} {np.shape(test_data)}.")
             x_test, y_test, w_test = keras.utils.unpack_x_y_sample_weight(tuple(test_data))
             test_scores = self.evaluate_replicas(x_test, y_test, batch_size=batch_size,
                                                  sample_weight=w_test)[metric]

@@ -118,10 +118,16 @@ def expected_max(values, n: int, higher_is_better: bool = True) -> tuple[float, 
     """
     sign = 1.0 if higher_is_better else -1.0
     ordered = np.sort(sign * np.asarray(values, dtype=float))
-    weights = max_of_n_weights(len(ordered), n)
-    mean = float(weights @ ordered)
-    variance = max(float(weights @ ordered ** 2) - mean ** 2, 0.0)
+    mean = _mean_of_max(ordered, n)
+    variance = max(float(max_of_n_weights(len(ordered), n) @ ordered ** 2) - mean ** 2, 0.0)
     return sign * mean, float(np.sqrt(variance))
+
+
+def _mean_of_max(ordered: np.ndarray, n: int) -> float:
+    """``sum_i w_i v_(i)`` summed by parts, ``v_(N) - sum_i (v_(i+1) - v_(i)) (i/N)^n``,
+    so that equal values give exactly that value."""
+    below = (np.arange(1, len(ordered)) / len(ordered)) ** n
+    return float(ordered[-1] - np.diff(ordered) @ below)
 
 
 def probability_of_improvement(a, b) -> float:

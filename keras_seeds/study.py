@@ -320,7 +320,8 @@ class SeedStudy:
 
         >>> study = SeedStudy([0.90, 0.92], ensemble_score=0.95)
         >>> {k: round(v, 3) for k, v in study.ensemble_gain().items()}
-        {'ensemble': 0.95, 'mean_member': 0.91, 'best_member': 0.92, 'over_mean': 0.04, 'over_best': 0.03}
+        {'ensemble': 0.95, 'mean_member': 0.91, 'best_member': 0.92, 'over_mean': 0.04,
+         'over_best': 0.03}
         """
         if self.ensemble_score is None:
             raise ValueError("ensemble_gain: this study has no ensemble score; make it with "
