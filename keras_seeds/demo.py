@@ -133,7 +133,7 @@ def run_study(seed=None, replicas: int = 8, epochs: int = 20, out="keras-seeds-s
     history = model.fit(*train, batch_size=32, epochs=epochs, validation_data=val,
                         verbose=verbose)
     study = model.study(*val, test_data=test, history=history,
-                        name=f"digits MLP, seed {seed}")
+                        name=f"digits MLP, validation split, seed {seed}")
     os.makedirs(out, exist_ok=True)
     paths = {"study": os.path.join(out, "study.json"),
              "report": os.path.join(out, f"report.{report_format}")}

@@ -18,11 +18,14 @@ from keras_seeds import statistics
 _BAND, _LINE, _MARK = "#9ecae1", "#08519c", "#cb181d"
 
 
-def _figure(title: str, xlabel: str, ylabel: str):
+def _figure(title: str, xlabel: str, ylabel: str, integer_x: bool = False):
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(6.4, 4.0), layout="constrained")
     axes = figure.add_subplot()
+    if integer_x:  # epochs, numbers of seeds
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(title)
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
@@ -80,7 +83,9 @@ def distribution(study, **summary_kwargs):
 
 
 def curves(study, name: str | None = None):
-    """Per-epoch values across seeds: the mean, a +-1 std band and the min-max band.
+    """Per-epoch values across seeds: the mean, a +-1 std band and the min-max
+    band; the training and validation curves of ``name`` together when both
+    were logged (``accuracy`` and ``val_accuracy``).
 
     Example:
 
@@ -88,7 +93,7 @@ def curves(study, name: str | None = None):
     >>> from keras_seeds import SeedStudy
     >>> study = SeedStudy([0.9, 0.8], curves={"val_acc": np.array([[0.5, 0.4], [0.9, 0.8]])})
     >>> curves(study, "val_acc").axes[0].get_ylabel()
-    'val_acc'
+    'acc'
     """
     if not study.curves:
         raise ValueError("this study has no learning curves; make it with "
@@ -99,21 +104,39 @@ def curves(study, name: str | None = None):
     if name not in study.curves:
         raise ValueError(f"`name`: {name!r} has no curves in this study; known names: "
                          f"{sorted(study.curves)}.")
-    values = study.curves[name]
-    epochs = np.arange(1, values.shape[0] + 1)
-    figure, axes = _figure(f"{name} over epochs, {values.shape[1]} seeds", "epoch", name)
-    with warnings.catch_warnings():
-        # An epoch where every seed diverged (all NaN) is plotted as a gap.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(values, axis=1)
-        std = np.nanstd(values, axis=1, ddof=1) if values.shape[1] > 1 else np.zeros_like(mean)
-        axes.fill_between(epochs, np.nanmin(values, axis=1), np.nanmax(values, axis=1),
-                          color=_BAND, alpha=0.5, label="min-max")
-        axes.fill_between(epochs, mean - std, mean + std, color=_LINE, alpha=0.25,
-                          label="mean +- 1 std")
-    axes.plot(epochs, mean, color=_LINE, label="mean")
+    base = curve_base(name)
+    series = [(label, key) for label, key in (("train", base), ("validation", f"val_{base}"))
+              if key in study.curves]
+    seeds = study.curves[name].shape[1]
+    figure, axes = _figure(f"{base} over epochs, {seeds} seeds", "epoch", base,
+                           integer_x=True)
+    for (label, key), (band, line) in zip(series, ((_BAND, _LINE), ("#fdae6b", "#d94801"))):
+        values = study.curves[key]
+        epochs = np.arange(1, values.shape[0] + 1)
+        with warnings.catch_warnings():
+            # An epoch where every seed diverged (all NaN) is plotted as a gap.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(values, axis=1)
+            std = (np.nanstd(values, axis=1, ddof=1) if values.shape[1] > 1
+                   else np.zeros_like(mean))
+            axes.fill_between(epochs, np.nanmin(values, axis=1), np.nanmax(values, axis=1),
+                              color=band, alpha=0.4, label=f"{label} min-max")
+            axes.fill_between(epochs, mean - std, mean + std, color=line, alpha=0.25,
+                              label=f"{label} mean +- 1 std")
+        axes.plot(epochs, mean, color=line, label=f"{label} mean")
     axes.legend(loc="best", fontsize="small")
     return figure
+
+
+def curve_base(name: str) -> str:
+    """The logged name without its ``val_`` prefix: what a curve measures.
+
+    Example:
+
+    >>> curve_base("val_loss"), curve_base("accuracy")
+    ('loss', 'accuracy')
+    """
+    return name[4:] if name.startswith("val_") else name
 
 
 def expected_max(study):
@@ -131,7 +154,7 @@ def expected_max(study):
     mean, std = np.array([statistics.expected_max(study.scores, int(n), study.higher_is_better)
                           for n in ns]).T
     figure, axes = _figure(f"Expected {best} {metric} of n seeds", "seeds tried (n)",
-                           f"expected {best} {metric}")
+                           f"expected {best} {metric}", integer_x=True)
     axes.fill_between(ns, mean - std, mean + std, color=_BAND, alpha=0.6, label="+- 1 std")
     axes.plot(ns, mean, "o-", color=_LINE, label=f"expected {best}")
     axes.axhline(float(np.mean(study.scores)), color="gray", linestyle="--",

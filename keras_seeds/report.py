@@ -129,12 +129,10 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
     blocks.append(("h2", "Figures"))
     blocks.append(_figure("distribution.png", plots.distribution(study, **summary_kwargs),
                           f"Distribution of {metric} across seeds"))
-    if study.curves:
-        names = [study.metric] if study.metric in study.curves else []
-        names += [k for k in study.curves if k not in names and k.endswith("loss")][:1]
-        for name in names or [next(iter(study.curves))]:
-            blocks.append(_figure(f"curves_{name}.png", plots.curves(study, name),
-                                  f"{name} over epochs"))
+    for base in _curve_bases(study):
+        name = base if base in study.curves else f"val_{base}"
+        blocks.append(_figure(f"curves_{base}.png", plots.curves(study, name),
+                              f"{base} over epochs"))
     if n > 1:
         blocks.append(_figure("expected_max.png", plots.expected_max(study),
                               "Expected best score against seeds tried"))
@@ -150,6 +148,16 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
                      f"{statistics.OUTLIER_THRESHOLD}. Expected best of n: Dodge et al. "
                      f"2019. Made by keras-seeds {__version__}.")]
     return blocks
+
+
+def _curve_bases(study) -> list[str]:
+    """What the learning-curve figures show: the study's metric and the loss."""
+    bases = []
+    for name in [study.metric or "", "loss", *study.curves]:
+        base = plots.curve_base(name)
+        if base not in bases and (base in study.curves or f"val_{base}" in study.curves):
+            bases.append(base)
+    return bases[:2]
 
 
 def _figure(name: str, figure, caption: str) -> tuple:

@@ -416,10 +416,12 @@ class SeedStudy:
                        diversity=data.get("diversity"))
 
     def save(self, path) -> None:
-        """Writes :meth:`to_dict` as JSON to ``path``, atomically."""
-        from keras_seeds.writing import write_json_atomically
+        """Writes :meth:`to_dict` as JSON to ``path``, atomically; every float
+        reads back to the same bits."""
+        from keras_seeds.writing import write_file_atomically
 
-        write_json_atomically(path, self.to_dict())
+        text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
+        write_file_atomically(path, lambda handle: handle.write(text))
 
     @classmethod
     def load(cls, path) -> SeedStudy:

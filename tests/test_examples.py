@@ -51,3 +51,22 @@ def test_seed_replicas_notebook_code_cells_run(tmp_path):
     out = run_notebook("02_seed_replicas.ipynb", tmp_path)
     assert out.strip().endswith("4 True")
     assert (tmp_path / "replicas.keras").exists()
+
+
+def test_seed_study_example_verdict_is_what_the_saved_studies_say(tmp_path):
+    import keras_seeds as ks
+
+    out = run_python(ROOT / "examples" / "seed_study.py", tmp_path).stdout
+    verdict = out.split("verdict: ")[1].splitlines()[0]
+    studies = [ks.SeedStudy.load(tmp_path / f"{name}.json") for name in ("dropout", "no_dropout")]
+    assert verdict == str(ks.compare(*studies))          # recomputed here from the JSON
+    assert [s.n for s in studies] == [8, 8]
+    assert studies[0].seeds.tolist() == studies[1].seeds.tolist()
+    assert (tmp_path / "dropout_report_figures" / "distribution.png").exists()
+
+
+def test_seed_study_notebook_code_cells_run(tmp_path):
+    out = run_notebook("03_seed_study.ipynb", tmp_path)
+    assert out.strip().endswith("True mlp")
+    assert "mlp beats small beyond seed noise" in out
+    assert (tmp_path / "report_figures" / "expected_max.png").exists()

@@ -45,7 +45,7 @@ def test_every_plot_renders_to_a_png_file(tmp_path):
         assert_png(tmp_path / f"{name}.png")
     labels = [text.get_text() for text in figures["distribution"].axes[0].texts]
     assert labels == ["seed 111"]                          # the black swan, by its seed
-    assert figures["curves"].axes[0].get_ylabel() == "val_accuracy"
+    assert figures["curves"].axes[0].get_ylabel() == "accuracy"
     assert figures["val_vs_test"].axes[0].get_title().startswith(
         "val_accuracy: validation vs test, 12 seeds (Spearman rho ")
 
@@ -75,7 +75,7 @@ def test_markdown_report_holds_the_tables_and_its_figures(tmp_path):
     assert f"| 12 | {study.expected_max(12):.4g} | " in text
     assert "1 seed(s) with NaN scores were left out: 112." in text
     figures = sorted(p.name for p in (tmp_path / "report_figures").iterdir())
-    assert figures == ["curves_val_accuracy.png", "curves_val_loss.png", "distribution.png",
+    assert figures == ["curves_accuracy.png", "curves_loss.png", "distribution.png",
                        "expected_max.png", "val_vs_test.png"]
     for name in figures:
         assert f"](report_figures/{name})" in text
@@ -115,6 +115,10 @@ def test_to_dict_and_save_round_trip_everything(tmp_path):
     study.save(tmp_path / "study.json")
     loaded = ks.SeedStudy.load(tmp_path / "study.json")
     assert loaded.summary() == study.summary()
+    float32 = ks.SeedStudy(np.float32([0.9416667, 0.93055558]))     # as Keras metrics are
+    float32.save(tmp_path / "f32.json")
+    np.testing.assert_array_equal(ks.SeedStudy.load(tmp_path / "f32.json").scores,
+                                  float32.scores)
     (tmp_path / "other.json").write_text('{"format": "keras-seeds-manifest/1"}')
     with pytest.raises(ValueError, match=r"other.json': not a keras-seeds study: expected "
                                          r"a dict with format='keras-seeds-study/1'"):
