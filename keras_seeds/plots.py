@@ -70,10 +70,10 @@ def distribution(study, **summary_kwargs):
     axes.plot(scores, np.zeros_like(scores), "|", color="black", markersize=12)
     axes.axvline(summary["mean"], color=_LINE, linestyle="--",
                  label=f"mean {summary['mean']:.4g}")
-    low, high = summary["mean_ci"]
+    low, high = summary["mean_t_ci"]
     if math.isfinite(low):
         axes.axvspan(low, high, color=_LINE, alpha=0.15,
-                     label=f"{summary['confidence_level']:.0%} CI of the mean")
+                     label=f"{summary['confidence_level']:.0%} CI of the mean (t)")
     for outlier in study.outliers():
         axes.annotate(f"seed {outlier['seed']}", (outlier["score"], 0), xytext=(0, 18),
                       textcoords="offset points", ha="center", color=_MARK,

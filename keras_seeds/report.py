@@ -13,6 +13,7 @@ import html
 import io
 import math
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -58,9 +59,9 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
                 f"better). Seeds alone move it from {number(summary['min'])} to "
                 f"{number(summary['max'])}, a range of {number(summary['range'])}; "
                 f"the best seed is {summary['best_seed']}, the worst {summary['worst_seed']}.")
-    if math.isfinite(summary["mean_ci"][0]):
+    if math.isfinite(summary["mean_t_ci"][0]):
         headline += (f" The {summary['confidence_level']:.0%} confidence interval of the mean "
-                     f"is {interval(summary['mean_ci'])}.")
+                     f"is {interval(summary['mean_t_ci'])} (t interval).")
     if study.dropped_seeds.size:
         headline += (f" {study.dropped_seeds.size} seed(s) with NaN scores were left out: "
                      f"{', '.join(map(str, study.dropped_seeds))}.")
@@ -69,11 +70,12 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
     level = f"{summary['confidence_level']:.0%} CI"
     rows = [("seeds (n)", str(n)), ("left out (NaN)", str(summary["n_dropped"])),
             ("mean", number(summary["mean"])),
-            (f"{level} of the mean", interval(summary["mean_ci"])),
+            (f"{level} of the mean (t)", interval(summary["mean_t_ci"])),
+            (f"{level} of the mean (bootstrap)", interval(summary["mean_ci"])),
             ("std (ddof=1)", number(summary["std"])), ("sem", number(summary["sem"])),
             ("median", number(summary["median"])),
             ("IQM (25% trimmed mean)", number(summary["iqm"])),
-            (f"{level} of the IQM", interval(summary["iqm_ci"])),
+            (f"{level} of the IQM (bootstrap)", interval(summary["iqm_ci"])),
             ("min", number(summary["min"])), ("max", number(summary["max"])),
             ("range", number(summary["range"]))]
     rows += [(f"quantile {q:g}", number(v)) for q, v in summary["quantiles"].items()]
@@ -100,8 +102,8 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
                      number(0.0 if k == 1 else sign * (study.expected_max(k) - mean)))
                     for k in ns]))
 
-    if n >= 3 and math.isfinite(summary["mean_ci"][0]) and summary["std"] > 0:
-        width = summary["mean_ci"][1] - summary["mean_ci"][0]
+    if n >= 2 and summary["std"] > 0:
+        width = summary["mean_t_ci"][1] - summary["mean_t_ci"][0]
         widths = [width / 2, width / 4]
         blocks += [("h2", "How many seeds"),
                    ("p", f"Seeds needed for a {level} of the mean narrower than each width, "
@@ -127,8 +129,11 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
                        + [f"{z[i]:+.2f}"]) for i in order])]
 
     blocks.append(("h2", "Figures"))
-    blocks.append(_figure("distribution.png", plots.distribution(study, **summary_kwargs),
-                          f"Distribution of {metric} across seeds"))
+    with warnings.catch_warnings():
+        # The summary above has already warned about too few seeds.
+        warnings.simplefilter("ignore", statistics.SeedStudyWarning)
+        blocks.append(_figure("distribution.png", plots.distribution(study, **summary_kwargs),
+                              f"Distribution of {metric} across seeds"))
     for base in _curve_bases(study):
         name = base if base in study.curves else f"val_{base}"
         blocks.append(_figure(f"curves_{base}.png", plots.curves(study, name),
@@ -179,13 +184,17 @@ def to_markdown(blocks: list[tuple], figure_dir: str) -> str:
             lines += [block[1], ""]
         elif kind == "table":
             header, rows = block[1], block[2]
-            lines.append("| " + " | ".join(header) + " |")
+            lines.append("| " + " | ".join(map(_cell, header)) + " |")
             lines.append("|" + "---|" * len(header))
-            lines += ["| " + " | ".join(row) + " |" for row in rows]
+            lines += ["| " + " | ".join(map(_cell, row)) + " |" for row in rows]
             lines.append("")
         elif kind == "figure":
             lines += [f"![{block[3]}]({figure_dir}/{block[1]})", ""]
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def to_html(blocks: list[tuple]) -> str:

@@ -33,6 +33,8 @@ from keras_seeds.statistics import OUTLIER_THRESHOLD, SeedStudyWarning  # noqa: 
 FORMAT = "keras-seeds-study/1"
 DEFAULT_QUANTILES = (0.05, 0.25, 0.75, 0.95)
 TAILS = ("both", "worse", "better")
+# Beyond this many seeds per side a verdict says the gap is too small to settle.
+_PRACTICAL_SEEDS = 100_000
 
 # Metric names whose smaller values are better (a "val_" prefix is ignored).
 _LOWER_IS_BETTER = re.compile(
@@ -153,8 +155,8 @@ class SeedStudy:
         self.test_scores = None if test_scores is None else test_scores[kept]
         self.curves = {k: v[:, kept] for k, v in curves.items()}
         self.ensemble_score = ensemble_score
-        self.diversity = None if diversity is None else {str(k): float(v)
-                                                         for k, v in diversity.items()}
+        self.diversity = None if diversity is None else {
+            str(k): math.nan if v is None else float(v) for k, v in diversity.items()}
 
     # ------------------------------------------------------------ basics
     @property
@@ -184,11 +186,14 @@ class SeedStudy:
         25%-trimmed mean; ``quantiles`` are NumPy's (linear); ``mean_ci`` and
         ``iqm_ci`` are ``scipy.stats.bootstrap`` intervals (``method``, BCa by
         default) drawn with ``random_state``: the same ``random_state`` gives
-        the same intervals, in any process.
+        the same intervals, in any process. ``mean_t_ci`` is Student's t
+        interval of the mean: with fewer than about 10 seeds bootstrap
+        intervals are too narrow (docs/study.md has the measured coverage), so
+        reports lead with the t interval.
 
         With 1 seed, ``std``, ``sem`` and the intervals are NaN; with 2, the
-        intervals are (a bootstrap of two values has three possible means). A
-        :class:`SeedStudyWarning` says so.
+        bootstrap intervals are NaN too (a bootstrap of two values has three
+        possible means). A :class:`SeedStudyWarning` says so.
 
         Example:
 
@@ -196,6 +201,7 @@ class SeedStudy:
         >>> s["n"], round(s["median"], 3), round(s["range"], 2), s["best_seed"]
         (4, 0.835, 0.1, 3)
         """
+        confidence_level = statistics.check_confidence_level(confidence_level)
         scores, n = self.scores, self.n
         nan_pair = (math.nan, math.nan)
         signed = self._signed()
@@ -212,15 +218,18 @@ class SeedStudy:
             "best_seed": int(self.seeds[np.argmax(signed)]),
             "worst_seed": int(self.seeds[np.argmin(signed)]),
             "mean_ci": nan_pair, "iqm_ci": nan_pair,
+            "mean_t_ci": statistics.t_interval(scores, confidence_level) if n > 1 else nan_pair,
             "confidence_level": confidence_level, "n_resamples": n_resamples,
-            "random_state": random_state if isinstance(random_state, int) else None,
+            "random_state": (int(random_state) if isinstance(random_state, numbers.Integral)
+                             else None),
             "method": method,
         }
         if n < 3:
             statistics.warn(
-                f"SeedStudy.summary: {n} seed(s): "
-                + ("std, sem and " if n == 1 else "")
-                + "the confidence intervals need at least 3 seeds; they are NaN.")
+                "SeedStudy.summary: 1 seed: std, sem and every interval need more seeds; "
+                "they are NaN." if n == 1 else
+                "SeedStudy.summary: 2 seeds: the bootstrap intervals need at least 3 seeds; "
+                "they are NaN (mean_t_ci is given).")
             return result
         interval = dict(confidence_level=confidence_level, n_resamples=n_resamples,
                         random_state=random_state, method=method)
@@ -255,7 +264,8 @@ class SeedStudy:
         if tail not in TAILS:
             raise ValueError(f"`tail` must be one of {', '.join(map(repr, TAILS))}; "
                              f"received tail={tail!r}.")
-        if not (isinstance(threshold, numbers.Real) and threshold > 0):
+        if isinstance(threshold, bool) or not (isinstance(threshold, numbers.Real)
+                                               and threshold > 0):
             raise ValueError(f"`threshold` must be a positive number; received "
                              f"threshold={threshold!r}.")
         z = self.robust_z()
@@ -307,7 +317,7 @@ class SeedStudy:
             raise ValueError("seeds_needed: a study of 1 seed has no spread to go by; "
                              "it needs at least 2 scores.")
         return statistics.seeds_needed(float(np.std(self.scores, ddof=1)), float(width),
-                                       confidence_level)
+                                       statistics.check_confidence_level(confidence_level))
 
     def ensemble_gain(self) -> dict[str, float]:
         """What the ensemble of the seeds gains over its members.
@@ -387,7 +397,10 @@ class SeedStudy:
             "dropped_seeds": self.dropped_seeds.tolist(),
             "test_scores": None if self.test_scores is None else _json_floats(self.test_scores),
             "curves": {k: _json_floats(v) for k, v in self.curves.items()},
-            "ensemble_score": self.ensemble_score, "diversity": self.diversity,
+            "ensemble_score": (None if self.ensemble_score is None
+                               else _json_floats(self.ensemble_score)),
+            "diversity": (None if self.diversity is None else
+                          {k: _json_floats(v) for k, v in self.diversity.items()}),
         }
 
     @classmethod
@@ -398,6 +411,9 @@ class SeedStudy:
                              f"format={FORMAT!r}; received "
                              f"{type(data).__name__} with format="
                              f"{data.get('format') if isinstance(data, Mapping) else None!r}.")
+        missing = [key for key in ("seeds", "scores") if key not in data]
+        if missing:
+            raise ValueError(f"not a complete keras-seeds study: missing {missing}.")
         seeds = list(data["seeds"]) + list(data.get("dropped_seeds") or [])
         scores = _from_json(data["scores"]) + [None] * len(data.get("dropped_seeds") or [])
         # Dropped seeds come back as NaN scores and are dropped again, silently.
@@ -571,14 +587,20 @@ def compare(a, b, *, names: tuple[str, str] | None = None,
     if a.metric is not None and b.metric is not None and a.metric != b.metric:
         raise ValueError(f"`a` and `b` measure different metrics ({a.metric!r} and "
                          f"{b.metric!r}); compare one metric.")
+    confidence_level = statistics.check_confidence_level(confidence_level)
     if names is None:
         names = (a.name or "A", b.name or "B")
+    if (isinstance(names, str) or len(names) != 2 or names[0] == names[1]
+            or not all(isinstance(n, str) for n in names)):
+        raise ValueError(f"`names` must be two different strings (A's, B's); received "
+                         f"names={names!r}." + (" Name the studies apart, or pass `names=`."
+                                                if names == (a.name, b.name) else ""))
     name_a, name_b = names
     metric = a.metric or b.metric
     sa, sb = a._signed(), b._signed()
     probability = statistics.probability_of_improvement(sa, sb)
     difference = float(np.mean(a.scores) - np.mean(b.scores))
-    p_value = float(_mann_whitney_p(sa, sb))
+    p_value = statistics.mann_whitney_p(sa, sb, random_state)
     alpha = 1 - confidence_level
     few = min(a.n, b.n) < 2
     if few:
@@ -605,13 +627,13 @@ def compare(a, b, *, names: tuple[str, str] | None = None,
             to_settle = max(to_settle, max(a.n, b.n) + 1)
 
     level = f"{confidence_level:.0%} CI"
-    what = metric or "the score"
+    what = metric or "score"
     if winner is not None:
         loser = name_b if winner == name_a else name_a
         p, (low, high) = ((probability, probability_ci) if winner == name_a else
                           (1 - probability, (1 - probability_ci[1], 1 - probability_ci[0])))
         verdict = (f"{winner} beats {loser} beyond seed noise: a random seed of {winner} "
-                   f"scores better on {what} than one of {loser} with probability {p:.2f} "
+                   f"scores a better {what} than one of {loser} with probability {p:.2f} "
                    f"({level} {low:.2f}-{high:.2f}; Mann-Whitney p = {p_value:.2g}; "
                    f"{a.n} and {b.n} seeds).")
     else:
@@ -621,11 +643,14 @@ def compare(a, b, *, names: tuple[str, str] | None = None,
                                     f"{probability_ci[1]:.2f}; Mann-Whitney p = {p_value:.2g}).")
         if few:
             verdict += " Train at least 2 seeds per side to judge."
-        elif to_settle is not None:
+        elif to_settle is None:
+            verdict += " The means are equal: there is no gap for more seeds to settle."
+        elif to_settle > _PRACTICAL_SEEDS:
+            verdict += (f" The gap in mean {what} ({difference:+.4g}) is too small for any "
+                        f"practical number of seeds to settle (about {to_settle:.2g} each).")
+        else:
             verdict += (f" About {to_settle} seeds each would settle it, if the gap in mean "
                         f"{what} ({difference:+.4g}) is real.")
-        else:
-            verdict += " The means are equal: there is no gap for more seeds to settle."
     return Comparison(names=(name_a, name_b), metric=metric,
                       higher_is_better=a.higher_is_better, n=(a.n, b.n),
                       probability=probability, probability_ci=probability_ci,
@@ -663,12 +688,6 @@ def _curve(values, name, seeds: int) -> np.ndarray:
         raise ValueError(f"`curves[{name!r}]` must have shape (epochs, {seeds}) (one "
                          f"column per seed); received shape {array.shape}.")
     return array
-
-
-def _mann_whitney_p(a, b) -> float:
-    from scipy import stats
-
-    return stats.mannwhitneyu(a, b, alternative="two-sided").pvalue
 
 
 def _as_study(value, name: str) -> SeedStudy:

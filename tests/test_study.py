@@ -37,9 +37,25 @@ def test_summary_equals_an_independent_computation():
     for key, statistic in (("mean_ci", np.mean),
                            ("iqm_ci", lambda x, axis: stats.trim_mean(x, 0.25, axis=axis))):
         expected = stats.bootstrap((SCORES,), statistic, rng=np.random.default_rng(3),
-                                   n_resamples=9999, method="BCa").confidence_interval
+                                   n_resamples=9999, method="BCa", batch=1000
+                                   ).confidence_interval
         assert s[key] == (expected.low, expected.high)
     assert s["mean_ci"][0] < s["mean"] < s["mean_ci"][1]
+    t_low, t_high = stats.t.interval(0.95, 7, loc=SCORES.mean(), scale=stats.sem(SCORES))
+    assert s["mean_t_ci"] == (pytest.approx(t_low), pytest.approx(t_high))
+
+
+def test_two_distinct_values_give_intervals_without_numpy_or_scipy_warnings():
+    import warnings
+
+    scores = [0.9] * 8 + [0.91] * 2      # every jackknife IQM is equal: BCa is undefined
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = ks.SeedStudy(scores).summary()
+    assert 0.9 <= s["iqm_ci"][0] <= s["iqm_ci"][1] <= 0.91
+    with pytest.raises(ValueError, match=r"`confidence_level` must be a number between 0 and "
+                                         r"1 \(0.95 for 95%\); received confidence_level=95\."):
+        ks.SeedStudy(scores).summary(confidence_level=95)
 
 
 def test_lower_is_better_turns_best_tails_and_expected_max_around():
@@ -111,23 +127,25 @@ def test_seeds_needed_equals_searching_t_intervals():
 
 
 def test_one_two_and_constant_scores():
-    with pytest.warns(ks.SeedStudyWarning, match=r"1 seed\(s\): std, sem and the confidence "
-                                                 r"intervals need at least 3 seeds"):
+    with pytest.warns(ks.SeedStudyWarning, match=r"1 seed: std, sem and every interval need "
+                                                 r"more seeds; they are NaN\."):
         one = ks.SeedStudy([0.9]).summary()
     assert one["mean"] == one["median"] == one["iqm"] == 0.9
     assert math.isnan(one["std"]) and math.isnan(one["sem"]) and math.isnan(one["mean_ci"][0])
     with pytest.raises(ValueError, match="a study of 1 seed has no spread"):
         ks.SeedStudy([0.9]).seeds_needed(0.01)
 
-    with pytest.warns(ks.SeedStudyWarning, match=r"2 seed\(s\): the confidence intervals"):
+    with pytest.warns(ks.SeedStudyWarning, match=r"2 seeds: the bootstrap intervals need at "
+                                                 r"least 3 seeds; they are NaN \(mean_t_ci "):
         two = ks.SeedStudy([0.9, 0.8]).summary()
     assert two["std"] == pytest.approx(0.1 / math.sqrt(2))
     assert math.isnan(two["mean_ci"][0]) and math.isnan(two["iqm_ci"][1])
+    assert two["mean_t_ci"][0] == pytest.approx(0.85 - stats.t.ppf(0.975, 1) * 0.05)
 
     flat = ks.SeedStudy([0.75] * 6)
     s = flat.summary()
     assert s["std"] == s["sem"] == s["range"] == 0
-    assert s["mean_ci"] == s["iqm_ci"] == (0.75, 0.75)
+    assert s["mean_ci"] == s["iqm_ci"] == s["mean_t_ci"] == (0.75, 0.75)
     assert flat.outliers() == [] and flat.expected_max(4) == 0.75
     assert flat.seeds_needed(0.001) == 2
 
@@ -210,7 +228,12 @@ def test_compare_same_distribution_is_not_distinguishable():
     assert str(result).startswith("base and new are not distinguishable from seed noise "
                                   "with 10 and 10 seeds: P(base better) = ")
     assert result.seeds_to_settle > 10
-    assert f"About {result.seeds_to_settle} seeds each would settle it" in result.verdict
+    # These two samples' means differ by 5.6e-5 (0.006 std): no practical number settles it.
+    assert result.verdict.endswith("The gap in mean score (+5.633e-05) is too small for any "
+                                   "practical number of seeds to settle (about 7.4e+05 each).")
+    near = ks.compare(SAME_A, SAME_B[:6] + 0.004)
+    assert near.winner is None and 10 < near.seeds_to_settle < 1000
+    assert f"About {near.seeds_to_settle} seeds each would settle it" in near.verdict
     assert result.probability_ci[0] < 0.5 < result.probability_ci[1]
 
 
@@ -218,7 +241,7 @@ def test_compare_shifted_distribution_beats():
     result = ks.compare(ks.SeedStudy(SHIFTED, name="new"), ks.SeedStudy(SAME_A, name="base"))
     assert result.winner == "new" and result.seeds_to_settle is None
     assert result.verdict.startswith("new beats base beyond seed noise: a random seed of new "
-                                     "scores better on the score than one of base with "
+                                     "scores a better score than one of base with "
                                      "probability ")
     flipped = ks.compare(SAME_A, SHIFTED)                         # arrays work too
     assert flipped.winner == "B" and flipped.verdict.startswith("B beats A beyond seed noise")
@@ -230,15 +253,33 @@ def test_compare_statistics_equal_an_independent_computation():
     pairs = [1.0 if x > y else 0.5 if x == y else 0.0 for x in a for y in b]
     assert result.probability == pytest.approx(np.mean(pairs))      # ties count 1/2
     assert result.mean_difference == pytest.approx(a.mean() - b.mean())
-    assert result.p_value == pytest.approx(stats.mannwhitneyu(a, b).pvalue)
+    # Tied scores: an exact permutation test, here by enumerating all 126 splits.
+    pooled = np.concatenate([a, b])
+    u = [sum(1.0 if x > y else 0.5 if x == y else 0.0 for x in pooled[list(left)]
+             for y in np.delete(pooled, list(left)))
+         for left in itertools.combinations(range(9), 4)]
+    observed = np.mean(pairs) * 20
+    one_sided = min(np.mean(np.array(u) >= observed), np.mean(np.array(u) <= observed))
+    assert result.p_value == pytest.approx(min(1.0, 2 * one_sided))
     expected = stats.bootstrap(
         (a, b), lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
-        method="percentile", rng=np.random.default_rng(5)).confidence_interval
+        method="percentile", batch=1000, rng=np.random.default_rng(5)).confidence_interval
     assert result.mean_difference_ci == (expected.low, expected.high)
     # Lower is better: the same losses with the sign turned compare the other way.
     losses = ks.compare(ks.SeedStudy(-a, higher_is_better=False),
                         ks.SeedStudy(-b, higher_is_better=False), random_state=5)
     assert losses.probability == pytest.approx(result.probability)
+
+
+def test_compare_few_tied_or_constant_seeds_cannot_win():
+    # 3 against 3 can at best reach p = 0.1 (the exact test); ties must not make it 0.047.
+    tied = ks.compare([0.9] * 3, [0.8] * 3)
+    assert tied.p_value == pytest.approx(0.1) and tied.winner is None
+    assert tied.seeds_to_settle == 4 and "About 4 seeds each would settle it, if the gap " \
+        "in mean score (+0.1) is real." in tied.verdict
+    assert ks.compare([0.9] * 4, [0.8] * 4).winner == "A"
+    tiny = ks.compare([0.90, 0.91, 0.92, 0.93], [0.9000001, 0.91, 0.92, 0.93])
+    assert "too small for any practical number of seeds to settle" in tiny.verdict
 
 
 def test_compare_refuses_different_metrics_or_directions():
@@ -248,6 +289,9 @@ def test_compare_refuses_different_metrics_or_directions():
         ks.compare(ks.SeedStudy([1, 2]), ks.SeedStudy([1, 2], higher_is_better=False))
     with pytest.raises(TypeError, match=r"`b` must be a SeedStudy or scores: `scores` must "):
         ks.compare([1, 2], "x")
+    with pytest.raises(ValueError, match=r"`names` must be two different strings \(A's, "
+                                         r"B's\); received names=\('x', 'x'\)\. Name the "):
+        ks.compare(ks.SeedStudy([1, 2], name="x"), ks.SeedStudy([1, 3], name="x"))
 
 
 # --------------------------------------------------------- ensemble, diversity

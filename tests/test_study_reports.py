@@ -69,8 +69,10 @@ def test_markdown_report_holds_the_tables_and_its_figures(tmp_path):
     summary = study.summary()
     assert text.startswith("# Seed study: val_accuracy over 12 seeds (mlp)\n")
     assert f"| mean | {summary['mean']:.4g} |" in text
+    low, high = summary["mean_t_ci"]
+    assert f"| 95% CI of the mean (t) | {low:.4g} to {high:.4g} |" in text
     low, high = summary["mean_ci"]
-    assert f"| 95% CI of the mean | {low:.4g} to {high:.4g} |" in text
+    assert f"| 95% CI of the mean (bootstrap) | {low:.4g} to {high:.4g} |" in text
     assert "| 111 | 0.7 | " in text and "| worse |" in text      # the black swan
     assert f"| 12 | {study.expected_max(12):.4g} | " in text
     assert "1 seed(s) with NaN scores were left out: 112." in text
@@ -115,6 +117,14 @@ def test_to_dict_and_save_round_trip_everything(tmp_path):
     study.save(tmp_path / "study.json")
     loaded = ks.SeedStudy.load(tmp_path / "study.json")
     assert loaded.summary() == study.summary()
+    unusual = ks.SeedStudy([0.9, 0.8], ensemble_score=float("nan"),
+                           diversity={"pairwise_kl": float("inf")})   # a 0 probability
+    unusual.save(tmp_path / "unusual.json")
+    assert math.isnan(ks.SeedStudy.load(tmp_path / "unusual.json").diversity["pairwise_kl"])
+    (tmp_path / "partial.json").write_text('{"format": "keras-seeds-study/1", "scores": [1]}')
+    with pytest.raises(ValueError, match=r"partial.json': not a complete keras-seeds study: "
+                                         r"missing \['seeds'\]\."):
+        ks.SeedStudy.load(tmp_path / "partial.json")
     float32 = ks.SeedStudy(np.float32([0.9416667, 0.93055558]))     # as Keras metrics are
     float32.save(tmp_path / "f32.json")
     np.testing.assert_array_equal(ks.SeedStudy.load(tmp_path / "f32.json").scores,
