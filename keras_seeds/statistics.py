@@ -222,19 +222,20 @@ def seeds_to_detect(difference: float, std: float, confidence_level: float = 0.9
                     power: float = 0.8) -> int | None:
     """Seeds per side for a two-sided test at ``1 - confidence_level`` to find a
     true gap of ``difference`` with probability ``power``: the normal
-    approximation ``n = 2 ((z_{(1+c)/2} + z_power) std / difference)^2``, and
-    never fewer than :func:`fewest_seeds_to_separate`. ``None`` when there is
-    no gap to find.
+    approximation ``n = 2 ((z_{(1+c)/2} + z_power) std / difference)^2`` of the
+    t test, divided by 3/pi (the Mann-Whitney test's efficiency relative to it
+    on normal data), and never fewer than :func:`fewest_seeds_to_separate`.
+    ``None`` when there is no gap to find.
 
     Example:
 
     >>> seeds_to_detect(difference=0.01, std=0.01)
-    16
+    17
     """
     if difference == 0 or not np.isfinite(difference):
         return None
     z = stats.norm.ppf((1 + confidence_level) / 2) + stats.norm.ppf(power)
-    normal = int(np.ceil(2 * (z * std / abs(difference)) ** 2))
+    normal = int(np.ceil(2 * (z * std / abs(difference)) ** 2 / (3 / np.pi)))
     return max(normal, fewest_seeds_to_separate(confidence_level))
 
 

@@ -230,7 +230,7 @@ def test_compare_same_distribution_is_not_distinguishable():
     assert result.seeds_to_settle > 10
     # These two samples' means differ by 5.6e-5 (0.006 std): no practical number settles it.
     assert result.verdict.endswith("The gap in mean score (+5.633e-05) is too small for any "
-                                   "practical number of seeds to settle (about 7.4e+05 each).")
+                                   "practical number of seeds to settle (about 7.7e+05 each).")
     near = ks.compare(SAME_A, SAME_B[:6] + 0.004)
     assert near.winner is None and 10 < near.seeds_to_settle < 1000
     assert f"About {near.seeds_to_settle} seeds each would settle it" in near.verdict
