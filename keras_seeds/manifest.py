@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_seeds.writing import read_json
+
 
 FORMAT = "keras-seeds-manifest/1"
 
@@ -79,12 +81,7 @@ def read_manifest(path) -> dict:
     >>> read_manifest(path)["seed"]
     {'master': 1}
     """
-    try:
-        with open(path) as handle:
-            manifest = json.load(handle)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"'{path}' is not a keras-seeds manifest: invalid JSON "
-                         f"({error}).") from None
+    manifest = read_json(path, "manifest")
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"'{path}' is not a keras-seeds manifest (expected "
                          f"format {FORMAT!r}).")

@@ -286,7 +286,7 @@ def check_confidence_level(value) -> float:
     >>> check_confidence_level(95)
     Traceback (most recent call last):
     ...
-    ValueError: `confidence_level` must be a number between 0 and 1 (0.95 for 95%); received confidence_level=95.
+    ValueError: `confidence_level` must be a number between 0 and 1 (0.95 for 95%); ...
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not (
             0 < value < 1):

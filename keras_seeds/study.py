@@ -347,7 +347,14 @@ class SeedStudy:
     def plot_distribution(self, path=None, **summary_kwargs):
         """Histogram and density of the scores, mean and its CI, outliers
         labelled with their seeds. Returns the matplotlib Figure (saved as
-        PNG when ``path`` is given)."""
+        PNG when ``path`` is given); the other ``plot_*`` methods likewise.
+
+        Example:
+
+        >>> figure = SeedStudy([0.91, 0.93, 0.92, 0.80], seeds=[1, 2, 3, 4]).plot_distribution()
+        >>> [text.get_text() for text in figure.axes[0].texts]
+        ['seed 4']
+        """
         from keras_seeds import plots
 
         return plots.save(plots.distribution(self, **summary_kwargs), path)
@@ -375,7 +382,13 @@ class SeedStudy:
         """Writes a report: ``.md`` (with its PNG figures in ``<stem>_figures/``)
         or ``.html`` (one self-contained file, figures embedded).
 
-        Example: see ``keras-seeds report`` and docs/study.md.
+        Example:
+
+        >>> import os, tempfile
+        >>> folder = tempfile.mkdtemp()
+        >>> SeedStudy([0.91, 0.93, 0.92, 0.80]).report(os.path.join(folder, "report.md"))
+        >>> sorted(os.listdir(os.path.join(folder, "report_figures")))
+        ['distribution.png', 'expected_max.png']
         """
         from keras_seeds.report import write_report
 
@@ -451,12 +464,9 @@ class SeedStudy:
         >>> SeedStudy.load(path)
         SeedStudy(acc: n=2, mean=0.85, std=0.07071)
         """
-        try:
-            with open(path) as handle:
-                data = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"'{path}' is not a keras-seeds study: invalid JSON "
-                             f"({error}).") from None
+        from keras_seeds.writing import read_json
+
+        data = read_json(path, "study")
         try:
             return cls.from_dict(data)
         except ValueError as error:
@@ -522,6 +532,12 @@ class SeedStudy:
 @dataclass(frozen=True)
 class Comparison:
     """What :func:`compare` found; ``str()`` gives the verdict in plain words.
+
+    Example:
+
+    >>> result = compare([0.93, 0.94, 0.95, 0.94], [0.90, 0.91, 0.90, 0.89])
+    >>> result.winner, result.probability, result.n
+    ('A', 1.0, (4, 4))
 
     Attributes:
         probability: P(a random seed of A scores better than one of B), ties 1/2.

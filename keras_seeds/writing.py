@@ -98,3 +98,14 @@ def write_directory_atomically(path, write: Callable[[str], None]) -> None:
         os.replace(os.path.join(staging, "out"), target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_json(path, what: str) -> Any:
+    """Reads JSON from ``path``; invalid JSON is a ``ValueError`` saying that
+    ``path`` is not a keras-seeds ``what`` (manifest, study)."""
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"'{path}' is not a keras-seeds {what}: invalid JSON "
+                         f"({error}).") from None
