@@ -43,10 +43,11 @@ def save(figure, path=None):
     return figure
 
 
-def distribution(study, **summary_kwargs):
+def distribution(study, summary: dict | None = None, **summary_kwargs):
     """Histogram and Gaussian density (``scipy.stats.gaussian_kde``) of the
     scores, each seed as a tick, the mean and its confidence interval, and the
-    outliers labelled with their seeds.
+    outliers labelled with their seeds. ``summary`` is ``study.summary()`` when
+    the caller already has it (the bootstrap is not run twice).
 
     Example:
 
@@ -58,7 +59,7 @@ def distribution(study, **summary_kwargs):
     from scipy import stats
 
     metric = study.metric or "score"
-    summary = study.summary(**summary_kwargs)
+    summary = summary if summary is not None else study.summary(**summary_kwargs)
     figure, axes = _figure(f"{metric} over {study.n} seeds", metric, "density")
     scores = study.scores
     axes.hist(scores, bins="auto", density=True, color=_BAND, edgecolor="white",

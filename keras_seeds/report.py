@@ -13,7 +13,6 @@ import html
 import io
 import math
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -129,11 +128,8 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
                        + [f"{z[i]:+.2f}"]) for i in order])]
 
     blocks.append(("h2", "Figures"))
-    with warnings.catch_warnings():
-        # The summary above has already warned about too few seeds.
-        warnings.simplefilter("ignore", statistics.SeedStudyWarning)
-        blocks.append(_figure("distribution.png", plots.distribution(study, **summary_kwargs),
-                              f"Distribution of {metric} across seeds"))
+    blocks.append(_figure("distribution.png", plots.distribution(study, summary),
+                          f"Distribution of {metric} across seeds"))
     for base in _curve_bases(study):
         name = base if base in study.curves else f"val_{base}"
         blocks.append(_figure(f"curves_{base}.png", plots.curves(study, name),
