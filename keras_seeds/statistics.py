@@ -342,6 +342,51 @@ def member_diversity(probabilities) -> dict[str, float]:
     return result
 
 
+# A fused replica counts as its seed's own run when its outputs are at most this
+# fraction of the seed-to-seed distance away from the solo run's (docs/replicas.md).
+REPLICA_SOLO_TOLERANCE = 0.1
+
+
+def replica_solo_gap(fused, solo) -> np.ndarray:
+    """How far each fused replica's outputs are from its seed's solo run, as a
+    fraction of how far that solo run is from the nearest other seed's.
+
+    ``fused[i]`` and ``solo[i]`` are seed i's outputs on the same held-out
+    inputs, shaped ``(K, n, ...)``, from a K-replica fused fit and from K
+    fits of one seed each. With ``d(a, b) = max |a - b|``::
+
+        gap[i] = d(fused[i], solo[i]) / min over j != i of d(solo[i], solo[j])
+
+    Floating-point reassociation between fused and solo kernels is amplified
+    by training, by an amount that depends on the CPU, the seed and the number
+    of steps; measured against the spread between seeds it stays far below
+    :data:`REPLICA_SOLO_TOLERANCE` (0.1), while a replica that trains on
+    another seed's data order or random stream lands near 1. A zero
+    denominator (two seeds with identical outputs) gives 0 where the numerator
+    is 0 too, else ``inf``.
+
+    Example:
+
+    >>> solo = np.array([[0.0, 1.0], [0.5, 1.0], [2.0, 2.0]])  # three seeds
+    >>> fused = solo + np.array([[1e-6, 0.0], [0.0, -0.25], [0.0, 0.0]])
+    >>> replica_solo_gap(fused, solo).round(6).tolist()
+    [2e-06, 0.5, 0.0]
+    """
+    fused = np.asarray(fused, dtype=np.float64)
+    solo = np.asarray(solo, dtype=np.float64)
+    if fused.shape != solo.shape or fused.ndim < 1 or fused.shape[0] < 2:
+        raise ValueError("`fused` and `solo` must have the same shape (K, ...) with K >= 2 "
+                         f"seeds; received shapes {fused.shape} and {solo.shape}.")
+    k = solo.shape[0]
+    flat_solo = solo.reshape(k, -1)
+    own = np.abs(fused.reshape(k, -1) - flat_solo).max(axis=1)
+    between = np.abs(flat_solo[:, None, :] - flat_solo[None, :, :]).max(axis=2)
+    np.fill_diagonal(between, np.inf)
+    nearest = between.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(own == 0, 0.0, own / nearest)
+
+
 def warn(message: str) -> None:
     """Emits a :class:`SeedStudyWarning` pointing at the user's call."""
     warnings.warn(message, SeedStudyWarning, stacklevel=3)
