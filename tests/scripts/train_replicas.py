@@ -1,69 +1,64 @@
 """Trains K=4 seed replicas of the digits MLP and CNN; prints a JSON summary.
 
-Usage: python train_replicas.py VARIANT [--solo]
-  VARIANT "adam":   Adam, 3 epochs, batch 32.
+Usage: python train_replicas.py VARIANT [--solo] [--only-mlp | --only-cnn]
+  VARIANT "adam":   Adam, 3 epochs, batch 32, on the digits training split.
   VARIANT "clip":   the same with Adam(global_clipnorm=1.0).
   VARIANT "poison": replica 2's initial weights scaled by 1e30, so it diverges.
-  --solo: also train each seed alone (SeededModel(seeds=[s])) and report the
-          largest weight difference between replica i and seed i's solo run.
-Prints {model: {"sha256": [per replica], "solo_max_diff": [...], "weights": ...}}.
+  --solo: also train each seed alone (SeededModel(seeds=[s])) and report how far
+          replica i's held-out outputs are from seed i's solo run, as a fraction
+          of the distance to the nearest other seed's (replica_solo_gap).
+Prints {model: {"sha256": [per replica], "gap": [...], "diverged": [...], "loss": {...}}}.
 """
 
 import hashlib
 import json
 import os
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
 
-import keras_seeds as ks  # noqa: E402
 from keras_seeds.demo import digits_cnn, digits_mlp  # noqa: E402
+from keras_seeds.statistics import replica_solo_gap  # noqa: E402
+from replica_runs import SEEDS, digits, fit, outputs, solo_outputs  # noqa: E402
 
-SEEDS = [11, 22, 33, 44]
+BUILDERS = {"mlp": digits_mlp, "cnn": digits_cnn}
 
 
-def train(kind, seeds, variant, poison=None):
-    model = ks.SeededModel(digits_mlp if kind == "mlp" else digits_cnn, seeds=seeds)
-    clip = {"global_clipnorm": 1.0} if variant == "clip" else {}
-    model.compile(optimizer=keras.optimizers.Adam(**clip),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    if poison is not None:
-        model.set_replica_weights(poison, [w * 1e30 if w.dtype.kind == "f" else w
-                                           for w in model.get_replica_weights(poison)])
-    x, y = load_digits(return_X_y=True)
-    x = (x / 16.0).astype("float32")
-    data = x if kind == "mlp" else x.reshape(-1, 8, 8, 1)
-    history = model.fit(data, y, epochs=3, batch_size=32, verbose=0)
-    return model, history.history
+def poison(index):
+    def scale(model):
+        model.set_replica_weights(index, [w * 1e30 if w.dtype.kind == "f" else w
+                                          for w in model.get_replica_weights(index)])
+    return scale
 
 
 def main(variant, solo, models):
+    optimizer = ((lambda: keras.optimizers.Adam(global_clipnorm=1.0)) if variant == "clip"
+                 else None)
     summary = {}
     for kind in models:
-        model, history = train(kind, SEEDS, variant, poison=2 if variant == "poison" else None)
-        replicas = [model.get_replica_weights(k) for k in range(len(SEEDS))]
+        data, (x_held, _) = digits(kind)
+        settings = dict(epochs=3, optimizer=optimizer)
+        model = fit(BUILDERS[kind], SEEDS, data,
+                    before_fit=poison(2) if variant == "poison" else None, **settings)
+        history = model.history.history
         result = {
-            "sha256": [hashlib.sha256(b"".join(w.tobytes() for w in ws)).hexdigest()
-                       for ws in replicas],
+            "sha256": [hashlib.sha256(b"".join(w.tobytes() for w in model.get_replica_weights(k)))
+                       .hexdigest() for k in range(len(SEEDS))],
             "diverged": model.diverged_replicas,
             "loss": {key: [float(v) for v in values] for key, values in history.items()
                      if key.startswith("loss") or key == "diverged"},
         }
         if solo:
-            result["solo_max_diff"] = []
-            for k, seed in enumerate(SEEDS):
-                alone, _ = train(kind, [seed], variant)
-                result["solo_max_diff"].append(max(
-                    float(np.max(np.abs(a.astype("float64") - b.astype("float64"))))
-                    for a, b in zip(replicas[k], alone.get_replica_weights(0))))
+            alone = solo_outputs(BUILDERS[kind], SEEDS, data, x_held, **settings)
+            result["gap"] = replica_solo_gap(outputs(model, x_held), alone).tolist()
         summary[kind] = result
     print(json.dumps(summary))
 
 
 if __name__ == "__main__":
     main(sys.argv[1], "--solo" in sys.argv,
-         [m for m in ("mlp", "cnn") if f"--only-{m}" in sys.argv] or ["mlp", "cnn"])
+         [m for m in BUILDERS if f"--only-{m}" in sys.argv] or list(BUILDERS))
