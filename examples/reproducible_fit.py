@@ -9,7 +9,7 @@ import keras
 from sklearn.datasets import load_digits
 
 import keras_seeds as ks
-from keras_seeds.fingerprint import weights_fingerprint
+from keras_seeds.records.fingerprint import weights_fingerprint
 
 seed = int(sys.argv[1]) if len(sys.argv) > 1 else None
 callback = ks.SeedCallback(seed, manifest=None)  # seeds everything: build the model after

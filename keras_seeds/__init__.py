@@ -19,21 +19,26 @@ import sys
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "AuditItem": "auditing", "AuditReport": "auditing", "audit": "auditing",
+    # the seed contract and runtime seeding
+    "SUBSEED_NAMES": "seeding.contract", "Seeds": "seeding.contract",
+    "check_seed": "seeding.contract", "derive_seed": "seeding.contract",
+    "replica_seeds": "seeding.contract",
+    "active_seeds": "seeding.global_rngs", "seed_everything": "seeding.global_rngs",
+    "determinism_enabled": "seeding.determinism", "disable_determinism": "seeding.determinism",
+    "enable_determinism": "seeding.determinism",
+    # data order and records
+    "seeded_dataset": "data_order.seeded_dataset",
+    "AuditItem": "records.audit", "AuditReport": "records.audit", "audit": "records.audit",
+    "read_manifest": "records.manifest",
+    "diff_manifests": "records.diff", "explain_diff": "records.diff",
+    # one run, and K replicas
     "SeedCallback": "callback",
-    "determinism_enabled": "determinism", "disable_determinism": "determinism",
-    "enable_determinism": "determinism",
-    "diff_manifests": "manifest", "explain_diff": "manifest", "read_manifest": "manifest",
-    "active_seeds": "seeding", "seed_everything": "seeding",
-    "SUBSEED_NAMES": "seeds", "Seeds": "seeds", "check_seed": "seeds",
-    "derive_seed": "seeds",
-    "seeded_dataset": "shuffling",
-    "SeededModel": "seeded_model", "replica_key": "seeded_model",
-    "ReplicaEarlyStopping": "replica_stopping",
-    "SeedEnsemble": "ensemble",
-    "replica_seeds": "seeds",
-    "SeedStudy": "study", "Comparison": "study", "compare": "study",
-    "SeedStudyWarning": "statistics",
+    "SeededModel": "replicas.model", "replica_key": "statistics.metric_names",
+    "ReplicaEarlyStopping": "replicas.early_stopping",
+    "SeedEnsemble": "replicas.ensemble",
+    # statistics
+    "SeedStudy": "statistics.study", "Comparison": "statistics.compare",
+    "compare": "statistics.compare", "SeedStudyWarning": "statistics.functions",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -57,7 +62,7 @@ def __dir__():
 # names ("keras_seeds>SeededModel", ...). Keras cannot import them from a saved
 # config, so they are imported as soon as Keras is: now if it already is, else
 # right after ``import keras`` finishes (names stay lazy until then).
-_KERAS_SERIALIZABLE = ("seeded_model", "ensemble")
+_KERAS_SERIALIZABLE = ("replicas.model", "replicas.ensemble")
 
 
 _registration_pending = False

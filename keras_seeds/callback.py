@@ -9,12 +9,18 @@ from typing import Any
 
 import keras
 
-from keras_seeds import determinism, generators, manifest as manifest_lib
-from keras_seeds.fingerprint import fingerprint_data, json_fingerprint, weights_fingerprint
-from keras_seeds.seeding import seed_everything
-from keras_seeds.seeds import Seeds
-from keras_seeds.shuffling import pipeline_info
-from keras_seeds.writing import jsonable, write_json_atomically
+from keras_seeds._files import jsonable, write_json_atomically
+from keras_seeds.data_order.seeded_dataset import pipeline_info
+from keras_seeds.records import manifest as manifest_lib
+from keras_seeds.records.fingerprint import (
+    fingerprint_data,
+    json_fingerprint,
+    weights_fingerprint,
+)
+from keras_seeds.seeding import determinism
+from keras_seeds.seeding import layer_randomness as generators
+from keras_seeds.seeding.contract import Seeds
+from keras_seeds.seeding.global_rngs import seed_everything
 
 FIT_ARGUMENTS = ("batch_size", "epochs", "verbose", "validation_split", "shuffle",
                  "class_weight", "initial_epoch", "steps_per_epoch", "validation_steps",

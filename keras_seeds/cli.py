@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from keras_seeds.seeds import check_seed
+from keras_seeds.seeding.contract import check_seed
 
 
 def _seed_arg(text: str) -> int:
@@ -27,7 +27,7 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_demo(args) -> int:
-    from keras_seeds.demo import run_demo
+    from keras_seeds.demo.jobs import run_demo
 
     result = run_demo(seed=args.seed, epochs=args.epochs,
                       manifest=args.manifest or None, verbose=args.verbose)
@@ -42,7 +42,7 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_study(args) -> int:
-    from keras_seeds.demo import run_study
+    from keras_seeds.demo.jobs import run_study
 
     if args.seed is None:
         print("No --seed given: drawing one from OS entropy (it is recorded below).")
@@ -58,7 +58,7 @@ def _cmd_study(args) -> int:
 
 
 def _print_study(study) -> None:
-    from keras_seeds.report import interval, number
+    from keras_seeds.statistics.report import interval, number
 
     summary = study.summary()
     print(f"metric          {study.metric} ({'higher' if study.higher_is_better else 'lower'}"
@@ -80,7 +80,7 @@ def _print_study(study) -> None:
 
 
 def _cmd_report(args) -> int:
-    from keras_seeds.study import SeedStudy
+    from keras_seeds.statistics.study import SeedStudy
 
     study = SeedStudy.load(args.study)
     out = args.output or os.path.splitext(args.study)[0] + ".md"
@@ -91,7 +91,8 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_compare(args) -> int:
-    from keras_seeds.study import SeedStudy, compare
+    from keras_seeds.statistics.compare import compare
+    from keras_seeds.statistics.study import SeedStudy
 
     a, b = SeedStudy.load(args.a), SeedStudy.load(args.b)
     print(compare(a, b, names=(args.a, args.b)))
@@ -99,7 +100,7 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_audit(args) -> int:
-    from keras_seeds.auditing import audit
+    from keras_seeds.records.audit import audit
 
     model = None
     if args.model:
@@ -111,7 +112,8 @@ def _cmd_audit(args) -> int:
 
 
 def _cmd_diff(args) -> int:
-    from keras_seeds.manifest import diff_manifests, explain_diff, read_manifest
+    from keras_seeds.records.diff import diff_manifests, explain_diff
+    from keras_seeds.records.manifest import read_manifest
 
     a, b = read_manifest(args.a), read_manifest(args.b)
     print(f"Why {args.a} (A) and {args.b} (B) may differ, most likely cause first:")

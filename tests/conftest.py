@@ -29,6 +29,6 @@ def run_script_json(name, *args):
 def _determinism_off_after_test():
     # Op determinism is process-wide; tests that turn it on must not leak it.
     yield
-    from keras_seeds.determinism import disable_determinism
+    from keras_seeds.seeding.determinism import disable_determinism
 
     disable_determinism()

@@ -105,14 +105,14 @@ def batch_orders_rolled():
     """Bug: replica k is fed replica k-1's batch order (every replica affected)."""
     import tensorflow as tf
 
-    from keras_seeds import shuffling
+    from keras_seeds.data_order import order
 
-    real = shuffling.replica_orders
-    shuffling.replica_orders = lambda *args, **kwargs: tf.roll(real(*args, **kwargs), 1, axis=0)
+    real = order.replica_orders
+    order.replica_orders = lambda *args, **kwargs: tf.roll(real(*args, **kwargs), 1, axis=0)
     try:
         yield
     finally:
-        shuffling.replica_orders = real
+        order.replica_orders = real
 
 
 def with_dropout_state_of(build_fn, donor_seed, index):
@@ -144,10 +144,27 @@ def augmentation_layers():
     ], name="data_augmentation")
 
 
-# Bug: keras-io's ViT keeps its augmentation Sequential at module level, so
-# every member built by this function shares its layers and SeedGenerators.
+# keras-io's ViT keeps its augmentation Sequential at module level, so every
+# member built by this function shares its layers and SeedGenerators.
 SHARED_AUGMENTATION = augmentation_layers()
 
 
 def cnn_with_shared_augmentation():
     return augmented_cnn(SHARED_AUGMENTATION)
+
+
+def with_augmentation_state_of_last_replica(model):
+    """Bug (a ``before_fit``): every replica gets the last replica's augmentation
+    SeedGenerator states, as when members sharing augmentation layers were
+    stacked after the last one had re-seeded them."""
+    from keras_seeds.seeding.layer_randomness import seed_generators
+
+    architecture = model.architecture
+    variables = architecture.trainable_variables + architecture.non_trainable_variables
+    states = {id(g.state) for kind, _, g in seed_generators(architecture) if kind == "augment"}
+    shared = [i for i, v in enumerate(variables) if id(v) in states]
+    assert shared, "the model has no augmentation layers"
+    last = model.get_replica_weights(model.replicas - 1)
+    for k in range(model.replicas - 1):
+        own = model.get_replica_weights(k)
+        model.set_replica_weights(k, [last[i] if i in shared else w for i, w in enumerate(own)])

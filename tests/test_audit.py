@@ -2,6 +2,7 @@ import keras
 import numpy as np
 
 import keras_seeds as ks
+
 from conftest import run_python
 
 

@@ -1,6 +1,7 @@
 import pytest
 
 import keras_seeds as ks
+
 from conftest import run_python
 
 
@@ -12,8 +13,8 @@ def test_enable_and_disable_determinism_round_trip():
 
 
 @pytest.mark.parametrize("threads, error, message", [
-    (0, ValueError, "`threads` must be a positive int or None; received threads=0."),
-    (-2, ValueError, "`threads` must be a positive int or None; received threads=-2."),
+    (0, ValueError, "`threads` must be an int >= 1 or None; received threads=0."),
+    (-2, ValueError, "`threads` must be an int >= 1 or None; received threads=-2."),
     (1.5, TypeError, "received threads=1.5 of type float."),
     (True, TypeError, "received threads=True of type bool."),
 ])
@@ -41,7 +42,7 @@ def test_threads_after_runtime_start_say_what_to_do():
 def test_threads_before_runtime_start_are_applied():
     script = ("import keras_seeds as ks\n"
               "ks.enable_determinism(threads=1)\n"
-              "from keras_seeds.determinism import thread_settings\n"
+              "from keras_seeds.seeding.determinism import thread_settings\n"
               "print(thread_settings(), ks.determinism_enabled())\n")
     out = run_python("-c", script).stdout.strip()
     assert out == "{'intra_op': 1, 'inter_op': 1} True"

@@ -5,8 +5,12 @@ import numpy as np
 import pytest
 
 import keras_seeds as ks
-from keras_seeds.fingerprint import fingerprint_data, weights_fingerprint
-from keras_seeds.generators import reinitialize_weights, reseed_generators, seed_generators
+from keras_seeds.records.fingerprint import fingerprint_data, weights_fingerprint
+from keras_seeds.seeding.layer_randomness import (
+    reinitialize_weights,
+    reseed_generators,
+    seed_generators,
+)
 
 
 class CustomNoise(keras.layers.Layer):

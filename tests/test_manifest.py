@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import keras_seeds as ks
-from keras_seeds.writing import write_json_atomically
+from keras_seeds._files import write_json_atomically
+from keras_seeds.records import fingerprint
 
 
 def train(path, seed=1, x=None, learning_rate=0.01, epochs=2):
@@ -35,13 +36,13 @@ def test_manifest_records_what_repeats_the_run(tmp_path):
     contents = manifest["data"]["train"]["items"]["x"]
     assert contents["kind"] == "keras_seeds.seeded_dataset"
     assert contents["contents"]["items"][0]["sha256"] == \
-        ks.fingerprint.array_fingerprint(x)["sha256"]
+        fingerprint.array_fingerprint(x)["sha256"]
     assert manifest["optimizer"]["class"] == "SGD"
     assert manifest["optimizer"]["learning_rate"] == pytest.approx(0.01)
     assert manifest["compile"]["loss"] == "mse"
     assert manifest["fit"]["epochs"] == 2
     assert manifest["model"]["params"] == model.count_params()
-    assert manifest["result"]["weights_sha256"] == ks.fingerprint.weights_fingerprint(model)
+    assert manifest["result"]["weights_sha256"] == fingerprint.weights_fingerprint(model)
     assert manifest["result"]["history"]["seed"] == [11, 11]
     assert manifest["control"]["noise"] == "controlled: 1 SeedGenerator(s) re-seeded"
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # no temp files left

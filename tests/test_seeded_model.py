@@ -12,7 +12,8 @@ from sklearn.datasets import load_digits
 
 import keras_seeds as ks
 from keras_seeds.demo import digits_mlp
-from keras_seeds.seeds import derive_seed
+from keras_seeds.seeding.contract import derive_seed
+
 from replica_runs import assert_within_ulps
 
 X, Y = load_digits(return_X_y=True)
@@ -178,7 +179,7 @@ def test_a_tf_data_dataset_trains_like_the_same_arrays():
 def test_each_replica_gets_its_own_data_order_every_epoch():
     # That each replica trains on exactly these orders, batch by batch, is
     # checked bitwise with a probe in test_replica_equality.py.
-    from keras_seeds.shuffling import pass_order
+    from keras_seeds.data_order.order import pass_order
 
     seeds = ks.SeededModel(digits_mlp, seeds=[3, 4])
     orders = {(k, e): pass_order(300, [seeds.replica_sub_seeds(k).data, e]).numpy()
@@ -188,8 +189,8 @@ def test_each_replica_gets_its_own_data_order_every_epoch():
 
 def test_fit_feeds_each_replica_its_pass_order_batch_by_batch():
     # The in-step feed against an independent slicing of pass_order.
-    from keras_seeds.fit_data import ReplicaFeed
-    from keras_seeds.shuffling import pass_order
+    from keras_seeds.data_order.order import pass_order
+    from keras_seeds.replicas.feed import ReplicaFeed
 
     x = np.arange(10, dtype="float32").reshape(10, 1) * np.ones((1, 3), "float32")
     y = np.arange(10, dtype="int32")

@@ -3,6 +3,7 @@ import random
 import numpy as np
 
 import keras_seeds as ks
+
 from conftest import run_python
 
 

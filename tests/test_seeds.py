@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import keras_seeds as ks
-from keras_seeds.seeds import SUBSEED_KEYS
+from keras_seeds.seeding.contract import SUBSEED_KEYS
 
 
 @pytest.mark.parametrize("bad, error, fragment", [

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import keras_seeds as ks
+
 from conftest import run_script_json
 
 
@@ -68,7 +69,7 @@ def test_unshuffled_pipeline_keeps_order_and_drop_remainder():
 def test_bad_pipeline_input_is_rejected():
     with pytest.raises(ValueError, match=r"same number of samples .* x: \[10\], y: \[9\]"):
         ks.seeded_dataset(np.zeros(10), np.zeros(9), seed=0)
-    with pytest.raises(ValueError, match=r"`batch_size` must be a positive int; received "
+    with pytest.raises(ValueError, match=r"`batch_size` must be an int >= 1; received "
                                          r"batch_size=0"):
         ks.seeded_dataset(np.zeros(10), batch_size=0, seed=0)
     with pytest.raises(ValueError, match="`seed` must be an int"):

@@ -9,8 +9,9 @@ import pytest
 from scipy import stats
 
 import keras_seeds as ks
-from conftest import run_python
 from keras_seeds.statistics import member_diversity
+
+from conftest import run_python
 
 SCORES = np.array([0.91, 0.93, 0.92, 0.80, 0.92, 0.90, 0.94, 0.91])   # ties, one black swan
 SEEDS = [11, 3, 7, 42, 5, 8, 13, 21]
@@ -78,7 +79,7 @@ def test_expected_max_equals_enumerating_every_draw():
         assert low.expected_max(n) == pytest.approx(np.mean([min(d) for d in draws]))
     assert s.expected_max(1) == pytest.approx(np.mean(values))
     np.testing.assert_allclose(s.expected_max(), [s.expected_max(n) for n in (1, 2, 3, 4)])
-    with pytest.raises(ValueError, match=r"`n` must be a positive int \(a number of seeds\); "
+    with pytest.raises(ValueError, match=r"`n` must be an int >= 1 \(a number of seeds\); "
                                          r"received n=0\."):
         s.expected_max(0)
 

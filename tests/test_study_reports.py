@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import keras_seeds as ks
+
 from conftest import run_python
 
 RNG = np.random.default_rng(5)

@@ -4,8 +4,8 @@ import keras
 import numpy as np
 
 import keras_seeds as ks
-from keras_seeds.fingerprint import weights_fingerprint
-from keras_seeds.generators import reseed_generators
+from keras_seeds.records.fingerprint import weights_fingerprint
+from keras_seeds.seeding.layer_randomness import reseed_generators
 
 
 def build(seeds):

@@ -11,7 +11,7 @@ alone, and prints Markdown tables:
 - replica_solo_gap on the 360 held-out digits after 3 and 8 epochs, for the
   correct replicas and for three injected bugs (a replica fed another
   replica's batch order; one replica given seed 99's Dropout state, each in
-  turn; members that share keras-io's augmentation layers).
+  turn; every replica on the last replica's augmentation state).
 With --one-step, instead: the largest difference after one step, in float32
 ulps of each variable's scale, by kind of variable, for SGD with momentum and
 for Adam (and for SGD with a global_clipnorm taken across all replicas, a bug).
@@ -30,9 +30,19 @@ import numpy as np  # noqa: E402
 
 from keras_seeds.demo import digits_cnn, digits_mlp  # noqa: E402
 from keras_seeds.statistics import replica_solo_gap  # noqa: E402
-from replica_runs import (SEEDS, batch_orders_rolled, cnn_with_shared_augmentation,  # noqa: E402
-                          digits, fit, optimizer_slots, outputs, solo_outputs,
-                          with_dropout_state_of)
+
+from replica_runs import (  # noqa: E402
+    SEEDS,
+    batch_orders_rolled,
+    cnn_with_shared_augmentation,
+    digits,
+    fit,
+    optimizer_slots,
+    outputs,
+    solo_outputs,
+    with_augmentation_state_of_last_replica,
+    with_dropout_state_of,
+)
 
 CHECKPOINTS = {"build": 0, "1 step": 1, "10 steps": 10, "1 epoch": 45, "3 epochs": 135}
 BUILDERS = {"MLP": (digits_mlp, "mlp"), "CNN": (digits_cnn, "cnn")}
@@ -77,8 +87,9 @@ _solo_cache = {}
 
 def gaps(build_fn, kind, epochs, bug=None, index=1):
     """replica_solo_gap of a fused fit, correct or with ``bug``: "order" (every
-    replica fed the previous one's batch order) or "dropout" (replica
-    ``index`` on seed 99's Dropout state)."""
+    replica fed the previous one's batch order), "dropout" (replica ``index``
+    on seed 99's Dropout state) or "augmentation" (every replica on the last
+    one's augmentation state)."""
     data, (x_held, _) = digits(kind)
     key = (build_fn, epochs)
     if key not in _solo_cache:
@@ -87,8 +98,9 @@ def gaps(build_fn, kind, epochs, bug=None, index=1):
         with batch_orders_rolled():
             fused = fit(build_fn, SEEDS, data, epochs=epochs)
     else:
-        fused = fit(build_fn, SEEDS, data, epochs=epochs, before_fit=(
-            with_dropout_state_of(build_fn, 99, index) if bug == "dropout" else None))
+        before_fit = {"dropout": with_dropout_state_of(build_fn, 99, index),
+                      "augmentation": with_augmentation_state_of_last_replica}.get(bug)
+        fused = fit(build_fn, SEEDS, data, epochs=epochs, before_fit=before_fit)
     return replica_solo_gap(outputs(fused, x_held), _solo_cache[key])
 
 
@@ -167,8 +179,10 @@ def main():
     cases = [("MLP, correct", digits_mlp, "mlp", None),
              ("CNN, correct", digits_cnn, "cnn", None),
              ("MLP, bug: fed the previous replica's batch order", digits_mlp, "mlp", "order"),
-             ("CNN, bug: members share the augmentation layers",
-              cnn_with_shared_augmentation, "cnn", None)]
+             ("CNN with keras-io's shared augmentation layers, correct",
+              cnn_with_shared_augmentation, "cnn", None),
+             ("CNN, bug: every replica on the last replica's augmentation state",
+              cnn_with_shared_augmentation, "cnn", "augmentation")]
     for label, build_fn, kind, bug in cases:
         for epochs in (3, 8):
             print(f"| {label} | {epochs} | "

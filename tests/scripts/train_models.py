@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
 import keras_seeds as ks  # noqa: E402
-from keras_seeds.fingerprint import weights_fingerprint  # noqa: E402
+from keras_seeds.records.fingerprint import weights_fingerprint  # noqa: E402
 
 
 class NoisyScale(keras.layers.Layer):

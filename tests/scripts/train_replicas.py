@@ -23,6 +23,7 @@ import keras  # noqa: E402
 
 from keras_seeds.demo import digits_cnn, digits_mlp  # noqa: E402
 from keras_seeds.statistics import replica_solo_gap  # noqa: E402
+
 from replica_runs import SEEDS, digits, fit, outputs, solo_outputs  # noqa: E402
 
 BUILDERS = {"mlp": digits_mlp, "cnn": digits_cnn}

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from keras_seeds.data_order.seeded_dataset import pipeline_info
+
 
 def array_fingerprint(array) -> dict[str, Any]:
     """SHA-256 of an array's dtype, shape and contents.
@@ -49,13 +51,11 @@ def fingerprint_data(data) -> dict[str, Any]:
     if data is None:
         return {"kind": "none"}
     if isinstance(data, tf.data.Dataset):
-        from keras_seeds.shuffling import pipeline_info
-
         info = pipeline_info(data)
         if info is not None:
             return {"kind": "keras_seeds.seeded_dataset", "source": info.source,
                     "batch_size": info.batch_size,
-                    "shuffle": info.shuffle, "contents": info.fingerprint}
+                    "shuffle": info.shuffle, "contents": fingerprint_data(info.contents)}
         return {
             "kind": "tf.data",
             "element_spec": str(data.element_spec),

@@ -8,11 +8,12 @@ same master seed gives the same sub-seeds in every process, on every machine.
 from __future__ import annotations
 
 import collections
-import numbers
 import secrets
 from typing import Any, Mapping
 
 import numpy as np
+
+from keras_seeds._validation import check_int
 
 MAX_SEED = 2**32 - 1
 
@@ -47,17 +48,7 @@ def check_seed(value: Any, name: str = "seed") -> int:
     ...
     ValueError: `data` must be an int in [0, 2**32 - 1]; received data=-1.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"`{name}` must be an int in [0, 2**32 - 1]; received "
-            f"{name}={value!r} of type {type(value).__name__}."
-        )
-    value = int(value)
-    if not 0 <= value <= MAX_SEED:
-        raise ValueError(
-            f"`{name}` must be an int in [0, 2**32 - 1]; received {name}={value}."
-        )
-    return value
+    return check_int(value, name, 0, MAX_SEED, constraint="an int in [0, 2**32 - 1]")
 
 
 def check_subseed_name(name: Any) -> str:
@@ -106,12 +97,7 @@ def check_replicas(value: Any, name: str = "replicas") -> int:
     ...
     ValueError: `replicas` must be an int >= 1; received replicas=0.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int >= 1; received {name}={value!r} "
-                        f"of type {type(value).__name__}.")
-    if value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1; received {name}={value}.")
-    return int(value)
+    return check_int(value, name, minimum=1)
 
 
 def replica_seeds(seed: int, replicas: int) -> list[int]:

@@ -9,22 +9,13 @@ Environment variables read or named here:
 
 from __future__ import annotations
 
-import numbers
+from keras_seeds._validation import check_int
 
 
 def _check_threads(threads) -> int | None:
     if threads is None:
         return None
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
-        raise TypeError(
-            f"`threads` must be a positive int or None; received "
-            f"threads={threads!r} of type {type(threads).__name__}."
-        )
-    if threads < 1:
-        raise ValueError(
-            f"`threads` must be a positive int or None; received threads={threads}."
-        )
-    return int(threads)
+    return check_int(threads, "threads", minimum=1, constraint="an int >= 1 or None")
 
 
 def thread_settings() -> dict[str, int]:
@@ -106,7 +97,7 @@ def disable_determinism() -> None:
     """Turns TensorFlow op determinism off again (for notebooks and tests).
 
     TensorFlow has no public switch for this; the private one it uses is
-    called, and a clear error is raised if a TensorFlow release drops it.
+    called (``keras_seeds._keras_private`` fails loudly if a release drops it).
 
     Example:
 
@@ -115,15 +106,9 @@ def disable_determinism() -> None:
     >>> ks.determinism_enabled()
     False
     """
-    from tensorflow.python.framework import config as tf_config
+    from keras_seeds import _keras_private as private
 
-    switch = getattr(tf_config, "disable_op_determinism", None)
-    if switch is None:
-        raise RuntimeError(
-            "This TensorFlow release has no way to turn op determinism off "
-            "once enabled; restart the Python process instead."
-        )
-    switch()
+    private.disable_op_determinism()
 
 
 def determinism_enabled() -> bool:
@@ -135,9 +120,9 @@ def determinism_enabled() -> bool:
     >>> isinstance(ks.determinism_enabled(), bool)
     True
     """
-    from tensorflow.python.framework import config as tf_config
+    from keras_seeds import _keras_private as private
 
-    return bool(tf_config.is_op_determinism_enabled())
+    return private.op_determinism_enabled()
 
 
 def xla_enabled(model=None) -> bool:

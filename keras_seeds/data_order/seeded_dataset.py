@@ -10,12 +10,14 @@ same in every process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from keras_seeds.seeds import Seeds, check_seed
+from keras_seeds._validation import check_int
+from keras_seeds.data_order.order import pass_order
+from keras_seeds.seeding.contract import Seeds, check_seed
 
 
 @dataclass
@@ -28,7 +30,9 @@ class PipelineInfo:
     batch_size: int
     shuffle: bool
     source: str
-    fingerprint: dict = field(default_factory=dict)
+    # What the pipeline reads: the arrays (x, y, sample_weight) or the tf.data
+    # source, so that records can fingerprint it (data order never does).
+    contents: Any = None
 
     def set_epoch(self, epoch: int) -> None:
         """Makes the next pass over the data use the order of ``epoch``."""
@@ -42,7 +46,7 @@ def pipeline_info(dataset) -> PipelineInfo | None:
 
 def _data_seed(seed) -> int:
     if seed is None:
-        from keras_seeds.seeding import active_seeds, seed_everything
+        from keras_seeds.seeding.global_rngs import active_seeds, seed_everything
 
         if active_seeds() is None:
             seed_everything(None)
@@ -50,12 +54,6 @@ def _data_seed(seed) -> int:
     if isinstance(seed, Seeds):
         return seed.data
     return Seeds(check_seed(seed)).data
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{name}` must be a positive int; received {name}={value!r}.")
-    return int(value)
 
 
 def _pack(x, y, sample_weight):
@@ -140,20 +138,15 @@ def seeded_dataset(
     """
     import tensorflow as tf
 
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     data_seed = _data_seed(seed)
-    if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) \
-            or initial_epoch < 0:
-        raise ValueError("`initial_epoch` must be a non-negative int; received "
-                         f"initial_epoch={initial_epoch!r}.")
+    initial_epoch = check_int(initial_epoch, "initial_epoch", minimum=0)
     epoch = tf.Variable(int(initial_epoch), dtype=tf.int64, trainable=False,
                         name="keras_seeds_epoch")
 
     def next_pass_seed(_):
         pass_index = epoch.assign_add(1) - 1
         return tf.stack([tf.constant(data_seed, tf.int64), pass_index])
-
-    from keras_seeds.fingerprint import fingerprint_data
 
     if isinstance(x, tf.data.Dataset):
         if y is not None or sample_weight is not None:
@@ -175,7 +168,7 @@ def seeded_dataset(
     dataset._keras_seeds_pipeline = PipelineInfo(
         seed=data_seed, epoch=epoch, num_samples=num_samples, batch_size=batch_size,
         shuffle=bool(shuffle), source=source,
-        fingerprint=fingerprint_data(x if source == "tf.data" else _pack(x, y, sample_weight)),
+        contents=x if source == "tf.data" else _pack(x, y, sample_weight),
     )
     return dataset
 
@@ -218,54 +211,6 @@ def _traced(fn):
     return tf.autograph.experimental.do_not_convert(fn)
 
 
-def pass_order(num_samples: int, pass_seed, shuffle: bool = True):
-    """Indices of one pass over ``num_samples`` examples: a stateless
-    permutation keyed by ``pass_seed = [data seed, pass index]`` (identity
-    when ``shuffle`` is false). The one definition of data order.
-
-    Example:
-
-    >>> sorted(pass_order(5, [7, 0]).numpy().tolist())
-    [0, 1, 2, 3, 4]
-    >>> bool((pass_order(50, [7, 0]) != pass_order(50, [7, 1])).numpy().any())
-    True
-    """
-    import tensorflow as tf
-
-    indices = tf.range(num_samples, dtype=tf.int64)
-    if shuffle:
-        indices = tf.random.experimental.stateless_shuffle(indices, seed=pass_seed)
-    return indices
-
-
-def replica_orders(num_samples, data_seeds, pass_index, shuffle: bool = True):
-    """The data order of one pass for K seed replicas at once, shape ``(K, n)``.
-
-    Row k is ``pass_order(num_samples, [data_seeds[k], pass_index])``: replica
-    k sees its batches in the order :func:`seeded_dataset` gives a single run
-    with that data seed, on the same pass.
-
-    Args:
-        num_samples: examples per pass (an int or a scalar tensor).
-        data_seeds: one data seed per replica.
-        pass_index: the pass (epoch) number, an int or an int64 scalar tensor.
-        shuffle: ``False`` gives every replica the given order.
-
-    Example:
-
-    >>> orders = replica_orders(6, [1, 2], 0).numpy()
-    >>> orders.shape, sorted(orders[0]) == list(range(6)), bool((orders[0] != orders[1]).any())
-    ((2, 6), True, True)
-    >>> bool((orders[1] == pass_order(6, [2, 0]).numpy()).all())
-    True
-    """
-    import tensorflow as tf
-
-    pass_index = tf.cast(pass_index, tf.int64)
-    return tf.stack([pass_order(num_samples, tf.stack([tf.constant(s, tf.int64), pass_index]),
-                                shuffle) for s in data_seeds])
-
-
 def _from_dataset(source, next_pass_seed, shuffle, buffer_size):
     import tensorflow as tf
 
@@ -273,7 +218,7 @@ def _from_dataset(source, next_pass_seed, shuffle, buffer_size):
     num_samples = cardinality if cardinality >= 0 else None
     if buffer_size is None:
         buffer_size = num_samples or 10000
-    buffer_size = _check_positive_int(buffer_size, "buffer_size")
+    buffer_size = check_int(buffer_size, "buffer_size", minimum=1)
 
     def one_pass(pass_seed):
         if not shuffle:

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_seeds import plots, statistics
-from keras_seeds.writing import write_directory_atomically, write_file_atomically
+from keras_seeds._files import write_directory_atomically, write_file_atomically
+from keras_seeds.statistics import functions as statistics
+from keras_seeds.statistics import plots
+from keras_seeds.statistics.metric_names import curve_base, held_out_name
 
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html"}
 _EXPECTED_MAX_NS = (1, 2, 3, 5, 10, 20, 50, 100)
@@ -46,7 +48,6 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
     """The report's content: ``("h1"|"h2"|"p", text)``, ``("table", header, rows)``
     and ``("figure", file name, PNG bytes, caption)`` blocks."""
     from keras_seeds import __version__
-    from keras_seeds.study import held_out_name
 
     metric = study.metric or "score"
     summary = study.summary(**summary_kwargs)
@@ -155,7 +156,7 @@ def _curve_bases(study) -> list[str]:
     """What the learning-curve figures show: the study's metric and the loss."""
     bases = []
     for name in [study.metric or "", "loss", *study.curves]:
-        base = plots.curve_base(name)
+        base = curve_base(name)
         if base not in bases and (base in study.curves or f"val_{base}" in study.curves):
             bases.append(base)
     return bases[:2]

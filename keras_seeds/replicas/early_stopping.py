@@ -7,7 +7,9 @@ import warnings
 import keras
 import numpy as np
 
-from keras_seeds.seeded_model import SeededModel, replica_key
+from keras_seeds._validation import check_choice
+from keras_seeds.replicas.model import SeededModel
+from keras_seeds.statistics.metric_names import replica_curves, replica_key
 
 
 class ReplicaEarlyStopping(keras.callbacks.Callback):
@@ -25,8 +27,8 @@ class ReplicaEarlyStopping(keras.callbacks.Callback):
         monitor: the metric to watch, as named in the logs (``"val_loss"``).
         min_delta: the smallest change that counts as an improvement.
         patience: epochs without improvement before a replica stops.
-        mode: ``"min"``, ``"max"`` or ``"auto"`` (``"max"`` for accuracy-like
-            names, else ``"min"``).
+        mode: ``"min"``, ``"max"`` or ``"auto"`` (the direction the compiled
+            metric declares, else the name's: losses and errors are ``"min"``).
         restore_best_weights: at the end, give each replica its weights from
             its best epoch.
         start_from_epoch: epochs to wait before any replica may stop.
@@ -52,22 +54,17 @@ class ReplicaEarlyStopping(keras.callbacks.Callback):
                  mode: str = "auto", restore_best_weights: bool = False,
                  start_from_epoch: int = 0):
         super().__init__()
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'; received mode={mode!r}.")
-        if mode == "auto":
-            mode = "max" if any(key in monitor for key in ("acc", "auc", "precision",
-                                                          "recall")) else "min"
+        self.mode = check_choice(mode, "mode", ("auto", "min", "max"))
         self.monitor = monitor
         self.min_delta = abs(float(min_delta))
         self.patience = int(patience)
-        self.mode = mode
         self.restore_best_weights = bool(restore_best_weights)
         self.start_from_epoch = int(start_from_epoch)
 
     def _improved(self, value, best) -> bool:
-        if self.mode == "min":
-            return value < best - self.min_delta
-        return value > best + self.min_delta
+        if self._higher_is_better:
+            return value > best + self.min_delta
+        return value < best - self.min_delta
 
     def on_train_begin(self, logs=None):
         if not isinstance(self.model, SeededModel):
@@ -75,7 +72,10 @@ class ReplicaEarlyStopping(keras.callbacks.Callback):
                             f"received a {type(self.model).__name__}. Use "
                             "keras.callbacks.EarlyStopping for a single model.")
         self.model.unfreeze_replicas()
-        worst = np.inf if self.mode == "min" else -np.inf
+        # The package's one direction rule: the compiled metric's, else by name.
+        self._higher_is_better = (self.mode == "max" if self.mode != "auto"
+                                  else self.model.higher_is_better(self.monitor))
+        worst = -np.inf if self._higher_is_better else np.inf
         self.best = [worst] * self.model.replicas
         self.wait = [0] * self.model.replicas
         self.best_weights: dict[int, list] = {}
@@ -85,7 +85,7 @@ class ReplicaEarlyStopping(keras.callbacks.Callback):
         logs = logs or {}
         model = self.model
         if replica_key(self.monitor, 0) not in logs:
-            known = sorted({k.rsplit("_replica_", 1)[0] for k in logs if "_replica_" in k})
+            known = sorted(replica_curves(logs))
             warnings.warn(f"ReplicaEarlyStopping: no per-replica values for "
                           f"monitor={self.monitor!r} in the logs; known: {known}.", stacklevel=2)
             return

@@ -25,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from keras_seeds.seeds import Seeds
+from keras_seeds.seeding.contract import Seeds
 
 # What PYTHONHASHSEED was when this interpreter (well, this package) started:
 # the running interpreter's hash seed cannot change after start-up.
@@ -140,21 +140,16 @@ def seeded_construction(init_seed: int):
     >>> bool((kernel(1) == kernel(1)).all()), bool((kernel(1) == kernel(2)).all())
     (True, False)
     """
-    from keras.src.backend.common import global_state
-    from keras.src.random.seed_generator import GLOBAL_SEED_GENERATOR
-    from keras.src.utils.rng_utils import GLOBAL_RANDOM_SEED
+    from keras_seeds import _keras_private as private
 
-    keys = (GLOBAL_RANDOM_SEED, GLOBAL_SEED_GENERATOR)
-    saved_keras = [global_state.get_global_attribute(key) for key in keys]
+    saved_keras = private.keras_global_seed_state()
     saved_python, saved_numpy = random.getstate(), np.random.get_state()
     try:
         random.seed(init_seed)
         np.random.seed(init_seed)
-        global_state.set_global_attribute(keys[0], init_seed)
-        global_state.set_global_attribute(keys[1], None)
+        private.set_keras_global_seed(init_seed)
         yield
     finally:
         random.setstate(saved_python)
         np.random.set_state(saved_numpy)
-        for key, value in zip(keys, saved_keras):
-            global_state.set_global_attribute(key, value)
+        private.restore_keras_global_seed(saved_keras)

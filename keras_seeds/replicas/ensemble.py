@@ -20,10 +20,43 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_seeds.stacking import Untracked, check_combine, combine_outputs, stacked_outputs
-from keras_seeds.writing import write_directory_atomically
+from keras_seeds import _keras_private as private
+from keras_seeds._files import write_directory_atomically
+from keras_seeds._validation import check_choice
+from keras_seeds.replicas.stacked import StackedVariables
+
+COMBINE_CHOICES = ("mean", "mean_probs", "median")
 
 UNCERTAINTY_ENDPOINT = "serve_uncertainty"
+
+
+def check_combine(combine) -> str:
+    """Validates a ``combine`` choice: one of ``COMBINE_CHOICES``.
+
+    Example:
+
+    >>> check_combine("mean")
+    'mean'
+    """
+    return check_choice(combine, "combine", COMBINE_CHOICES)
+
+
+def combine_outputs(outputs, combine: str, axis: int = 0):
+    """Combines replica outputs stacked along ``axis`` (NumPy arrays or tensors,
+    eager or traced: the one definition ``predict`` and ``SeedEnsemble`` share).
+
+    Example:
+
+    >>> np.asarray(combine_outputs(np.array([[1.0, 3.0], [3.0, 5.0]]), "mean"))
+    array([2., 4.])
+    """
+    from keras import ops
+
+    if combine == "median":
+        return ops.median(outputs, axis=axis)
+    if combine == "mean_probs":
+        outputs = ops.softmax(outputs, axis=-1)
+    return ops.mean(outputs, axis=axis)
 
 
 @keras.saving.register_keras_serializable(package="keras_seeds")
@@ -66,44 +99,30 @@ class SeedEnsemble(keras.Model):
         self.combine = check_combine(combine)
         self.uncertainty_outputs = bool(uncertainty)
         self.seeds = None
-        self._hidden = Untracked(template=None, trainable=[], non_trainable=[])
+        self._stacked: StackedVariables | None = None
         if _fused is not None:
-            template, replicas, values = _fused
-            self._make_stacked(template, replicas, values)
+            architecture, replicas, values = _fused
+            self._stacked = StackedVariables.create(self, architecture, replicas, values)
+            self.replicas = replicas
             self.members = []
         else:
             self.members = _check_members(models)
             self.replicas = len(self.members)
         self.built = True
 
-    # -------------------------------------------------------------- building
-    def _make_stacked(self, template, replicas: int, values) -> None:
-        """Stacked variables for ``template``'s weights; ``values`` are their
-        (K, ...) arrays, or ``None`` when ``.keras`` loading fills them."""
-        self.replicas = replicas
-        self._hidden.template = template
-        columns = ([(v, True) for v in template.trainable_variables]
-                   + [(v, False) for v in template.non_trainable_variables])
-        for i, (variable, trainable) in enumerate(columns):
-            stacked = self.add_weight(
-                shape=(replicas,) + tuple(variable.shape), dtype=variable.dtype,
-                initializer="zeros", trainable=trainable,
-                name=f"replicas_{'t' if trainable else 'n'}{i}_{variable.name}")
-            if values is not None:
-                stacked.assign(values[i])
-            (self._hidden.trainable if trainable else self._hidden.non_trainable).append(stacked)
-
     @property
     def fused(self) -> bool:
         """Whether the members run as one batched graph (``SeededModel.ensemble()``)."""
-        return self._hidden.template is not None
+        return self._stacked is not None
+
+    def _architecture(self):
+        return self._stacked.member if self.fused else self.members[0]
 
     # --------------------------------------------------------------- calling
     def member_outputs(self, inputs, training: bool = False):
         """Every member's output, stacked: a leading axis of size K."""
         if self.fused:
-            return stacked_outputs(self._hidden.template, self._hidden.trainable,
-                                   self._hidden.non_trainable, inputs, training=training)
+            return self._stacked.outputs(inputs, training=training)
         outputs = [member(inputs, training=training) for member in self.members]
         return keras.tree.map_structure(lambda *each: keras.ops.stack(each), *outputs)
 
@@ -114,8 +133,7 @@ class SeedEnsemble(keras.Model):
         return keras.tree.map_structure(lambda t: combine_outputs(t, self.combine), stacked)
 
     def compute_output_spec(self, inputs, training=False):
-        member = self._hidden.template if self.fused else self.members[0]
-        spec = member.compute_output_spec(inputs)
+        spec = self._architecture().compute_output_spec(inputs)
         if not self.uncertainty_outputs:
             return spec
         result = {"prediction": spec, "std": spec}
@@ -155,10 +173,7 @@ class SeedEnsemble(keras.Model):
     # ------------------------------------------------------------- exporting
     def input_signature(self) -> list:
         """The serving input signature: the members' inputs with any batch size."""
-        from keras.src.export.export_utils import get_input_signature
-
-        member = self._hidden.template if self.fused else self.members[0]
-        return get_input_signature(member)
+        return private.get_input_signature(self._architecture())
 
     def export(self, filepath, verbose: bool = False, input_signature=None,
                jit_compile="auto") -> None:
@@ -194,12 +209,11 @@ class SeedEnsemble(keras.Model):
         """
         import tensorflow as tf
         from keras.export import ExportArchive
-        from keras.src.export.export_utils import make_tf_tensor_spec
 
         if jit_compile not in ("auto", True, False):
             raise ValueError("`jit_compile` must be 'auto', True or False; received "
                              f"jit_compile={jit_compile!r}.")
-        signature = keras.tree.map_structure(make_tf_tensor_spec,
+        signature = keras.tree.map_structure(private.make_tf_tensor_spec,
                                              input_signature or self.input_signature())
         endpoints = {
             "serve": lambda *inputs: self(*inputs, training=False),
@@ -218,45 +232,33 @@ class SeedEnsemble(keras.Model):
 
     # ------------------------------------------------------------- saving
     def get_config(self):
-        from keras.src.saving import serialization_lib
-
         config = {"name": self.name, "combine": self.combine,
                   "uncertainty": self.uncertainty_outputs, "seeds": self.seeds}
         if self.fused:
-            template = self._hidden.template
-            member = serialization_lib.serialize_keras_object(template)
-            member.pop("compile_config", None)
-            return {**config, "replicas": self.replicas, "member": member,
-                    "member_build_config": template.get_build_config()}
-        return {**config, "members": [serialization_lib.serialize_keras_object(m)
+            return {**config, "replicas": self.replicas, **self._stacked.member_config()}
+        return {**config, "members": [keras.saving.serialize_keras_object(m)
                                       for m in self.members]}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        from keras.src.saving import serialization_lib
-
-        def load(item):
-            return serialization_lib.deserialize_keras_object(item, custom_objects=custom_objects)
-
         options = {"combine": config["combine"], "uncertainty": config["uncertainty"],
                    "name": config.get("name")}
         if "member" in config:
-            template = load(config["member"])
-            if not template.built and config.get("member_build_config"):
-                template.build_from_config(config["member_build_config"])
-            ensemble = cls(_fused=(template, config["replicas"], None), **options)
+            architecture = StackedVariables.member_from_config(config, custom_objects)
+            ensemble = cls(_fused=(architecture, config["replicas"], None), **options)
         else:
-            ensemble = cls([load(m) for m in config["members"]], **options)
+            ensemble = cls([keras.saving.deserialize_keras_object(
+                m, custom_objects=custom_objects) for m in config["members"]], **options)
         ensemble.seeds = config.get("seeds")
         return ensemble
 
 
-def fused_ensemble(template, stacked_values: list, seeds, combine: str = "mean",
+def fused_ensemble(stacked: StackedVariables, seeds, combine: str = "mean",
                    uncertainty: bool = False, name: str | None = None) -> SeedEnsemble:
-    """A fused :class:`SeedEnsemble` of ``template``'s architecture, with its
-    trainable then non-trainable variables' values stacked as ``(K, ...)``."""
+    """A fused :class:`SeedEnsemble` with a snapshot of ``stacked``'s values
+    (training the replicas further does not change it)."""
     ensemble = SeedEnsemble(combine=combine, uncertainty=uncertainty, name=name,
-                            _fused=(template, len(seeds), stacked_values))
+                            _fused=(stacked.member, len(seeds), stacked.snapshot()))
     ensemble.seeds = list(seeds)
     return ensemble
 
@@ -340,10 +342,8 @@ def _check_members(models) -> list:
 
 def _io_shapes(model, index: int) -> tuple:
     """``(input shapes, output shapes)`` of a built model, batch dimension free."""
-    from keras.src.export.export_utils import get_input_signature
-
     try:
-        signature = get_input_signature(model)
+        signature = private.get_input_signature(model)
     except ValueError as error:
         raise ValueError(f"`models[{index}]` is not built, so its input shape is unknown; "
                          "build it (`keras.Input`, `model.build(shape)` or one call on "

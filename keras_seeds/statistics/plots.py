@@ -13,7 +13,8 @@ import warnings
 
 import numpy as np
 
-from keras_seeds import statistics
+from keras_seeds.statistics import functions as statistics
+from keras_seeds.statistics.metric_names import curve_base, held_out_name
 
 _BAND, _LINE, _MARK = "#9ecae1", "#08519c", "#cb181d"
 
@@ -36,7 +37,7 @@ def _figure(title: str, xlabel: str, ylabel: str, integer_x: bool = False):
 def save(figure, path=None):
     """Writes ``figure`` as a PNG to ``path`` (atomically) when given; returns it."""
     if path is not None:
-        from keras_seeds.writing import write_file_atomically
+        from keras_seeds._files import write_file_atomically
 
         write_file_atomically(path, lambda handle: figure.savefig(handle, format="png",
                                                                   dpi=100), mode="wb")
@@ -129,17 +130,6 @@ def curves(study, name: str | None = None):
     return figure
 
 
-def curve_base(name: str) -> str:
-    """The logged name without its ``val_`` prefix: what a curve measures.
-
-    Example:
-
-    >>> curve_base("val_loss"), curve_base("accuracy")
-    ('loss', 'accuracy')
-    """
-    return name[4:] if name.startswith("val_") else name
-
-
 def expected_max(study):
     """The expected best score against the number of seeds tried, +-1 std.
 
@@ -180,7 +170,6 @@ def val_vs_test(study):
     if study.test_scores is None:
         raise ValueError("this study has no test scores; pass `test_scores=` or "
                          "SeededModel.study(..., test_data=(x_test, y_test)).")
-    from keras_seeds.study import held_out_name
 
     metric = study.metric or "score"
     known = np.isfinite(study.test_scores)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from keras_seeds import determinism, generators
-from keras_seeds.seeding import active_seeds, hash_seed_fixed
+from keras_seeds.seeding import determinism
+from keras_seeds.seeding import layer_randomness as generators
+from keras_seeds.seeding.global_rngs import active_seeds, hash_seed_fixed
 
 CONTROLLED, UNCONTROLLED, CHECK = "controlled", "NOT controlled", "check"
 
@@ -82,9 +83,9 @@ def _global_items() -> list[AuditItem]:
             items.append(AuditItem(source, CONTROLLED,
                                    f"seeded from the {sub} sub-seed {seeds[sub]} "
                                    f"(master seed {seeds.master})"))
-    from tensorflow.python.eager import context
+    from keras_seeds import _keras_private as private
 
-    tf_seed = context.global_seed()
+    tf_seed = private.tensorflow_global_seed()
     if tf_seed is None:
         items.append(AuditItem("TensorFlow global seed", UNCONTROLLED, "not set", fix_seed))
     else:

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from keras_seeds.seeds import derive_seed
+from keras_seeds.seeding.contract import derive_seed
 
 # SeedGenerator -> the seed keras-seeds gave it (for audit()).
 _reseeded: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -25,14 +25,16 @@ _INITIALIZER_ATTRS = {"recurrent_kernel": "recurrent_initializer"}
 
 def layers_of(model) -> list:
     """All layers of ``model``, itself and nested ones, in a stable order."""
-    return list(model._flatten_layers(include_self=True, recursive=True))
+    from keras_seeds import _keras_private as private
+
+    return private.flatten_layers(model)
 
 
 def is_augmentation(layer) -> bool:
     """Whether ``layer`` is a random augmentation layer (RandomFlip, ...)."""
-    from keras.src.layers.preprocessing.data_layer import DataLayer
+    from keras_seeds import _keras_private as private
 
-    return isinstance(layer, DataLayer) or type(layer).__name__.startswith("Random")
+    return isinstance(layer, private.DataLayer) or type(layer).__name__.startswith("Random")
 
 
 def seed_generators(model) -> Iterator[tuple[str, object, object]]:
@@ -47,9 +49,11 @@ def seed_generators(model) -> Iterator[tuple[str, object, object]]:
     >>> [(kind, layer.name.split("_")[0]) for kind, layer, _ in seed_generators(model)]
     [('noise', 'dropout')]
     """
+    from keras_seeds import _keras_private as private
+
     seen = set()
     for layer in layers_of(model):
-        for generator in getattr(layer, "_seed_generators", ()):
+        for generator in private.seed_generators_of(layer):
             if id(generator) in seen:
                 continue
             seen.add(id(generator))
@@ -98,7 +102,7 @@ def generator_controlled(generator) -> bool:
     given = _reseeded.get(generator)
     if given is not None:
         return int(np.asarray(generator.state.value)[0]) == given
-    return getattr(generator, "_initial_seed", None) is not None
+    return generator.get_config().get("seed") is not None
 
 
 def _seeded(initializer, seed: int):
@@ -160,10 +164,12 @@ def reinitialize_weights(model, init_seed: int) -> int:
     >>> reinitialize_weights(model, init_seed=0)
     2
     """
+    from keras_seeds import _keras_private as private
+
     index = {id(v): i for i, v in enumerate(model.weights)}
     done = 0
     for layer in layers_of(model):
-        for variable in layer._trainable_variables + layer._non_trainable_variables:
+        for variable in private.own_variables(layer):
             if id(variable) not in index:
                 continue
             initializer = _initializer_for(

@@ -6,8 +6,8 @@ answers what a careful reviewer asks: the spread and its confidence intervals
 how much picking the best seed inflates a result (:meth:`SeedStudy.expected_max`),
 how many seeds a claim needs (:meth:`SeedStudy.seeds_needed`), what the
 ensemble gains, and whether one setup beats another beyond seed noise
-(:func:`compare`). The statistics themselves are in
-:mod:`keras_seeds.statistics`; the plots in :mod:`keras_seeds.plots`.
+(:func:`~keras_seeds.statistics.compare.compare`). The statistics themselves are in
+:mod:`keras_seeds.statistics.functions`; the plots in :mod:`keras_seeds.statistics.plots`.
 
 Imports neither Keras nor TensorFlow: a saved study is read, summarised and
 reported anywhere.
@@ -18,54 +18,25 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import re
 import warnings
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
-from keras_seeds import statistics
-from keras_seeds.seeds import check_seed_list
-from keras_seeds.statistics import OUTLIER_THRESHOLD, SeedStudyWarning  # noqa: F401
+from keras_seeds._validation import check_choice, check_int
+from keras_seeds.seeding.contract import check_seed_list
+from keras_seeds.statistics import functions as statistics
+from keras_seeds.statistics.functions import OUTLIER_THRESHOLD, SeedStudyWarning  # noqa: F401
+from keras_seeds.statistics.metric_names import (
+    held_out_name,
+    is_higher_better,
+    replica_curves,
+)
 
 FORMAT = "keras-seeds-study/1"
 DEFAULT_QUANTILES = (0.05, 0.25, 0.75, 0.95)
 TAILS = ("both", "worse", "better")
-# Beyond this many seeds per side a verdict says the gap is too small to settle.
-_PRACTICAL_SEEDS = 100_000
-
-# Metric names whose smaller values are better (a "val_" prefix is ignored).
-_LOWER_IS_BETTER = re.compile(
-    r"(^|_)(loss|error|mse|mae|mape|msle|rmse|crossentropy|hinge|kld|kl_divergence|"
-    r"poisson|log_?cosh|huber|perplexity)($|_)")
-
-
-def is_higher_better(metric: str | None) -> bool:
-    """Whether larger values of ``metric`` are better, from its Keras name:
-    losses and errors (``loss``, ``val_mse``, ``mean_absolute_error``,
-    ``binary_crossentropy``, ...) are lower-is-better; anything else higher.
-
-    Example:
-
-    >>> is_higher_better("val_accuracy"), is_higher_better("val_loss")
-    (True, False)
-    """
-    return metric is None or not _LOWER_IS_BETTER.search(metric)
-
-
-def held_out_name(metric: str | None) -> str:
-    """The name of ``metric`` measured on the test set.
-
-    Example:
-
-    >>> held_out_name("val_accuracy"), held_out_name(None)
-    ('test_accuracy', 'test_score')
-    """
-    metric = metric or "score"
-    return "test_" + (metric[4:] if metric.startswith("val_") else metric)
-
 
 class SeedStudy:
     """Scores of one setup across seeds, and what they say about seed luck.
@@ -261,9 +232,7 @@ class SeedStudy:
         >>> SeedStudy([0.9, 0.91, 0.9, 0.92, 0.1], seeds=[5, 6, 7, 8, 9]).outliers()[0]["seed"]
         9
         """
-        if tail not in TAILS:
-            raise ValueError(f"`tail` must be one of {', '.join(map(repr, TAILS))}; "
-                             f"received tail={tail!r}.")
+        check_choice(tail, "tail", TAILS)
         if isinstance(threshold, bool) or not (isinstance(threshold, numbers.Real)
                                                and threshold > 0):
             raise ValueError(f"`threshold` must be a positive number; received "
@@ -296,9 +265,8 @@ class SeedStudy:
         """
         if n is None:
             return np.array([self.expected_max(k) for k in range(1, self.n + 1)])
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"`n` must be a positive int (a number of seeds); received n={n!r}.")
-        return statistics.expected_max(self.scores, int(n), self.higher_is_better)[0]
+        n = check_int(n, "n", minimum=1, constraint="an int >= 1 (a number of seeds)")
+        return statistics.expected_max(self.scores, n, self.higher_is_better)[0]
 
     def seeds_needed(self, width: float, confidence_level: float = 0.95) -> int:
         """How many seeds make the confidence interval of the mean narrower than
@@ -355,26 +323,26 @@ class SeedStudy:
         >>> [text.get_text() for text in figure.axes[0].texts]
         ['seed 4']
         """
-        from keras_seeds import plots
+        from keras_seeds.statistics import plots
 
         return plots.save(plots.distribution(self, **summary_kwargs), path)
 
     def plot_curves(self, name: str | None = None, path=None):
         """Learning curves over epochs: mean, +-1 std band and min-max band
         across seeds. ``name`` defaults to the study's metric."""
-        from keras_seeds import plots
+        from keras_seeds.statistics import plots
 
         return plots.save(plots.curves(self, name), path)
 
     def plot_expected_max(self, path=None):
         """The expected best score against the number of seeds tried."""
-        from keras_seeds import plots
+        from keras_seeds.statistics import plots
 
         return plots.save(plots.expected_max(self), path)
 
     def plot_val_vs_test(self, path=None):
         """Each seed's score against its test score (needs ``test_scores``)."""
-        from keras_seeds import plots
+        from keras_seeds.statistics import plots
 
         return plots.save(plots.val_vs_test(self), path)
 
@@ -390,7 +358,7 @@ class SeedStudy:
         >>> sorted(os.listdir(os.path.join(folder, "report_figures")))
         ['distribution.png', 'expected_max.png']
         """
-        from keras_seeds.report import write_report
+        from keras_seeds.statistics.report import write_report
 
         write_report(self, path, title=title, **summary_kwargs)
 
@@ -447,7 +415,7 @@ class SeedStudy:
     def save(self, path) -> None:
         """Writes :meth:`to_dict` as JSON to ``path``, atomically; every float
         reads back to the same bits."""
-        from keras_seeds.writing import write_file_atomically
+        from keras_seeds._files import write_file_atomically
 
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
         write_file_atomically(path, lambda handle: handle.write(text))
@@ -464,7 +432,7 @@ class SeedStudy:
         >>> SeedStudy.load(path)
         SeedStudy(acc: n=2, mean=0.85, std=0.07071)
         """
-        from keras_seeds.writing import read_json
+        from keras_seeds._files import read_json
 
         data = read_json(path, "study")
         try:
@@ -505,8 +473,6 @@ class SeedStudy:
 
         Every per-replica value becomes a learning curve (``curves``).
         """
-        from keras_seeds.seeded_model import replica_curves
-
         curves = replica_curves(getattr(history, "history", history))
         if not curves:
             raise ValueError("`history` holds no per-replica values (`<name>_replica_<i>`); "
@@ -526,153 +492,6 @@ class SeedStudy:
                    higher_is_better=(is_higher_better(metric) if higher_is_better is None
                                      else higher_is_better),
                    curves=curves)
-
-
-# ---------------------------------------------------------------- compare
-@dataclass(frozen=True)
-class Comparison:
-    """What :func:`compare` found; ``str()`` gives the verdict in plain words.
-
-    Example:
-
-    >>> result = compare([0.93, 0.94, 0.95, 0.94], [0.90, 0.91, 0.90, 0.89])
-    >>> result.winner, result.probability, result.n
-    ('A', 1.0, (4, 4))
-
-    Attributes:
-        probability: P(a random seed of A scores better than one of B), ties 1/2.
-        probability_ci: its percentile bootstrap interval.
-        mean_difference: mean of A minus mean of B, in the metric's units.
-        mean_difference_ci: its percentile bootstrap interval.
-        p_value: two-sided Mann-Whitney U test.
-        winner: ``"A"``'s or ``"B"``'s name, or ``None`` if not distinguishable.
-        seeds_to_settle: when not distinguishable, about how many seeds per
-            side would find the observed gap in the means (power 0.8).
-    """
-
-    names: tuple[str, str]
-    metric: str | None
-    higher_is_better: bool
-    n: tuple[int, int]
-    probability: float
-    probability_ci: tuple[float, float]
-    mean_difference: float
-    mean_difference_ci: tuple[float, float]
-    p_value: float
-    confidence_level: float
-    winner: str | None
-    seeds_to_settle: int | None
-    verdict: str
-
-    def __str__(self) -> str:
-        return self.verdict
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def compare(a, b, *, names: tuple[str, str] | None = None,
-            confidence_level: float = 0.95, n_resamples: int = 9999, random_state=0,
-            power: float = 0.8) -> Comparison:
-    """Does setup A beat setup B beyond seed noise?
-
-    ``a`` and ``b`` are :class:`SeedStudy` objects (or arrays of scores, then
-    higher is better). The answer rests on P(a random seed of A beats one of B)
-    (the Mann-Whitney U statistic over ``n_a * n_b``, ties counting 1/2): A
-    *beats* B when its bootstrap interval lies above 1/2 and the two-sided
-    Mann-Whitney test has ``p < 1 - confidence_level``. Otherwise the two are
-    *not distinguishable from seed noise*, and the verdict says about how many
-    seeds per side would settle it if the observed gap in the means is real
-    (:func:`keras_seeds.statistics.seeds_to_detect`, at least one more than now).
-
-    Example:
-
-    >>> import keras_seeds as ks
-    >>> base = ks.SeedStudy([0.90, 0.91, 0.92, 0.90, 0.91], name="base")
-    >>> new = ks.SeedStudy([0.93, 0.94, 0.93, 0.95, 0.94], name="new")
-    >>> ks.compare(new, base).winner
-    'new'
-    >>> print(ks.compare(base, ks.SeedStudy([0.91, 0.90, 0.92, 0.91, 0.90])).verdict)
-    ... # doctest: +ELLIPSIS
-    base and B are not distinguishable from seed noise with 5 and 5 seeds: ...
-    """
-    a, b = _as_study(a, "a"), _as_study(b, "b")
-    if a.higher_is_better != b.higher_is_better:
-        raise ValueError("`a` and `b` disagree on `higher_is_better` "
-                         f"({a.higher_is_better} and {b.higher_is_better}); compare one metric.")
-    if a.metric is not None and b.metric is not None and a.metric != b.metric:
-        raise ValueError(f"`a` and `b` measure different metrics ({a.metric!r} and "
-                         f"{b.metric!r}); compare one metric.")
-    confidence_level = statistics.check_confidence_level(confidence_level)
-    if names is None:
-        names = (a.name or "A", b.name or "B")
-    if (isinstance(names, str) or len(names) != 2 or names[0] == names[1]
-            or not all(isinstance(n, str) for n in names)):
-        raise ValueError(f"`names` must be two different strings (A's, B's); received "
-                         f"names={names!r}." + (" Name the studies apart, or pass `names=`."
-                                                if names == (a.name, b.name) else ""))
-    name_a, name_b = names
-    metric = a.metric or b.metric
-    sa, sb = a._signed(), b._signed()
-    probability = statistics.probability_of_improvement(sa, sb)
-    difference = float(np.mean(a.scores) - np.mean(b.scores))
-    p_value = statistics.mann_whitney_p(sa, sb, random_state)
-    alpha = 1 - confidence_level
-    few = min(a.n, b.n) < 2
-    if few:
-        statistics.warn(f"compare: {a.n} and {b.n} seeds: the intervals need at least 2 "
-                        "seeds per side; they are NaN.")
-        probability_ci = difference_ci = (math.nan, math.nan)
-    else:
-        interval = dict(confidence_level=confidence_level, n_resamples=n_resamples,
-                        random_state=random_state)
-        probability_ci = statistics.two_sample_interval(
-            sa, sb, statistics.improvement_statistic, **interval)
-        difference_ci = statistics.two_sample_interval(
-            a.scores, b.scores, statistics.mean_difference_statistic, **interval)
-
-    winner, to_settle = None, None
-    if not few and probability_ci[0] > 0.5 and p_value < alpha:
-        winner = name_a
-    elif not few and probability_ci[1] < 0.5 and p_value < alpha:
-        winner = name_b
-    elif not few:
-        pooled = math.sqrt((np.var(a.scores, ddof=1) + np.var(b.scores, ddof=1)) / 2)
-        to_settle = statistics.seeds_to_detect(difference, pooled, confidence_level, power)
-        if to_settle is not None:
-            to_settle = max(to_settle, max(a.n, b.n) + 1)
-
-    level = f"{confidence_level:.0%} CI"
-    what = metric or "score"
-    if winner is not None:
-        loser = name_b if winner == name_a else name_a
-        p, (low, high) = ((probability, probability_ci) if winner == name_a else
-                          (1 - probability, (1 - probability_ci[1], 1 - probability_ci[0])))
-        verdict = (f"{winner} beats {loser} beyond seed noise: a random seed of {winner} "
-                   f"scores a better {what} than one of {loser} with probability {p:.2f} "
-                   f"({level} {low:.2f}-{high:.2f}; Mann-Whitney p = {p_value:.2g}; "
-                   f"{a.n} and {b.n} seeds).")
-    else:
-        verdict = (f"{name_a} and {name_b} are not distinguishable from seed noise with "
-                   f"{a.n} and {b.n} seeds: P({name_a} better) = {probability:.2f}")
-        verdict += "." if few else (f" ({level} {probability_ci[0]:.2f}-"
-                                    f"{probability_ci[1]:.2f}; Mann-Whitney p = {p_value:.2g}).")
-        if few:
-            verdict += " Train at least 2 seeds per side to judge."
-        elif to_settle is None:
-            verdict += " The means are equal: there is no gap for more seeds to settle."
-        elif to_settle > _PRACTICAL_SEEDS:
-            verdict += (f" The gap in mean {what} ({difference:+.4g}) is too small for any "
-                        f"practical number of seeds to settle (about {to_settle:.2g} each).")
-        else:
-            verdict += (f" About {to_settle} seeds each would settle it, if the gap in mean "
-                        f"{what} ({difference:+.4g}) is real.")
-    return Comparison(names=(name_a, name_b), metric=metric,
-                      higher_is_better=a.higher_is_better, n=(a.n, b.n),
-                      probability=probability, probability_ci=probability_ci,
-                      mean_difference=difference, mean_difference_ci=difference_ci,
-                      p_value=p_value, confidence_level=confidence_level, winner=winner,
-                      seeds_to_settle=to_settle, verdict=verdict)
 
 
 # ---------------------------------------------------------------- helpers
@@ -704,15 +523,6 @@ def _curve(values, name, seeds: int) -> np.ndarray:
         raise ValueError(f"`curves[{name!r}]` must have shape (epochs, {seeds}) (one "
                          f"column per seed); received shape {array.shape}.")
     return array
-
-
-def _as_study(value, name: str) -> SeedStudy:
-    if isinstance(value, SeedStudy):
-        return value
-    try:
-        return SeedStudy(value)
-    except (TypeError, ValueError) as error:
-        raise type(error)(f"`{name}` must be a SeedStudy or scores: {error}") from None
 
 
 def _default_metric(names: list[str]) -> str:

@@ -1,10 +1,11 @@
-"""How ``SeededModel.fit``'s inputs become arrays that every replica can reorder.
+"""The data feed of the replicas: ``SeededModel.fit``'s inputs as arrays, and
+each replica's batches drawn from them inside the train step.
 
 Each replica draws its own batch order every epoch, so ``fit`` needs the whole
-training set as arrays: NumPy arrays and tensors are taken as they are, a finite
-``tf.data.Dataset`` is read once (its elements are batches, as Keras reads
-them), and ``class_weight`` and ``validation_split`` are applied the way Keras
-applies them.
+training set as arrays: NumPy arrays and tensors are taken as they are (string
+features as object or bytes arrays too), a finite ``tf.data.Dataset`` is read
+once (its elements are batches, as Keras reads them), and ``class_weight`` and
+``validation_split`` are applied the way Keras applies them.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import math
 
 import keras
 import numpy as np
+
+from keras_seeds.data_order import order as data_order
 
 
 def is_dataset(x) -> bool:
@@ -24,18 +27,24 @@ def is_dataset(x) -> bool:
 def peek(x, y, sample_weight):
     """A small sample of ``(x, y, sample_weight)`` to build shapes from."""
     if is_dataset(x):
-        from keras.src.trainers.data_adapters import data_adapter_utils
-
-        element = next(iter(x.take(1).as_numpy_iterator()))
-        return data_adapter_utils.unpack_x_y_sample_weight(element)
+        element = next(iter(x.take(1)))
+        return keras.utils.unpack_x_y_sample_weight(element)
     return keras.tree.map_structure(
-        lambda a: None if a is None else np.asarray(a)[:2], (x, y, sample_weight))
+        lambda a: None if a is None else as_tensor(np.asarray(a)[:2]), (x, y, sample_weight))
+
+
+def as_tensor(array):
+    """A NumPy array as a tensor; object arrays of strings become string tensors
+    (Keras' own converter refuses the object dtype)."""
+    import tensorflow as tf
+
+    return tf.constant(array.astype(bytes) if array.dtype == object else array)
 
 
 def training_data(x, y, sample_weight, batch_size):
     """``(x, y, sample_weight)`` as NumPy structures with one batch dimension, and the
     batch size. A ``tf.data.Dataset`` is read once (its elements are batches)."""
-    from keras_seeds.shuffling import _check_positive_int
+    from keras_seeds._validation import check_int
 
     if x is None:
         raise ValueError("`x`: SeededModel.fit needs training data; received x=None.")
@@ -50,7 +59,7 @@ def training_data(x, y, sample_weight, batch_size):
             "`x`: SeededModel.fit takes arrays (NumPy, tensors, lists/dicts of them) or a "
             "finite tf.data.Dataset, so that every replica can have its own data order; "
             f"received x of type {type(x).__name__}.")
-    batch_size = _check_positive_int(32 if batch_size is None else batch_size, "batch_size")
+    batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", minimum=1)
     parts = {"x": x, "y": y, "sample_weight": sample_weight}
     arrays = {}
     for name, value in parts.items():
@@ -81,8 +90,6 @@ def training_data(x, y, sample_weight, batch_size):
 
 def _read_dataset(dataset):
     import tensorflow as tf
-    from keras.src.trainers.data_adapters import data_adapter_utils
-
     if int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY:
         raise ValueError(
             "`x`: SeededModel.fit reads a tf.data.Dataset into memory once to give every "
@@ -90,7 +97,7 @@ def _read_dataset(dataset):
             "dataset (no .repeat()) or arrays.")
     parts, first_batch = [], None
     for element in dataset.as_numpy_iterator():
-        x, y, sw = data_adapter_utils.unpack_x_y_sample_weight(element)
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(element)
         if first_batch is None:
             first_batch = int(np.shape(keras.tree.flatten(x)[0])[0])
         parts.append((x, y, sw))
@@ -162,7 +169,7 @@ class ReplicaFeed:
     third of an epoch of the digits MLP with K=32. So Keras iterates over batch
     numbers only (``{BATCH_KEY: b}``, free to iterate), and :meth:`batch` turns
     batch ``b`` of a pass into the replicas' batches: at ``b == 0`` it draws the
-    pass's orders (``shuffling.replica_orders`` of ``pass_index``, then
+    pass's orders (``data_order.order.replica_orders`` of ``pass_index``, then
     advances it), and every ``b`` gathers rows ``b * batch_size`` onward.
 
     The variables keep their shapes' trailing dimensions and dtypes, so a later
@@ -177,7 +184,8 @@ class ReplicaFeed:
         self.shuffle = shuffle
         self._kind = self._kind_of(data)
         self.data = tf.nest.map_structure(
-            lambda a: tf.Variable(a, trainable=False, shape=(None,) + a.shape[1:]), data)
+            lambda a: tf.Variable(as_tensor(a), trainable=False, shape=(None,) + a.shape[1:]),
+            data)
         self.order = tf.Variable(tf.zeros((len(self.data_seeds), 0), tf.int64),
                                  trainable=False, shape=(len(self.data_seeds), None))
         self.pass_index = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -199,7 +207,7 @@ class ReplicaFeed:
     def load(self, data, pass_index: int) -> None:
         import tensorflow as tf
 
-        tf.nest.map_structure(lambda variable, a: variable.assign(a), self.data, data)
+        tf.nest.map_structure(lambda variable, a: variable.assign(as_tensor(a)), self.data, data)
         self.num_samples = len(tf.nest.flatten(data)[0])
         self.pass_index.assign(int(pass_index))
 
@@ -215,12 +223,10 @@ class ReplicaFeed:
         """The replicas' batch ``number`` of the current pass: ``(K, batch, ...)``."""
         import tensorflow as tf
 
-        from keras_seeds.shuffling import replica_orders
-
         def new_pass():
             num_samples = tf.shape(tf.nest.flatten(self.data)[0], out_type=tf.int64)[0]
-            self.order.assign(replica_orders(num_samples, self.data_seeds, self.pass_index,
-                                             self.shuffle))
+            self.order.assign(data_order.replica_orders(num_samples, self.data_seeds,
+                                                        self.pass_index, self.shuffle))
             self.pass_index.assign_add(1)
             return tf.constant(True)
 

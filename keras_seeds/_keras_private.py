@@ -1,0 +1,199 @@
+"""Every private Keras and TensorFlow name keras-seeds relies on, in one place.
+
+Where public API can do a job, the package uses it; what is left is here, each
+name looked up when this module is imported. If a Keras or TensorFlow release
+renames one, ``import`` fails at once with :class:`MissingPrivateName`, naming
+it and the versions keras-seeds is tested with, instead of training going
+silently wrong (per-replica clipping turning back into one norm for all, say).
+``tests/test_keras_private.py`` pins each one to the versions CI runs.
+
+Imported only by modules that use Keras anyway (with the TensorFlow backend,
+importing Keras starts TensorFlow).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from typing import Any
+
+import keras
+
+TESTED_WITH = "Keras 3.15 and TensorFlow 2.21"
+
+
+class MissingPrivateName(ImportError):
+    """A private Keras/TensorFlow name keras-seeds needs is gone."""
+
+
+def _missing(what: str) -> MissingPrivateName:
+    return MissingPrivateName(
+        f"keras-seeds needs {what}, which this Keras {keras.__version__} "
+        f"(backend {keras.backend.backend()}) does not have; keras-seeds is tested with "
+        f"{TESTED_WITH}. Install those versions, or report this at the keras-seeds issues.")
+
+
+def _lookup(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        raise _missing(f"`{module}.{name}`") from None
+
+
+def _require(owner: Any, attribute: str, what: str) -> None:
+    if not hasattr(owner, attribute):
+        raise _missing(f"`{what}.{attribute}`")
+
+
+# ------------------------------------------------------------------- Keras
+_global_state = _lookup("keras.src.backend.common", "global_state")
+_GLOBAL_RANDOM_SEED = _lookup("keras.src.utils.rng_utils", "GLOBAL_RANDOM_SEED")
+_GLOBAL_SEED_GENERATOR = _lookup("keras.src.random.seed_generator", "GLOBAL_SEED_GENERATOR")
+DataLayer = _lookup("keras.src.layers.preprocessing.data_layer", "DataLayer")
+get_input_signature = _lookup("keras.src.export.export_utils", "get_input_signature")
+make_tf_tensor_spec = _lookup("keras.src.export.export_utils", "make_tf_tensor_spec")
+
+_require(keras.layers.Layer, "_flatten_layers", "keras.layers.Layer")
+_require(keras.Model, "_symbolic_build", "keras.Model")
+
+
+def _check_instance_attributes() -> None:
+    """Attributes Keras sets in ``__init__``/``compile``, checked on tiny objects
+    with explicit names (no auto-name counter moves) and the caller's random
+    streams put back (building a layer draws its seed from Python's ``random``)."""
+    import random
+
+    saved = random.getstate()
+    try:
+        dropout = keras.layers.Dropout(0.5, name="keras_seeds_check_dropout")
+        for attribute in ("_seed_generators", "_trainable_variables",
+                          "_non_trainable_variables"):
+            _require(dropout, attribute, "keras.layers.Layer()")
+        model = keras.Sequential([keras.Input((1,), name="keras_seeds_check_input"),
+                                  keras.layers.Identity(name="keras_seeds_check_identity")],
+                                 name="keras_seeds_check_model")
+        model.compile(loss="mse")
+        for attribute in ("_loss_tracker", "_losses_override"):
+            _require(model, attribute, "keras.Model()")
+        _require(keras.metrics.MeanAbsoluteError(name="keras_seeds_check_mae"), "_direction",
+                 "keras.metrics.Metric()")
+    finally:
+        random.setstate(saved)
+
+
+_check_instance_attributes()
+
+
+def keras_global_seed_state() -> list:
+    """Keras' global seed and global SeedGenerator (what :func:`set_keras_global_seed`
+    changes), to put back later."""
+    return [_global_state.get_global_attribute(key)
+            for key in (_GLOBAL_RANDOM_SEED, _GLOBAL_SEED_GENERATOR)]
+
+
+def set_keras_global_seed(seed: int | None, generator=None) -> None:
+    """Sets what ``keras.utils.set_random_seed`` sets for layers built later:
+    the global seed, and the global SeedGenerator (``None``: made anew from
+    the seed on first use)."""
+    _global_state.set_global_attribute(_GLOBAL_RANDOM_SEED, seed)
+    _global_state.set_global_attribute(_GLOBAL_SEED_GENERATOR, generator)
+
+
+def restore_keras_global_seed(state: list) -> None:
+    set_keras_global_seed(*state)
+
+
+def flatten_layers(model) -> list:
+    """All layers of ``model``, itself and nested ones, in Keras' own order."""
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
+def seed_generators_of(layer) -> list:
+    """The SeedGenerators a layer owns (Dropout's, RandomFlip's, ...)."""
+    return list(layer._seed_generators)
+
+
+def own_variables(layer) -> list:
+    """The variables a layer created itself (not its sublayers')."""
+    return list(layer._trainable_variables) + list(layer._non_trainable_variables)
+
+
+def symbolic_build(model, data_batch) -> None:
+    """Builds ``model``'s compiled loss and metrics for data like ``data_batch``,
+    as ``fit`` does before its first step."""
+    model._symbolic_build(data_batch=data_batch)
+
+
+def loss_tracker(model):
+    """The ``Mean`` metric in which ``fit`` tracks a compiled model's loss."""
+    return model._loss_tracker
+
+
+@contextlib.contextmanager
+def losses_from_call(model, losses: list):
+    """Makes ``model.losses`` (read by ``compute_loss``) the ``add_loss`` terms of
+    a ``stateless_call``, as Keras' own stateless trainers do."""
+    if not losses:
+        yield
+        return
+    model._losses_override = list(losses)
+    try:
+        yield
+    finally:
+        model._losses_override = []
+
+
+def metric_direction(metric) -> str | None:
+    """``"up"`` or ``"down"`` as Keras' built-in metrics declare it, else ``None``."""
+    return getattr(metric, "_direction", None)
+
+
+# -------------------------------------------------------------- TensorFlow
+def _tensorflow_names() -> dict:
+    if keras.backend.backend() != "tensorflow":
+        return {}
+    return {
+        "tf_config": _lookup("tensorflow.python.framework", "config"),
+        "eager_context": _lookup("tensorflow.python.eager", "context"),
+        "pfor": _lookup("tensorflow.python.ops.parallel_for", "pfor"),
+        "array_ops": _lookup("tensorflow.python.ops", "array_ops"),
+    }
+
+
+_TF = _tensorflow_names()
+if _TF:
+    _require(_TF["tf_config"], "disable_op_determinism", "tensorflow.python.framework.config")
+    _require(_TF["tf_config"], "is_op_determinism_enabled",
+             "tensorflow.python.framework.config")
+    _require(_TF["eager_context"], "global_seed", "tensorflow.python.eager.context")
+    _require(_TF["pfor"], "RegisterPFor", "tensorflow.python.ops.parallel_for.pfor")
+    _require(_TF["pfor"], "_pfor_converter_registry", "tensorflow.python.ops.parallel_for.pfor")
+
+
+def disable_op_determinism() -> None:
+    """The only off switch of ``tf.config.experimental.enable_op_determinism``."""
+    _TF["tf_config"].disable_op_determinism()
+
+
+def op_determinism_enabled() -> bool:
+    return bool(_TF["tf_config"].is_op_determinism_enabled())
+
+
+def tensorflow_global_seed() -> int | None:
+    """The seed ``tf.random.set_seed`` set, or ``None``."""
+    return _TF["eager_context"].global_seed()
+
+
+def register_bitcast_vectorization() -> None:
+    """Teaches ``tf.vectorized_map`` to vectorize ``Bitcast``, which it otherwise
+    runs as a K-step loop inside every Dropout (Keras' stateless dropout bitcasts
+    its seed). A bitcast acts on each element, so the stacked input is simply
+    bitcast whole: exact, and one op instead of K."""
+    pfor, array_ops = _TF["pfor"], _TF["array_ops"]
+    if "Bitcast" in pfor._pfor_converter_registry:
+        return
+
+    @pfor.RegisterPFor("Bitcast")
+    def _convert_bitcast(pfor_input):
+        stacked = pfor_input.stacked_input(0)
+        return pfor.wrap(array_ops.bitcast(stacked, pfor_input.get_attr("type")), True)

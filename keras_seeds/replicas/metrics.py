@@ -1,0 +1,139 @@
+"""Each replica's loss and metrics: the member's metric state, stacked.
+
+The compiled member owns the metric objects (its loss tracker, compiled
+metrics, and any metric its own ``compute_loss`` updates, as listed by its
+``metrics`` property). Replica k's state is slice k of variables stacked like
+the weights; an update or a result runs in a ``keras.StatelessScope`` that maps
+the member's metric variables to one replica's slice.
+
+Means over the replicas leave out those whose loss is not finite (diverged).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_seeds import _keras_private as private
+from keras_seeds.statistics.metric_names import base_name, is_higher_better
+
+
+class ReplicaMetrics:
+    """The stacked metric state of ``replicas`` copies of ``member``'s metrics."""
+
+    def __init__(self, member: keras.Model, replicas: int):
+        self.member = member
+        self.replicas = replicas
+        self.variables: list | None = None
+        self._initial: list[np.ndarray] = []
+        self._results_fn = None
+
+    @property
+    def built(self) -> bool:
+        return self.variables is not None
+
+    def build(self, data_batch) -> None:
+        """Creates the member's compiled metrics for data like ``data_batch``
+        ``(x, y, sample_weight)`` and stacks their state, once."""
+        import tensorflow as tf
+
+        if self.built:
+            return
+        private.symbolic_build(self.member, data_batch)
+        self.member.reset_metrics()
+        self._initial = [keras.ops.convert_to_numpy(v) for v in self.member.metrics_variables]
+        self.variables = [tf.Variable(np.stack([value] * self.replicas), trainable=False,
+                                      name=f"replica_metric_{i}")
+                          for i, value in enumerate(self._initial)]
+
+    def reset(self) -> None:
+        for variable, value in zip(self.variables or [], self._initial):
+            variable.assign(np.stack([value] * self.replicas))
+
+    def tensors(self) -> list:
+        return [keras.ops.convert_to_tensor(v) for v in self.variables]
+
+    def store(self, values) -> None:
+        for variable, value in zip(self.variables, values):
+            variable.assign(value)
+
+    # ------------------------------------------------------- one replica
+    def update(self, values, loss, x, y, y_pred, sample_weight):
+        """One replica's metric state after a batch: ``(new values, logs)``.
+        Runs inside the vectorized step, on that replica's slice ``values``."""
+        member = self.member
+        with keras.StatelessScope(state_mapping=list(zip(member.metrics_variables,
+                                                         values))) as scope:
+            tracker = private.loss_tracker(member)
+            if tracker is not None:
+                batch = keras.ops.shape(keras.tree.flatten(x)[0])[0]
+                tracker.update_state(loss, sample_weight=batch)
+            logs = member.compute_metrics(x, y, y_pred, sample_weight)
+        return [scope.get_current_value(v) for v in member.metrics_variables], logs
+
+    def _results_of(self, values) -> dict:
+        with keras.StatelessScope(state_mapping=list(zip(self.member.metrics_variables,
+                                                         values))):
+            return self.member.get_metrics_result()
+
+    # ------------------------------------------------------- all replicas
+    def results(self) -> dict[str, np.ndarray]:
+        """Each replica's current results: ``{name: (K,) array}``."""
+        import tensorflow as tf
+
+        if not self.built:
+            return {}
+        if self._results_fn is None:
+            self._results_fn = tf.function(
+                lambda values: tf.vectorized_map(self._results_of, values), autograph=False)
+        return {name: np.asarray(value) for name, value in
+                self._results_fn(self.tensors()).items()}
+
+    def names(self) -> list[str]:
+        """The result names, in the member's order (``loss`` first when compiled)."""
+        if not self.built:
+            return []
+        return list(self._results_of([keras.ops.convert_to_tensor(v)
+                                      for v in self._initial]))
+
+    def higher_is_better(self, name: str) -> bool:
+        """The one direction rule: a metric object's own direction when Keras
+        declares one, else :func:`~keras_seeds.statistics.metric_names.is_higher_better`."""
+        wanted = base_name(name)
+        for metric in metric_objects(self.member):
+            direction = private.metric_direction(metric)
+            if metric.name == wanted and direction is not None:
+                return direction == "up"
+        return is_higher_better(name)
+
+
+def metric_objects(model) -> list:
+    """``model.metrics`` with containers (compiled metrics) opened up."""
+    found = []
+    for metric in model.metrics:
+        inner = getattr(metric, "metrics", None)
+        found.extend(inner if isinstance(inner, (list, tuple)) else [metric])
+    return found
+
+
+def means(per_replica: dict, training: bool, losses=None) -> dict:
+    """Means over the replicas whose loss is finite, and during training the
+    number that diverged (``diverged``). ``per_replica``: ``{name: (K,) tensor}``;
+    the loss is its ``loss`` entry, else ``losses`` (the step's, per replica)."""
+    import tensorflow as tf
+
+    source = per_replica.get("loss", losses)
+    finite = None if source is None else tf.math.is_finite(tf.cast(source, tf.float32))
+    count = None if finite is None else tf.reduce_sum(tf.cast(finite, tf.float32))
+    logs = {}
+    for name, values in per_replica.items():
+        values = tf.cast(values, tf.float32)
+        if finite is None:
+            logs[name] = tf.reduce_mean(values, axis=0)
+            continue
+        mask = tf.reshape(finite, (-1,) + (1,) * (len(values.shape) - 1))
+        total = tf.reduce_sum(tf.where(mask, values, 0.0), axis=0)
+        logs[name] = tf.where(count > 0, total / tf.maximum(count, 1.0), float("nan"))
+    if training and finite is not None:
+        logs["diverged"] = tf.cast(tf.size(finite), tf.float32) - count
+    return logs

@@ -1,0 +1,53 @@
+"""The one bridge from the replica engine to the seed statistics: a
+:class:`~keras_seeds.SeedStudy` of a trained :class:`~keras_seeds.SeededModel`."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from keras_seeds.replicas.ensemble import check_combine
+from keras_seeds.statistics.diversity import as_probabilities, member_diversity
+from keras_seeds.statistics.metric_names import replica_curves
+from keras_seeds.statistics.study import SeedStudy
+
+
+def study_of(model, x, y, metric=None, *, test_data=None, history=None, combine="mean",
+             batch_size=None, sample_weight=None, higher_is_better=None,
+             name=None) -> SeedStudy:
+    """See :meth:`keras_seeds.SeededModel.study`."""
+    if not model.compiled:
+        raise ValueError("SeededModel.study: compile the model (and fit it) first; the "
+                         "scores are its compiled loss and metrics.")
+    combine = check_combine(combine)
+    per_replica = model.evaluate_replicas(x, y, batch_size=batch_size,
+                                          sample_weight=sample_weight)
+    names = list(per_replica)
+    metric = metric if metric is not None else (names[1] if len(names) > 1 else names[0])
+    if metric not in per_replica:
+        raise ValueError(f"`metric`: {metric!r} is not one of this model's compiled "
+                         f"metrics {names}.")
+    ensemble = model.ensemble(combine=combine)
+    ensemble.compile(**model.compile_arguments(fresh=True))
+    ensemble_logs = ensemble.evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight,
+                                      verbose=0, return_dict=True)
+    outputs = model.predict_replicas(x, batch_size=batch_size, verbose=0)
+    diversity = None
+    if isinstance(outputs, np.ndarray) and outputs.ndim == 3 and outputs.shape[-1] >= 2:
+        diversity = member_diversity(as_probabilities(outputs))
+    test_scores = None
+    if test_data is not None:
+        if not isinstance(test_data, (tuple, list)) or len(test_data) not in (2, 3):
+            raise ValueError("`test_data` must be a tuple (x_test, y_test) or (x_test, "
+                             "y_test, sample_weight); received "
+                             f"{type(test_data).__name__} {np.shape(test_data)}.")
+        x_test, y_test, w_test = keras.utils.unpack_x_y_sample_weight(tuple(test_data))
+        test_scores = model.evaluate_replicas(x_test, y_test, batch_size=batch_size,
+                                              sample_weight=w_test)[metric]
+    return SeedStudy(per_replica[metric], model.replica_seeds, metric=metric, name=name,
+                     higher_is_better=(model.higher_is_better(metric)
+                                       if higher_is_better is None else higher_is_better),
+                     test_scores=test_scores,
+                     curves=(None if history is None else
+                             replica_curves(getattr(history, "history", history))),
+                     ensemble_score=float(ensemble_logs[metric]), diversity=diversity)

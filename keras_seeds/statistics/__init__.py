@@ -1,0 +1,29 @@
+"""Seed statistics: how much of a score is the seed, and whether a change beats
+seed noise. Functions over arrays (``functions``, ``diversity``), metric names
+(``metric_names``), :class:`~keras_seeds.SeedStudy` (``study``),
+:func:`~keras_seeds.compare` (``compare``), plots and reports.
+
+Nothing in this package imports Keras or TensorFlow: a saved study is read,
+summarised, compared and plotted anywhere (a test checks it in a fresh process).
+"""
+
+from keras_seeds.statistics.diversity import (  # noqa: F401
+                                              REPLICA_SOLO_TOLERANCE,
+                                              as_probabilities,
+                                              member_diversity,
+                                              replica_solo_gap,
+)
+from keras_seeds.statistics.functions import (  # noqa: F401
+                                              OUTLIER_THRESHOLD,
+                                              SeedStudyWarning,
+                                              bootstrap_interval,
+                                              expected_max,
+                                              iqm,
+                                              mann_whitney_p,
+                                              max_of_n_weights,
+                                              probability_of_improvement,
+                                              robust_z,
+                                              seeds_needed,
+                                              seeds_to_detect,
+                                              t_interval,
+)
