@@ -186,6 +186,29 @@ def test_savedmodel_serves_the_mean_in_plain_tensorflow(seeded, plain_members, t
     np.testing.assert_allclose(np.asarray(layer(X_TEST)), logits.mean(axis=0), atol=1e-6)
 
 
+def xla_compiled_functions(path) -> list[str]:
+    """The functions in a SavedModel that TensorFlow must compile with XLA."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    saved = saved_model_pb2.SavedModel()
+    saved.ParseFromString((path / "saved_model.pb").read_bytes())
+    library = saved.meta_graphs[0].graph_def.library
+    return [f.signature.name for f in library.function
+            if f.attr["_XlaMustCompile"].b]
+
+
+def test_default_export_needs_no_xla_and_xla_is_an_opt_in(seeded, tmp_path):
+    # TF Serving's GPU build cannot run XLA-compiled SavedModel functions.
+    model, members = seeded
+    ensemble = model.ensemble()
+    ensemble.export(tmp_path / "default")
+    assert xla_compiled_functions(tmp_path / "default") == []
+    served = serve_in_fresh_process(tmp_path / "default", tmp_path)
+    np.testing.assert_allclose(served["serve"], members.mean(axis=0), atol=1e-6)
+    ensemble.export(tmp_path / "xla", jit_compile=True)
+    assert len(xla_compiled_functions(tmp_path / "xla")) >= 2  # serve, serve_uncertainty
+
+
 def saved_model_cli(*args) -> str:
     executable = shutil.which("saved_model_cli")
     command = ([executable] if executable else

@@ -176,7 +176,7 @@ class SeedEnsemble(keras.Model):
         return private.get_input_signature(self._architecture())
 
     def export(self, filepath, verbose: bool = False, input_signature=None,
-               jit_compile="auto") -> None:
+               jit_compile: bool | str = False) -> None:
         """Writes a TensorFlow SavedModel that serves without keras-seeds.
 
         Signatures: ``serve`` (also ``serving_default``) returns what the model
@@ -188,11 +188,12 @@ class SeedEnsemble(keras.Model):
             filepath: the SavedModel directory to write.
             input_signature: the serving inputs (``tf.TensorSpec`` structure);
                 by default the members' inputs with any batch size.
-            jit_compile: compile the served functions with XLA. ``"auto"`` (the
-                default) does so when they compile on this machine: it merges
-                the K-replica graph's many small ops, which dominate at batch 1
-                (see docs/benchmarks.md). XLA compiles once per new batch size
-                the server sees; pass ``False`` if batch sizes vary a lot.
+            jit_compile: compile the served functions with XLA (``True``, or
+                ``"auto"``: where they compile on this machine). Off by default:
+                TensorFlow Serving's GPU build cannot run XLA-compiled SavedModel
+                functions (tensorflow/serving #2214), and XLA compiles anew for
+                each batch size a server sees. On a CPU it about doubles the
+                throughput at batch 256 (docs/benchmarks.md).
 
         Example:
 
