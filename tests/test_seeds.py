@@ -65,3 +65,11 @@ def test_none_draws_a_recorded_seed_and_config_round_trips():
     assert seeds.drawn and 0 <= seeds.master < 2**32
     again = ks.Seeds.from_config(seeds.to_config())
     assert again == seeds and again.drawn
+
+
+def test_seeds_that_derive_the_same_sub_seeds_are_equal_and_hash_alike():
+    pinned_to_own_value = ks.Seeds(1, data=ks.Seeds(1).data)
+    assert pinned_to_own_value == ks.Seeds(1)
+    assert {pinned_to_own_value, ks.Seeds(1)} == {ks.Seeds(1)}
+    assert ks.Seeds(1, data=0) != ks.Seeds(1)
+    assert len({ks.Seeds(1, data=0), ks.Seeds(1), ks.Seeds(2)}) == 3
