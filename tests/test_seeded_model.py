@@ -295,6 +295,44 @@ def test_keras_callbacks_work_on_the_mean(tmp_path):
     assert {"epoch_loss", "epoch_loss_replica_0"} <= tags
 
 
+def test_stock_callbacks_monitoring_val_accuracy_act_on_the_mean_in_its_direction(tmp_path):
+    # mode="auto" takes the direction from the compiled metric: accuracy goes up.
+    def fit(*callbacks, epochs=8):
+        model = compiled(ks.SeededModel(digits_mlp, replicas=2, seed=3),
+                         optimizer=keras.optimizers.Adam(0.003))
+        history = model.fit(X_TRAIN, Y_TRAIN, epochs=epochs, verbose=0,
+                            validation_data=(X_VAL, Y_VAL), callbacks=list(callbacks))
+        return model, history.history
+
+    def not_improved(curve):  # epochs whose mean is no better than the best before
+        return [e for e in range(1, len(curve)) if curve[e] <= max(curve[:e])]
+
+    stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", min_delta=0.02, patience=0)
+    _, history = fit(stop, epochs=30)
+    curve = history["val_accuracy"]
+    first_flat = next(e for e in range(1, 30) if curve[e] <= max(curve[:e]) + 0.02)
+    assert len(curve) == first_flat + 1 < 30
+
+    best = tmp_path / "best.keras"
+    checkpoint = keras.callbacks.ModelCheckpoint(str(best), monitor="val_accuracy",
+                                                 save_best_only=True)
+    _, history = fit(checkpoint)
+    restored = keras.saving.load_model(best)
+    assert restored.evaluate(X_VAL, Y_VAL, verbose=0, return_dict=True)["accuracy"] == \
+        pytest.approx(max(history["val_accuracy"]), abs=1e-6)
+
+    plateau = keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", factor=0.5,
+                                                patience=0, min_delta=0.0, min_lr=0.0)
+    model, history = fit(plateau, epochs=20)
+    reductions = len(not_improved(history["val_accuracy"]))
+    assert 0 < reductions < 19
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.003 * 0.5 ** reductions)
+
+    schedule = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.01 * 0.5 ** epoch)
+    model, history = fit(schedule, epochs=3)
+    assert history["learning_rate"] == pytest.approx([0.01, 0.005, 0.0025])
+
+
 def test_terminate_on_nan_stops_only_when_every_replica_diverged():
     def run(poisoned):
         model = compiled(ks.SeededModel(digits_mlp, seeds=[1, 2]))

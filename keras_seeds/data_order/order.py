@@ -53,5 +53,9 @@ def replica_orders(num_samples, data_seeds, pass_index, shuffle: bool = True):
     import tensorflow as tf
 
     pass_index = tf.cast(pass_index, tf.int64)
-    return tf.stack([pass_order(num_samples, tf.stack([tf.constant(s, tf.int64), pass_index]),
-                                shuffle) for s in data_seeds])
+    seeds = tf.stack([tf.constant(list(data_seeds), tf.int64),
+                      tf.fill([len(data_seeds)], pass_index)], axis=1)
+    # One shuffle per replica, each the same op as a single run's, in one
+    # loop node (a Python loop would put K shuffles in the traced graph).
+    return tf.map_fn(lambda seed: pass_order(num_samples, seed, shuffle), seeds,
+                     fn_output_signature=tf.int64)

@@ -56,7 +56,14 @@ def _data_seed(seed) -> int:
     return Seeds(check_seed(seed)).data
 
 
-def _pack(x, y, sample_weight):
+def pack_arrays(x, y, sample_weight) -> tuple:
+    """``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``: what a pipeline yields.
+
+    Example:
+
+    >>> len(pack_arrays([1], None, None)), len(pack_arrays([1], [2], None))
+    (1, 2)
+    """
     if y is None and sample_weight is None:
         return (x,)
     if sample_weight is None:
@@ -156,7 +163,7 @@ def seeded_dataset(
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
         source = "tf.data"
     else:
-        data = tf.nest.map_structure(np.asarray, _pack(x, y, sample_weight))
+        data = tf.nest.map_structure(np.asarray, pack_arrays(x, y, sample_weight))
         num_samples = _num_samples(data)
         dataset = _from_arrays(data, num_samples, next_pass_seed, shuffle,
                                batch_size, drop_remainder)
@@ -168,7 +175,7 @@ def seeded_dataset(
     dataset._keras_seeds_pipeline = PipelineInfo(
         seed=data_seed, epoch=epoch, num_samples=num_samples, batch_size=batch_size,
         shuffle=bool(shuffle), source=source,
-        contents=x if source == "tf.data" else _pack(x, y, sample_weight),
+        contents=x if source == "tf.data" else pack_arrays(x, y, sample_weight),
     )
     return dataset
 

@@ -34,11 +34,21 @@ def peek(x, y, sample_weight):
 
 
 def as_tensor(array):
-    """A NumPy array as a tensor; object arrays of strings become string tensors
-    (Keras' own converter refuses the object dtype)."""
+    """A NumPy array as a tensor; arrays of strings (object or unicode dtype)
+    become string tensors (Keras' own converter refuses those dtypes)."""
     import tensorflow as tf
 
-    return tf.constant(array.astype(bytes) if array.dtype == object else array)
+    return tf.constant(array.astype(bytes) if array.dtype.kind in "OU" else array)
+
+
+def strings_as_tensors(data):
+    """``data`` (a structure of arrays, or a dataset) with its string arrays as
+    string tensors, for Keras' evaluate/predict, which refuse NumPy strings."""
+    if data is None or is_dataset(data):
+        return data
+    return keras.tree.map_structure(
+        lambda a: as_tensor(a) if isinstance(a, np.ndarray) and a.dtype.kind in "OU" else a,
+        data)
 
 
 def training_data(x, y, sample_weight, batch_size):

@@ -29,7 +29,7 @@ import keras
 import numpy as np
 
 from keras_seeds._validation import check_int, must_be
-from keras_seeds.data_order.seeded_dataset import _pack
+from keras_seeds.data_order.seeded_dataset import pack_arrays
 from keras_seeds.replicas.callbacks import MeanProgbarLogger, ReplicaLogs
 from keras_seeds.replicas.clipping import Clipping
 from keras_seeds.replicas.ensemble import check_combine, combine_outputs
@@ -40,6 +40,7 @@ from keras_seeds.replicas.feed import (
     is_batch_number,
     peek,
     split_validation,
+    strings_as_tensors,
     training_data,
 )
 from keras_seeds.replicas.members import MemberFactory, member_variables
@@ -370,13 +371,14 @@ class SeededModel(keras.Model):
         if not self.optimizer.built:
             # Slots made inside the traced step would make TensorFlow trace it twice.
             self.optimizer.build(self.trainable_variables)
-        feed = self._feed(_pack(*data), batch_size, bool(shuffle), initial_epoch)
+        feed = self._feed(pack_arrays(*data), batch_size, bool(shuffle), initial_epoch)
         internal = [ReplicaLogs(feed.pass_index if steps_per_epoch is None else None)]
         if verbose != 0:
             internal.append(MeanProgbarLogger())
         return super().fit(
             feed.dataset(repeat=steps_per_epoch is not None), epochs=epochs, verbose=verbose,
-            callbacks=internal + list(callbacks or []), validation_data=validation_data,
+            callbacks=internal + list(callbacks or []),
+            validation_data=strings_as_tensors(validation_data),
             shuffle=False, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
             validation_steps=validation_steps,
             validation_batch_size=validation_batch_size or batch_size,
@@ -414,9 +416,9 @@ class SeededModel(keras.Model):
             self._parts.metrics.build(sample)
             if verbose != 0:
                 callbacks = [MeanProgbarLogger()] + list(callbacks or [])
-        logs = super().evaluate(x, y, batch_size=batch_size, verbose=verbose,
-                                sample_weight=sample_weight, steps=steps, callbacks=callbacks,
-                                return_dict=True, **kwargs)
+        logs = super().evaluate(strings_as_tensors(x), y, batch_size=batch_size,
+                                verbose=verbose, sample_weight=sample_weight, steps=steps,
+                                callbacks=callbacks, return_dict=True, **kwargs)
         logs = {name: float(value) for name, value in logs.items()}
         for name, values in self.replica_metric_results().items():
             for k, value in enumerate(values):
@@ -463,8 +465,8 @@ class SeededModel(keras.Model):
         self._ensure_built(x)
         if verbose != 0 and not isinstance(callbacks, keras.callbacks.CallbackList):
             callbacks = [MeanProgbarLogger()] + list(callbacks or [])
-        return super().predict(x, batch_size=batch_size, verbose=verbose, steps=steps,
-                               callbacks=callbacks)
+        return super().predict(strings_as_tensors(x), batch_size=batch_size, verbose=verbose,
+                               steps=steps, callbacks=callbacks)
 
     def ensemble(self, combine: str = "mean", uncertainty: bool = False, name=None):
         """The replicas as one deployable :class:`~keras_seeds.SeedEnsemble`, fused.

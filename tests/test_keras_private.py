@@ -1,0 +1,72 @@
+"""The private Keras/TensorFlow names keras-seeds needs, pinned to the versions
+CI runs, and the loud failure when one is gone."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_seeds import _keras_private as private
+
+from conftest import run_python
+
+
+def test_ci_runs_the_versions_the_private_names_were_checked_against():
+    # When CI moves to another Keras or TensorFlow, re-check every name in
+    # keras_seeds/_keras_private.py against it, then update these.
+    assert keras.__version__.startswith("3.15."), keras.__version__
+    assert tf.__version__.startswith("2.21."), tf.__version__
+    assert private.TESTED_WITH == "Keras 3.15 and TensorFlow 2.21"
+
+
+def test_each_private_name_does_what_keras_seeds_relies_on():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2),
+                              keras.layers.Dropout(0.5)])
+    assert [type(layer).__name__ for layer in private.flatten_layers(model)] == [
+        "Sequential", "InputLayer", "Dense", "Dropout"]
+    assert len(private.seed_generators_of(model.layers[1])) == 1
+    assert [v.name for v in private.own_variables(model.layers[0])] == ["kernel", "bias"]
+    assert private.metric_direction(keras.metrics.Accuracy()) == "up"
+    assert private.metric_direction(keras.metrics.MeanSquaredError()) == "down"
+    assert isinstance(keras.layers.RandomFlip(), private.DataLayer)
+
+    model.compile(loss="mse", metrics=["mae"])
+    private.symbolic_build(model, (np.zeros((2, 3), "float32"), np.zeros((2, 2), "float32"),
+                                   None))
+    assert private.loss_tracker(model).name == "loss"
+    assert [m.name for m in model.metrics[1].metrics] == ["mae"]
+    with private.losses_from_call(model, [tf.constant(2.0)]):
+        assert float(model.losses[0]) == 2.0
+    assert model.losses == []
+
+    saved = private.keras_global_seed_state()
+    private.set_keras_global_seed(7)
+    assert private.keras_global_seed_state()[0] == 7
+    private.restore_keras_global_seed(saved)
+    assert private.keras_global_seed_state() == saved
+
+    tf.random.set_seed(5)
+    assert private.tensorflow_global_seed() == 5
+    tf.config.experimental.enable_op_determinism()
+    assert private.op_determinism_enabled()
+    private.disable_op_determinism()
+    assert not private.op_determinism_enabled()
+
+    private.register_bitcast_vectorization()
+    seeds = tf.constant([[1, 2], [3, 4]], tf.int64)
+    bitcast = tf.vectorized_map(lambda s: tf.bitcast(s, tf.int32), seeds)
+    np.testing.assert_array_equal(bitcast, tf.bitcast(seeds, tf.int32))
+
+
+def test_a_missing_private_name_fails_at_import_naming_it_and_the_tested_versions():
+    code = """
+import keras.src.export.export_utils as export_utils
+del export_utils.make_tf_tensor_spec
+try:
+    import keras_seeds._keras_private
+except ImportError as error:
+    print(type(error).__name__, "|", error)
+"""
+    out = run_python("-c", code).stdout
+    assert out.startswith("MissingPrivateName | keras-seeds needs "
+                          "`keras.src.export.export_utils.make_tf_tensor_spec`"), out
+    assert "tested with Keras 3.15 and TensorFlow 2.21" in out

@@ -1,0 +1,105 @@
+"""The package layout keeps its promises: statistics work without Keras or
+TensorFlow, imports point down the layers, and no two modules import each other."""
+
+import ast
+from pathlib import Path
+
+from conftest import run_python
+
+PACKAGE = Path(__file__).resolve().parents[1] / "keras_seeds"
+
+# Layers, bottom first: a module imports only from its own layer or below.
+# Statistics stand apart: they import only themselves and the bottom layer.
+LAYERS = [
+    ("keras_seeds._validation", "keras_seeds._files", "keras_seeds._keras_private",
+     "keras_seeds.seeding.contract"),
+    ("keras_seeds.seeding", "keras_seeds.data_order", "keras_seeds.records"),
+    ("keras_seeds.callback", "keras_seeds.replicas"),
+    ("keras_seeds.cli", "keras_seeds.demo"),
+]
+STATISTICS = "keras_seeds.statistics"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """keras_seeds modules that ``path`` imports, at module level or in a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.startswith("keras_seeds"):
+                for alias in node.names:
+                    candidate = f"{node.module}.{alias.name}"
+                    known = (PACKAGE.parent / Path(*candidate.split("."))).with_suffix(".py")
+                    package = PACKAGE.parent / Path(*candidate.split(".")) / "__init__.py"
+                    found.add(candidate if known.exists() or package.exists() else node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("keras_seeds."))
+    return found - {"keras_seeds"}
+
+
+def import_graph() -> dict[str, set[str]]:
+    return {module_name(p): imports_of(p) for p in PACKAGE.rglob("*.py")}
+
+
+def layer_of(module: str) -> int | None:
+    for rank, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return rank
+    return None
+
+
+def test_statistics_run_without_importing_keras_or_tensorflow(tmp_path):
+    code = f"""
+import sys
+import keras_seeds as ks
+a = ks.SeedStudy([0.95, 0.96, 0.94, 0.97, 0.95, 0.96], name="a")
+b = ks.SeedStudy([0.89, 0.90, 0.88, 0.91, 0.90, 0.89], name="b")
+a.summary(); a.outliers(); a.expected_max(3)
+print(ks.compare(a, b).winner)
+history = {{"val_accuracy_replica_0": [0.5, 0.8], "val_accuracy_replica_1": [0.6, 0.7]}}
+print(ks.SeedStudy.from_history(history).n)
+a.plot_distribution({str(tmp_path / 'distribution.png')!r})
+print(sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules))
+"""
+    out = run_python("-c", code).stdout.split()
+    assert out == ["a", "2", "[]"]
+    assert (tmp_path / "distribution.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_no_two_modules_import_each_other_directly_or_around_a_circle():
+    graph = import_graph()
+    state: dict[str, str] = {}
+    cycles = []
+
+    def visit(module, trail):
+        state[module] = "open"
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == "open":
+                cycles.append(trail[trail.index(target):] + [target])
+            elif target in graph and target not in state:
+                visit(target, trail + [target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def test_imports_point_down_the_layers_and_statistics_stand_apart():
+    wrong = []
+    for module, targets in import_graph().items():
+        for target in targets:
+            if module.startswith(STATISTICS):
+                if not (target.startswith(STATISTICS) or layer_of(target) == 0):
+                    wrong.append(f"{module} -> {target}")
+                continue
+            source_layer, target_layer = layer_of(module), layer_of(target)
+            if source_layer is not None and target_layer is not None \
+                    and target_layer > source_layer:
+                wrong.append(f"{module} -> {target}")
+    assert wrong == []
