@@ -115,6 +115,13 @@ def probed_digits_cnn(steps, batch_size, augmentation=None):
 
 def logs_of(model, replica):
     """``{probe layer name: (steps, batch_size, ...) log}`` of one replica of a
-    SeededModel (read from ``model.replica(replica)``, a standalone copy)."""
-    return {layer.name: keras.ops.convert_to_numpy(layer.log)
-            for layer in model.replica(replica).layers if isinstance(layer, _StepLog)}
+    SeededModel (read from ``model.replica(replica)``, a standalone copy; probes
+    in nested models included)."""
+    def probes(layer):
+        if isinstance(layer, _StepLog):
+            yield layer
+        for inner in getattr(layer, "layers", ()):
+            yield from probes(inner)
+
+    return {probe.name: keras.ops.convert_to_numpy(probe.log)
+            for probe in probes(model.replica(replica))}

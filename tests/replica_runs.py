@@ -43,13 +43,18 @@ def digits(kind="mlp"):
     return (x, y), (x_held, y_held)
 
 
+CLASSIFIER = {"loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}
+
+
 def fit(build_fn, seeds, data, *, epochs, batch_size=32, optimizer=None, steps_per_epoch=None,
-        before_fit=None, callbacks=None):
+        before_fit=None, callbacks=None, compile_arguments=None):
     """A SeededModel of ``seeds`` compiled with Adam (or ``optimizer()``) and
-    trained on ``data = (x, y)``; ``before_fit(model)`` runs after building."""
+    the loss and metrics of ``compile_arguments`` (default: a classifier's),
+    trained on ``data = (x, y)`` or ``(x,)``; ``before_fit(model)`` runs after
+    building."""
     model = ks.SeededModel(build_fn, seeds=seeds)
     model.compile(optimizer=optimizer() if optimizer else "adam",
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+                  **(CLASSIFIER if compile_arguments is None else compile_arguments))
     if before_fit is not None:
         before_fit(model)
     model.fit(*data, epochs=epochs, batch_size=batch_size, steps_per_epoch=steps_per_epoch,
@@ -58,8 +63,9 @@ def fit(build_fn, seeds, data, *, epochs, batch_size=32, optimizer=None, steps_p
 
 
 def outputs(model, x):
-    """Every replica's outputs on ``x``: ``(K, n, ...)``."""
-    return model.predict_replicas(x, batch_size=256, verbose=0)
+    """Every replica's outputs on ``x``: ``(K, n, ...)`` (its first output if
+    the model has several)."""
+    return keras.tree.flatten(model.predict_replicas(x, batch_size=256, verbose=0))[0]
 
 
 def solo_outputs(build_fn, seeds, data, x_held, **fit_kwargs):

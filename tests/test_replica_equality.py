@@ -46,11 +46,11 @@ PROBED = {"mlp": probed_digits_mlp, "cnn": probed_digits_cnn,
           # keras-io's ViT: one augmentation Sequential shared by every member.
           "shared augmentation": lambda steps, batch: probed_digits_cnn(
               steps, batch, [SHARED_AUGMENTATION])}
-MODELS = {"mlp": digits_mlp, "cnn": digits_cnn}
+MODELS = {"mlp": digits_mlp, "cnn": digits_cnn, "augmented cnn": cnn_with_shared_augmentation}
 
 
 # ------------------------------------------------------- exact: bit for bit
-@pytest.fixture(scope="module", params=["mlp", "cnn"])
+@pytest.fixture(scope="module", params=["mlp", "cnn", "shared augmentation"])
 def probed(request):
     """A fused K=4 fit of a probed digits model and each seed's solo fit, with
     every model's initial replica weights."""
@@ -126,7 +126,7 @@ def test_replica_draws_its_solo_runs_augmentations_bitwise(probed):
 
 # ----------------------------------------------------- one step: a few ulps
 def one_step(kind, optimizer, seeds, initial=None):
-    data, _ = digits(kind)
+    data, _ = digits("mlp" if kind == "mlp" else "cnn")
     return fit(MODELS[kind], seeds, data, epochs=1, steps_per_epoch=1, optimizer=optimizer,
                before_fit=None if initial is None else (
                    lambda model: initial.extend(model.get_replica_weights(k)

@@ -11,7 +11,6 @@ it, and what stays shared (weights not drawn per seed) is said in a warning.
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from dataclasses import dataclass
 from typing import Callable
@@ -29,12 +28,20 @@ def member_variables(member) -> list:
     return list(member.trainable_variables) + list(member.non_trainable_variables)
 
 
-def call_accepts_training(member) -> bool:
-    """Whether ``member.call`` takes a ``training`` argument (``stateless_call``
-    passes keyword arguments to ``call`` as they are)."""
-    parameters = inspect.signature(member.call).parameters
-    return "training" in parameters or any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+def run_member(member, trainable, non_trainable, x, training: bool):
+    """``member(x, training=training)`` on the given variable values, without
+    touching its variables: ``(outputs, new non-trainable values, add_loss terms)``.
+
+    Like ``Layer.stateless_call``, but through ``__call__``, as Keras' own
+    TensorFlow ``train_step`` calls a model: so ``training`` reaches nested
+    layers (Dropout, augmentation) of a model whose ``call`` does not take it.
+    """
+    mapping = (list(zip(member.trainable_variables, trainable))
+               + list(zip(member.non_trainable_variables, non_trainable)))
+    with keras.StatelessScope(state_mapping=mapping, collect_losses=True) as scope:
+        outputs = member(x, training=training)
+        losses = member.losses
+    return outputs, [scope.get_current_value(v) for v in member.non_trainable_variables], losses
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_seeds.replicas.members import call_accepts_training, member_variables
+from keras_seeds.replicas.members import member_variables, run_member
 
 
 @dataclass
@@ -87,12 +87,9 @@ class StackedVariables:
         """The member's output for every replica: a leading replica axis."""
         import tensorflow as tf
 
-        member = self.member
-        call_kwargs = {"training": training} if call_accepts_training(member) else {}
-
         def one_replica(args):
             tv, ntv = args
-            return member.stateless_call(tv, ntv, x, **call_kwargs)[0]
+            return run_member(self.member, tv, ntv, x, training)[0]
 
         return tf.vectorized_map(one_replica, self.tensors())
 

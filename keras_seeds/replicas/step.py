@@ -2,8 +2,8 @@
 step of all K replicas as a single ``tf.vectorized_map`` over the stacked
 variables.
 
-Per replica the step is what Keras' own stateless trainers run: the member's
-``stateless_call`` (its ``add_loss`` terms included), its ``compute_loss``
+Per replica the step is what Keras' own trainers run: the member called on its
+inputs (its ``add_loss`` terms included), its ``compute_loss``
 (compiled or overridden), its loss tracker and ``compute_metrics``. The
 gradient of the sum of the K losses is, slice by slice, each replica's own
 gradient; it is clipped per replica and one optimizer applies it to the
@@ -19,7 +19,7 @@ import keras
 
 from keras_seeds import _keras_private as private
 from keras_seeds.replicas.clipping import Clipping, clip_per_replica, keras_clipping_off
-from keras_seeds.replicas.members import call_accepts_training
+from keras_seeds.replicas.members import run_member
 from keras_seeds.replicas.metrics import ReplicaMetrics, means
 from keras_seeds.replicas.stacked import StackedVariables
 
@@ -79,7 +79,6 @@ class ReplicaStep:
         replica's loss, new non-trainable and metric values, and logs. Its data
         is per replica, or ``shared`` ``(x, y, sample_weight)`` for all."""
         member = self.stacked.member
-        call_kwargs = {"training": training} if call_accepts_training(member) else {}
 
         def one_replica(args):
             if shared is None:
@@ -87,8 +86,7 @@ class ReplicaStep:
             else:
                 (tv, ntv, mv), (x, y, sample_weight) = args, shared
             y, sample_weight = _present(y), _present(sample_weight)
-            y_pred, ntv, losses = member.stateless_call(tv, ntv, x, return_losses=True,
-                                                        **call_kwargs)
+            y_pred, ntv, losses = run_member(member, tv, ntv, x, training)
             with private.losses_from_call(member, losses):
                 loss, (_, ntv, mv) = member.stateless_compute_loss(
                     tv, ntv, mv, x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
