@@ -52,18 +52,19 @@ class Case:
     # gradient is zero, so fused and solo runs round it to different tiny values).
     rounding_noise: tuple = field(default_factory=tuple)
     # One step's difference allowed, in float32 ulps of each variable's scale.
-    # Gradients that sum many terms round more: a BatchNormalization beta after
-    # Conv1D sums 32 x 64 terms (16 ulps measured), the VAE's transposed-conv
-    # bias 64 x 8 x 8 (19 ulps); `python tests/scripts/replica_drift.py --one-step`.
+    # Gradients that sum many terms, some cancelling, round more: a
+    # BatchNormalization beta after Conv1D sums 32 x 64 terms (up to 24 ulps
+    # measured), the VAE's transposed-conv bias 64 x 8 x 8 (19 ulps); see
+    # `python tests/scripts/replica_drift.py --one-step`.
     ulps: int = ONE_STEP_ULPS
 
 
 CASES = {
     "conv1d": Case(conv1d_classifier, digits_series, CLASSIFIER, ("batches",),
-                   epochs=2, rounding_noise=("conv1d",), ulps=32),
+                   epochs=2, rounding_noise=("conv1d",), ulps=64),
     "wide_and_deep": Case(wide_and_deep, wine_features, CLASSIFIER,
                           ("batches", "dropout_masks"), batch_size=16, epochs=6),
-    "vae": Case(loss_vae, digits_images, {}, ("batches", "epsilon"), batch_size=64, ulps=48),
+    "vae": Case(loss_vae, digits_images, {}, ("batches", "epsilon"), batch_size=64, ulps=64),
 }
 PARAMS = [pytest.param(name, marks=pytest.mark.xdist_group(name)) for name in CASES]
 

@@ -14,9 +14,11 @@ alone, and prints Markdown tables:
   turn; every replica on the last replica's augmentation state).
 With --one-step, instead: the largest difference after one step, in float32
 ulps of each variable's scale, by kind of variable, for SGD with momentum and
-for Adam (and for SGD with a global_clipnorm taken across all replicas, a bug).
+for Adam (and for SGD with a global_clipnorm taken across all replicas, a bug),
+for the digits models and the keras-io-style models of test_replica_models.py.
 """
 
+import contextlib
 import os
 import platform
 import sys
@@ -27,6 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from keras_io_models import (  # noqa: E402
+    conv1d_classifier,
+    digits_images,
+    digits_series,
+    loss_vae,
+    wide_and_deep,
+    wine_features,
+)
 
 from keras_seeds.demo import digits_cnn, digits_mlp  # noqa: E402
 from keras_seeds.statistics import replica_solo_gap  # noqa: E402
@@ -44,6 +54,15 @@ from replica_runs import (  # noqa: E402
     with_dropout_state_of,
 )
 
+# keras-io-style models: data loader, compile arguments, batch size, epochs, label
+KERAS_IO_MODELS = {
+    "conv1d": (conv1d_classifier, digits_series, None, 32, 2, "keras-io Conv1D series classifier"),
+    "wide_and_deep": (wide_and_deep, wine_features, None, 16, 6,
+                      "wide and deep with string features"),
+    "vae": (loss_vae, digits_images, {}, 64, 3, "VAE with compute_loss (reconstructions)"),
+}
+KERAS_IO = {kind: (loader()[0], arguments, batch)
+            for kind, (_, loader, arguments, batch, _, _) in KERAS_IO_MODELS.items()}
 CHECKPOINTS = {"build": 0, "1 step": 1, "10 steps": 10, "1 epoch": 45, "3 epochs": 135}
 BUILDERS = {"MLP": (digits_mlp, "mlp"), "CNN": (digits_cnn, "cnn")}
 
@@ -112,28 +131,44 @@ def ulps(got, want):
 
 def one_step_ulps(build_fn, kind, optimizer, shared_clip_norm=False):
     """{variable kind: worst ulps over replicas and variables} after one step."""
-    data, _ = digits(kind)
+    data, compile_arguments, batch_size = (digits(kind)[0], None, 32) if kind in ("mlp", "cnn") \
+        else KERAS_IO[kind]
 
-    def unclip_per_replica(model):  # the bug: Keras' own clipping, one norm for all
-        del model.optimizer._clip_gradients
-
-    def one_step(seeds, bug=False):
+    def one_step(seeds):
         return fit(build_fn, seeds, data, epochs=1, steps_per_epoch=1, optimizer=optimizer,
-                   before_fit=unclip_per_replica if bug else None)
+                   batch_size=batch_size, compile_arguments=compile_arguments)
 
-    fused = one_step(SEEDS, shared_clip_norm)
+    if shared_clip_norm:  # the bug: Keras' own clipping, one norm for all replicas
+        from keras_seeds.replicas import step
+
+        saved = step.clip_per_replica, step.keras_clipping_off
+        step.clip_per_replica, step.keras_clipping_off = (
+            lambda grads, clipping: grads, lambda optimizer: contextlib.nullcontext())
+        try:
+            fused = one_step(SEEDS)
+        finally:
+            step.clip_per_replica, step.keras_clipping_off = saved
+    else:
+        fused = one_step(SEEDS)
     trainable = len(fused.trainable_weights)
     worst = {}
     for k, seed in enumerate(SEEDS):
         alone = one_step([seed])
         mine, theirs = fused.get_replica_weights(k), alone.get_replica_weights(0)
+        paths = [v.path for v in fused.architecture.trainable_variables]
+        noise = [i for i, path in enumerate(paths)  # biases before BatchNormalization
+                 if kind == "conv1d" and path.endswith("/bias") and "conv1d" in path]
         parts = {"weights": (mine[:trainable], theirs[:trainable]),
                  "statistics": (mine[trainable:], theirs[trainable:]),
                  "optimizer slots": (optimizer_slots(fused, k), optimizer_slots(alone, 0))}
         for name, (a, b) in parts.items():
-            values = [ulps(x, y) for x, y in zip(a, b) if y.dtype.kind == "f"]
+            values = [ulps(x, y) for i, (x, y) in enumerate(zip(a, b))
+                      if y.dtype.kind == "f" and not (name != "statistics" and i in noise)]
             if values:
                 worst[name] = max([worst.get(name, 0.0)] + values)
+            if noise and name == "weights":
+                worst["rounding-noise biases"] = max(
+                    [worst.get("rounding-noise biases", 0.0)] + [ulps(a[i], b[i]) for i in noise])
     return worst
 
 
@@ -145,6 +180,16 @@ def print_one_step():
     }
     print("| model | optimizer | weights | BatchNorm statistics | optimizer slots |")
     print("|---|---|---|---|---|")
+    momentum = optimizers["SGD(0.1, momentum=0.9)"]
+    for kind, (build_fn, label) in (("conv1d", (conv1d_classifier, "keras-io Conv1D")),
+                                    ("wide_and_deep", (wide_and_deep, "wide and deep")),
+                                    ("vae", (loss_vae, "VAE (compute_loss)"))):
+        worst = one_step_ulps(build_fn, kind, momentum)
+        noise = worst.pop("rounding-noise biases", None)
+        print(f"| {label} | SGD(0.1, momentum=0.9) | " + " | ".join(
+            f"{worst[p]:.3g}" if p in worst else "-"
+            for p in ("weights", "statistics", "optimizer slots")) + " |"
+            + (f" biases before BatchNormalization: {noise:.3g}" if noise else ""), flush=True)
     for name, (build_fn, kind) in BUILDERS.items():
         for label, optimizer in optimizers.items():
             cases = [(label, False)] + ([(label + ", bug: one norm across replicas", True)]
@@ -188,6 +233,13 @@ def main():
             print(f"| {label} | {epochs} | "
                   + " | ".join(f"{v:.3g}" for v in gaps(build_fn, kind, epochs, bug)) + " |",
                   flush=True)
+    for build_fn, loader, arguments, batch, epochs, label in KERAS_IO_MODELS.values():
+        (train, (x_held, *_)) = loader()
+        settings = dict(epochs=epochs, batch_size=batch, compile_arguments=arguments)
+        solo = solo_outputs(build_fn, SEEDS, train, x_held, **settings)
+        values = replica_solo_gap(outputs(fit(build_fn, SEEDS, train, **settings), x_held), solo)
+        print(f"| {label}, correct | {epochs} | " + " | ".join(f"{v:.3g}" for v in values)
+              + " |", flush=True)
     for label, build_fn, kind in (("MLP", digits_mlp, "mlp"), ("CNN", digits_cnn, "cnn")):
         for epochs in (3, 8):
             values = [gaps(build_fn, kind, epochs, "dropout", k)[k] for k in range(len(SEEDS))]
