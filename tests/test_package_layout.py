@@ -60,7 +60,8 @@ a = ks.SeedStudy([0.95, 0.96, 0.94, 0.97, 0.95, 0.96], name="a")
 b = ks.SeedStudy([0.89, 0.90, 0.88, 0.91, 0.90, 0.89], name="b")
 a.summary(); a.outliers(); a.expected_max(3)
 print(ks.compare(a, b).winner)
-history = {{"val_accuracy_replica_0": [0.5, 0.8], "val_accuracy_replica_1": [0.6, 0.7]}}
+history = {{ks.replica_key("val_accuracy", 0): [0.5, 0.8],
+           ks.replica_key("val_accuracy", 1): [0.6, 0.7]}}
 print(ks.SeedStudy.from_history(history).n)
 a.plot_distribution({str(tmp_path / 'distribution.png')!r})
 print(sorted(m for m in ("keras", "tensorflow", "jax", "torch") if m in sys.modules))

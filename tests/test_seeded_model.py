@@ -333,6 +333,50 @@ def test_stock_callbacks_monitoring_val_accuracy_act_on_the_mean_in_its_directio
     assert history["learning_rate"] == pytest.approx([0.01, 0.005, 0.0025])
 
 
+class ActivityPenalty(keras.layers.Layer):
+    """A layer that adds a loss with ``add_loss``."""
+
+    def call(self, h):
+        self.add_loss(1e-2 * keras.ops.mean(keras.ops.square(h)))
+        return h
+
+
+def two_heads():
+    """Named input, two named outputs, an L2 regularizer and an add_loss term."""
+    pixels = keras.Input((64,), name="pixels")
+    h = keras.layers.Dense(32, activation="relu", kernel_regularizer="l2")(pixels)
+    h = ActivityPenalty()(h)
+    return keras.Model({"pixels": pixels},
+                       {"digit": keras.layers.Dense(10, activation="softmax", name="digit")(h),
+                        "odd": keras.layers.Dense(1, activation="sigmoid", name="odd")(h)})
+
+
+def test_dict_inputs_and_outputs_sample_weight_and_add_loss_train_per_replica():
+    def data(x, y):
+        return {"x": {"pixels": x}, "y": {"digit": y, "odd": (y % 2).astype("float32")},
+                "sample_weight": np.where(y % 2 == 1, 2.0, 1.0).astype("float32")}
+
+    model = ks.SeededModel(two_heads, seeds=[1, 2])
+    model.compile(optimizer="adam", metrics={"digit": ["accuracy"]},
+                  loss={"digit": "sparse_categorical_crossentropy", "odd": "binary_crossentropy"})
+    validation = data(X_VAL, Y_VAL)
+    history = model.fit(**data(X_TRAIN, Y_TRAIN), epochs=2, verbose=0,
+                        validation_data=tuple(validation.values()))
+    assert {"digit_loss_replica_1", "odd_loss", "val_digit_accuracy_replica_0",
+            "val_loss"} <= set(history.history)
+    predicted = model.predict_replicas({"pixels": X_VAL}, verbose=0)
+    assert {k: v.shape for k, v in predicted.items()} == {"digit": (2, 100, 10),
+                                                          "odd": (2, 100, 1)}
+    # Each replica scores as the same weights do in a plain Keras model: the
+    # sample weights, both heads, the regularizer and the add_loss term included.
+    scores = model.evaluate_replicas(**validation)
+    for k in range(2):
+        plain = model.replica(k).evaluate(**validation, verbose=0, return_dict=True)
+        for name, values in scores.items():
+            assert values[k] == pytest.approx(plain[name], rel=1e-5), name
+    assert scores["loss"][0] > scores["digit_loss"][0] + scores["odd_loss"][0]
+
+
 def test_terminate_on_nan_stops_only_when_every_replica_diverged():
     def run(poisoned):
         model = compiled(ks.SeededModel(digits_mlp, seeds=[1, 2]))
