@@ -20,7 +20,14 @@ _OPTIONS = ("clipnorm", "global_clipnorm", "clipvalue")
 
 @dataclass(frozen=True)
 class Clipping:
-    """The clipping an optimizer was configured with (at most one is set)."""
+    """The clipping an optimizer was configured with (at most one is set).
+
+    Example:
+
+    >>> import keras
+    >>> Clipping.of(keras.optimizers.Adam(clipnorm=0.5))
+    Clipping(clipnorm=0.5, global_clipnorm=None, clipvalue=None)
+    """
 
     clipnorm: float | None = None
     global_clipnorm: float | None = None
@@ -86,7 +93,17 @@ def clip_per_replica(grads: list, clipping: Clipping) -> list:
 def keras_clipping_off(optimizer):
     """The optimizer without its own clipping, for an ``apply`` of gradients that
     :func:`clip_per_replica` has clipped; its settings come back on exit (its
-    config, and so saved models, keep them)."""
+    config, and so saved models, keep them).
+
+    Example:
+
+    >>> import keras
+    >>> sgd = keras.optimizers.SGD(global_clipnorm=1.0)
+    >>> with keras_clipping_off(sgd):
+    ...     inside = sgd.global_clipnorm
+    >>> inside, sgd.global_clipnorm
+    (None, 1.0)
+    """
     saved = {name: getattr(optimizer, name, None) for name in _OPTIONS}
     try:
         for name in _OPTIONS:

@@ -218,7 +218,15 @@ class SeededModel(keras.Model):
     @property
     def architecture(self) -> keras.Model:
         """The member model that describes one replica's computation (its own
-        variables are not the replicas'; see :meth:`replica`)."""
+        variables are not the replicas'; see :meth:`replica`).
+
+        Example:
+
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, seeds=[1, 2])
+        >>> tuple(model.architecture.trainable_variables[0].shape), tuple(model.weights[0].shape)
+        ((64, 64), (2, 64, 64))
+        """
         if self._parts.stacked is None:
             raise ValueError("SeededModel: the replicas are not built yet; call `fit`, "
                              "`predict` or `build` first.")
@@ -269,7 +277,16 @@ class SeededModel(keras.Model):
     def compile_arguments(self, fresh: bool = False) -> dict:
         """The loss and metric arguments given to :meth:`compile`; ``fresh=True``
         gives new loss and metric objects of the same configuration (metric
-        objects hold state, so two models must not share them)."""
+        objects hold state, so two models must not share them).
+
+        Example:
+
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, seeds=[1, 2])
+        >>> model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> model.compile_arguments()["metrics"]
+        ['accuracy']
+        """
         arguments = dict(self._parts.compile_arguments or {})
         if not fresh:
             return arguments
@@ -304,7 +321,8 @@ class SeededModel(keras.Model):
             self._parts.metrics.reset()
 
     def get_metrics_result(self):
-        """The mean over the (non-diverged) replicas of each metric."""
+        """The mean over the (non-diverged) replicas of each metric (what Keras
+        reads at the end of an epoch)."""
         import tensorflow as tf
 
         per_replica = self.replica_metric_results()
@@ -312,13 +330,37 @@ class SeededModel(keras.Model):
             {k: tf.constant(v) for k, v in per_replica.items()}, training=False).items()}
 
     def replica_metric_results(self) -> dict[str, np.ndarray]:
-        """Each replica's current metric results: ``{name: (K,) array}``."""
+        """Each replica's current metric results: ``{name: (K,) array}`` (after
+        ``fit``, the last epoch's training values; after ``evaluate``, its values).
+
+        Example:
+
+        >>> import numpy as np
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, seeds=[1, 2])
+        >>> model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> _ = model.evaluate(np.zeros((4, 64)), np.zeros(4), verbose=0)
+        >>> {name: values.shape for name, values in model.replica_metric_results().items()}
+        {'loss': (2,), 'accuracy': (2,)}
+        """
         metrics = self._parts.metrics
         return {} if metrics is None else metrics.results()
 
     def higher_is_better(self, name: str) -> bool:
         """Whether larger values of the logged metric ``name`` are better: the
-        compiled metric's own direction where Keras declares one, else by name."""
+        compiled metric's own direction where Keras declares one, else by name
+        (the rule :class:`~keras_seeds.ReplicaEarlyStopping` and :meth:`study` use).
+
+        Example:
+
+        >>> import numpy as np
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, seeds=[1, 2])
+        >>> model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        >>> _ = model.evaluate(np.zeros((4, 64)), np.zeros(4), verbose=0)
+        >>> model.higher_is_better("val_accuracy"), model.higher_is_better("val_loss")
+        (True, False)
+        """
         if self._parts.metrics is None:
             from keras_seeds.statistics.metric_names import is_higher_better
 
