@@ -197,3 +197,92 @@ def register_bitcast_vectorization() -> None:
     def _convert_bitcast(pfor_input):
         stacked = pfor_input.stacked_input(0)
         return pfor.wrap(array_ops.bitcast(stacked, pfor_input.get_attr("type")), True)
+
+
+# ------------------------------------------------ Keras' shuffle of arrays
+def install_array_shuffle(shuffle) -> str | None:
+    """Routes the epoch permutation of Keras' own ``fit(x, y, shuffle=True)``
+    on arrays (``ArrayDataAdapter``, TensorFlow backend) through
+    ``shuffle(indices, keras_shuffle)``, which returns the pass's indices and
+    may call ``keras_shuffle(indices)`` for Keras' own permutation.
+
+    Keras builds that permutation into the epoch's ``tf.data`` pipeline
+    before any callback runs; ``shuffle`` runs each time a pipeline iterator
+    draws an epoch's order (so its TensorFlow variables, set by a callback,
+    are read then). Keras 3.15 draws it with ``tf.random.shuffle`` inside
+    ``ArrayDataAdapter.get_tf_dataset``; Keras 3.16 (keras-team/keras#23046)
+    with ``ArrayDataAdapter._tf_shuffle``. Returns which of the two was
+    routed, or ``None`` (with nothing changed) where neither applies: another
+    backend, or a Keras whose adapter is neither.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return None
+    try:
+        module = importlib.import_module("keras.src.trainers.data_adapters.array_data_adapter")
+        adapter = module.ArrayDataAdapter
+    except (ImportError, AttributeError):
+        return None
+    installed = getattr(adapter, "_keras_seeds_shuffle", None)
+    if installed is not None:
+        installed[0] = shuffle
+        return installed[1]
+    if hasattr(adapter, "_tf_shuffle"):
+        how = "ArrayDataAdapter._tf_shuffle"
+        _route_tf_shuffle_method(adapter)
+    elif _draws_with_tf_random_shuffle(adapter):
+        how = "tf.random.shuffle in ArrayDataAdapter.get_tf_dataset"
+        _route_get_tf_dataset(adapter)
+    else:
+        return None
+    adapter._keras_seeds_shuffle = [shuffle, how]
+    return how
+
+
+def _draws_with_tf_random_shuffle(adapter) -> bool:
+    import inspect
+
+    try:
+        source = inspect.getsource(adapter.get_tf_dataset)
+    except (OSError, TypeError):
+        return False
+    return "indices = tf.random.shuffle(indices)" in source
+
+
+def _route_tf_shuffle_method(adapter) -> None:
+    keras_method = adapter._tf_shuffle
+
+    def _tf_shuffle(self, tensors):
+        if self._shuffle is not True:
+            return keras_method(self, tensors)
+        return adapter._keras_seeds_shuffle[0](tensors, lambda t: keras_method(self, t))
+
+    adapter._tf_shuffle = _tf_shuffle
+
+
+def _route_get_tf_dataset(adapter) -> None:
+    """Keras 3.15 calls ``tf.random.shuffle(indices)`` while ``get_tf_dataset``
+    traces the pipeline's permutation function: for that call only (this
+    thread, no explicit seed), the routed shuffle stands in for it."""
+    import threading
+
+    import tensorflow as tf
+
+    keras_method = adapter.get_tf_dataset
+
+    def get_tf_dataset(self):
+        if self._shuffle is not True:
+            return keras_method(self)
+        keras_shuffle, thread = tf.random.shuffle, threading.get_ident()
+
+        def shuffle(value, seed=None, name=None):
+            if threading.get_ident() != thread or seed is not None:
+                return keras_shuffle(value, seed, name)
+            return adapter._keras_seeds_shuffle[0](value, keras_shuffle)
+
+        tf.random.shuffle = shuffle
+        try:
+            return keras_method(self)
+        finally:
+            tf.random.shuffle = keras_shuffle
+
+    adapter.get_tf_dataset = get_tf_dataset

@@ -10,6 +10,7 @@ from typing import Any
 import keras
 
 from keras_seeds._files import jsonable, write_json_atomically
+from keras_seeds.data_order import keras_fit
 from keras_seeds.data_order.seeded_dataset import pipeline_info
 from keras_seeds.records import manifest as manifest_lib
 from keras_seeds.records.fingerprint import (
@@ -48,6 +49,41 @@ def _is_array_data(x) -> bool:
     if isinstance(x, (list, tuple)):
         return all(_is_array_data(v) for v in x)
     return hasattr(x, "shape") and hasattr(x, "__len__")
+
+
+def _input_shape(x):
+    """The input shape (batch dimension ``None``) of ``fit``'s ``x``, or ``None``."""
+    import tensorflow as tf
+
+    if isinstance(x, tf.data.Dataset):
+        spec = x.element_spec
+        spec = spec[0] if isinstance(spec, tuple) else spec
+        return keras.tree.map_structure(lambda s: (None,) + tuple(s.shape[1:]), spec)
+    if x is None or not _is_array_data(x):
+        return None
+    return keras.tree.map_structure(lambda a: (None,) + tuple(a.shape[1:]), x)
+
+
+def _build_from_data(model, x) -> None:
+    """Builds ``model`` from ``fit``'s ``x`` when Keras has not built it yet
+    (a ``Sequential`` without ``keras.Input`` is built only when training
+    starts): its weights must exist to be re-drawn."""
+    if model.built and all(layer.built for layer in generators.layers_of(model)):
+        return
+    shape = _input_shape(x)
+    how = ("Give the model its input first (a `keras.Input(shape)` layer, or "
+           "`model.build(input_shape)` before `fit`).")
+    if shape is None:
+        raise ValueError(
+            f"SeedCallback(reinitialize=True): model {model.name!r} is not built yet, so it "
+            "has no weights to re-draw, and its input shape cannot be read from what fit "
+            f"was given (x of type {type(x).__name__}). {how}")
+    try:
+        model.build(shape)
+    except Exception as error:  # noqa: BLE001 (reported with what to do)
+        raise ValueError(
+            f"SeedCallback(reinitialize=True): model {model.name!r} is not built yet and "
+            f"building it for input shape {shape} failed ({error}). {how}") from error
 
 
 def _model_section(model) -> dict:
@@ -97,9 +133,13 @@ class SeedCallback(keras.callbacks.Callback):
       ``noise``/``augment`` sub-seeds;
     - with ``reinitialize=True``, re-draws all weights from the ``init``
       sub-seed (never done silently: pretrained weights stay untouched);
-    - makes :func:`~keras_seeds.seeded_dataset` pipelines use ``fit``'s epoch
-      number for their order, and warns when the batch order is not under its
-      control (plain ``fit(x, shuffle=True)`` on arrays repeats one order);
+    - orders every epoch from the ``data`` sub-seed: plain
+      ``fit(x, y, shuffle=True)`` on arrays (pass ``e`` of the arrays is
+      ``pass_order(n, [data seed, e])``, a new order every epoch, the order a
+      ``SeededModel`` replica and :func:`~keras_seeds.seeded_dataset` with that
+      data seed see; ``initial_epoch`` continues the sequence) and
+      :func:`~keras_seeds.seeded_dataset` pipelines alike, and warns when the
+      batch order is not under its control (a ``tf.data`` pipeline of yours);
     - adds ``seed`` to the epoch logs (and so to ``History``);
     - writes a JSON run manifest (see ``keras-seeds diff``).
 
@@ -154,6 +194,8 @@ class SeedCallback(keras.callbacks.Callback):
         elif threads is not None:
             determinism.set_threads(threads)
         seed_everything(self.seeds, verbose=bool(verbose))
+        # Keras builds fit's input pipeline before any callback hook runs.
+        keras_fit.install()
         self._fit_call = None
         self._pipeline = None
         self._manifest: dict = {}
@@ -171,13 +213,17 @@ class SeedCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         seed_everything(self.seeds, verbose=False)
         model = self.model
+        self._fit_call = find_fit_call(model)
+        self._reinitialized = None
         if self.reinitialize:
-            generators.reinitialize_weights(model, self.seeds.init)
-            model._keras_seeds_reinitialized = self.seeds.init
+            _build_from_data(model, (self._fit_call or {}).get("x"))
+            self._reinitialized = generators.reinitialize_weights(model, self.seeds.init)
+            model._keras_seeds_reinitialized = self._reinitialized
         n_generators = generators.reseed_generators(model, self.seeds.noise,
                                                     self.seeds.augment)
-        self._fit_call = find_fit_call(model)
         self._pipeline = None
+        self._array_order = keras_fit.take_over(self.seeds.data)
+        self._first_epoch = True
         data_order = self._check_data_order()
         model._keras_seeds_data_order = data_order
         self._manifest = self._build_manifest(n_generators, data_order)
@@ -186,12 +232,18 @@ class SeedCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if self._pipeline is not None:
             self._pipeline.set_epoch(epoch)
+        if self._first_epoch and self._array_order is not None:
+            # Keras draws the first pass after this hook: fit's first epoch
+            # (initial_epoch) picks it.
+            keras_fit.start_at(epoch)
+        self._first_epoch = False
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["seed"] = self.seed
 
     def on_train_end(self, logs=None):
+        keras_fit.release()
         history = getattr(self.model, "history", None)
         self._manifest["status"] = "finished"
         self._manifest["finished"] = manifest_lib.now()
@@ -225,11 +277,19 @@ class SeedCallback(keras.callbacks.Callback):
         elif not _is_array_data(x):
             message = (f"the batch order comes from your {type(x).__name__}; keras-seeds "
                        f"cannot control it. Use keras_seeds.seeded_dataset(x, y, ...).")
-        elif call.get("shuffle") and call.get("shuffle") != "batch" and epochs > 1:
-            message = ("Keras fit(x, y, shuffle=True) on arrays repeats the same batch "
-                       "order every epoch once a seed is set. Pass "
-                       "keras_seeds.seeded_dataset(x, y, batch_size=...) instead to get "
-                       "a seeded, different order every epoch.")
+        elif call.get("shuffle") is True and self._array_order is not None:
+            return (f"controlled: Keras' shuffle of the arrays, pass e ordered by "
+                    f"keras_seeds pass_order(n, [data seed {self.seeds.data}, e]), a new "
+                    "order every epoch")
+        elif call.get("shuffle") is True and epochs > 1:
+            message = ("this Keras' fit(x, y, shuffle=True) on arrays cannot be reached "
+                       f"by keras-seeds (Keras {keras.__version__}, backend "
+                       f"{keras.backend.backend()}) and repeats the same batch order every "
+                       "epoch once a seed is set. Pass keras_seeds.seeded_dataset(x, y, "
+                       "batch_size=...) instead to get a seeded, different order every epoch.")
+        elif call.get("shuffle") == "batch":
+            return ("controlled: Keras' shuffle within batches, seeded by TensorFlow's "
+                    "global seed (the same within-batch order every epoch)")
         elif call.get("shuffle"):
             return "controlled: one epoch of Keras' seeded shuffle"
         else:
@@ -240,8 +300,8 @@ class SeedCallback(keras.callbacks.Callback):
     def _build_manifest(self, n_generators: int, data_order: str) -> dict:
         model, call = self.model, self._fit_call or {}
         compile_section, optimizer_section = _compile_section(model)
-        if self.reinitialize:
-            init = f"controlled: re-drawn from the init sub-seed {self.seeds.init}"
+        if self._reinitialized is not None:
+            init = f"controlled: {self._reinitialized.describe()}"
         else:
             init = ("controlled only if the model was built after seed_everything/"
                     "SeedCallback(...) was created; not re-drawn by the callback "

@@ -51,6 +51,10 @@ def test_each_private_name_does_what_keras_seeds_relies_on():
     private.disable_op_determinism()
     assert not private.op_determinism_enabled()
 
+    from keras_seeds.data_order import keras_fit
+
+    assert keras_fit.install() == "tf.random.shuffle in ArrayDataAdapter.get_tf_dataset"
+
     private.register_bitcast_vectorization()
     seeds = tf.constant([[1, 2], [3, 4]], tf.int64)
     bitcast = tf.vectorized_map(lambda s: tf.bitcast(s, tf.int32), seeds)

@@ -96,9 +96,11 @@ def _global_items() -> list[AuditItem]:
     else:
         value = os.environ.get("PYTHONHASHSEED", "0")
         items.append(AuditItem(
-            "PYTHONHASHSEED", UNCONTROLLED,
-            "this interpreter started with random str hashing (set order varies); "
-            "children get PYTHONHASHSEED from os.environ",
+            "PYTHONHASHSEED", CHECK,
+            "this interpreter started with random str hashing: the iteration order of "
+            "sets of str varies from run to run (Keras and keras-seeds do not depend on "
+            "it; code of yours that iterates such a set does); children get "
+            "PYTHONHASHSEED from os.environ",
             f"start Python with PYTHONHASHSEED={value}"))
     return items
 
@@ -143,9 +145,9 @@ def _runtime_items(model) -> list[AuditItem]:
 
 def _model_items(model) -> list[AuditItem]:
     items = []
-    if getattr(model, "_keras_seeds_reinitialized", None) is not None:
-        items.append(AuditItem("Weight initialisation", CONTROLLED,
-                               f"re-drawn from init sub-seed {model._keras_seeds_reinitialized}"))
+    reinitialized = getattr(model, "_keras_seeds_reinitialized", None)
+    if reinitialized is not None:
+        items.append(AuditItem("Weight initialisation", CONTROLLED, reinitialized.describe()))
     elif active_seeds() is not None:
         items.append(AuditItem(
             "Weight initialisation", CHECK,

@@ -11,8 +11,9 @@ Which sub-seed feeds which generator, and why:
   ``tf.data.Dataset.shuffle`` without a seed).
 - ``PYTHONHASHSEED`` is set to the master seed in ``os.environ`` so child
   processes (data loaders, workers) hash strings the same way. The running
-  interpreter's hash seed was fixed when it started; a warning says when it
-  differs.
+  interpreter's hash seed was fixed when it started: nothing in Keras or
+  keras-seeds depends on it, so it is said where a user looks for what is not
+  controlled (``audit()``, the manifest), not warned on every run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import contextlib
 import os
 import random
 import sys
-import warnings
 
 import numpy as np
 
@@ -32,7 +32,6 @@ from keras_seeds.seeding.contract import Seeds
 _STARTUP_HASHSEED = os.environ.get("PYTHONHASHSEED")
 
 _active: Seeds | None = None
-_warned_hashseed = False
 
 
 def hash_seed_fixed() -> bool:
@@ -87,7 +86,7 @@ def seed_everything(seed: "int | Seeds | None" = None, *, verbose: bool = True) 
     >>> a == random.random()
     True
     """
-    global _active, _warned_hashseed
+    global _active
     seeds = Seeds.coerce(seed)
 
     import keras
@@ -100,19 +99,7 @@ def seed_everything(seed: "int | Seeds | None" = None, *, verbose: bool = True) 
     tf.random.set_seed(seeds.data)
     random.seed(seeds.init)
 
-    hashseed = str(seeds.master)
-    os.environ["PYTHONHASHSEED"] = hashseed
-    if not hash_seed_fixed() and not _warned_hashseed:
-        _warned_hashseed = True
-        warnings.warn(
-            f"This interpreter started with PYTHONHASHSEED "
-            f"{_STARTUP_HASHSEED or 'unset'}, so its str/bytes hashing (set "
-            f"iteration order) changes from run to run. Child processes get "
-            f"PYTHONHASHSEED={hashseed}; to cover this process too, start "
-            f"Python with PYTHONHASHSEED={hashseed}.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    os.environ["PYTHONHASHSEED"] = str(seeds.master)
     if seeds.drawn and verbose and (_active is None or _active.master != seeds.master):
         print(f"keras-seeds: drew master seed {seeds.master} from OS entropy; "
               f"pass seed={seeds.master} to repeat this run.")

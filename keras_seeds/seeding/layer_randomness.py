@@ -10,6 +10,7 @@ custom layers included, and re-seeds them from keras-seeds sub-seeds.
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -113,7 +114,9 @@ def _seeded(initializer, seed: int):
 
 
 def _initializer_for(layer, variable, seed: int):
-    """The layer's initializer for ``variable``, re-seeded with ``seed``."""
+    """The layer's initializer for ``variable``, re-seeded with ``seed``; ``None``
+    for non-trainable state that no initializer made (statistics from
+    ``adapt()``, lookup tables, counters)."""
     from keras import initializers
 
     name = variable.name
@@ -122,6 +125,8 @@ def _initializer_for(layer, variable, seed: int):
     if initializer is None:
         initializer = getattr(layer, f"_{attr}", None)
     if initializer is None:
+        if not variable.trainable:
+            return None
         raise ValueError(
             f"reinitialize=True cannot re-draw variable {variable.path!r} of "
             f"layer {layer.name!r} ({type(layer).__name__}): the layer has no "
@@ -149,31 +154,60 @@ def _lstm_forget_bias(units: int, bias_initializer):
     return initializer
 
 
-def reinitialize_weights(model, init_seed: int) -> int:
-    """Re-draws every weight of ``model`` from its initializer; returns how many.
+@dataclass
+class Reinitialization:
+    """What :func:`reinitialize_weights` did: the paths of the weights it
+    re-drew, and of the state it kept because no initializer made it."""
+
+    seed: int
+    redrawn: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line for the manifest and the audit."""
+        text = f"{len(self.redrawn)} weights re-drawn from the init sub-seed {self.seed}"
+        if self.kept:
+            text += (f"; kept as they were (state no initializer made: adapt() statistics, "
+                     f"lookup tables, counters): {', '.join(self.kept)}")
+        return text
+
+
+def reinitialize_weights(model, init_seed: int) -> Reinitialization:
+    """Re-draws every weight of ``model`` from its initializer.
 
     The i-th weight (in ``model.weights`` order) is drawn with seed
     ``derive_seed(init_seed, i)``, so the result depends only on the seed and
-    the architecture. Overwrites trained or pretrained weights: keras-seeds
-    only calls it when asked (``SeedCallback(reinitialize=True)``).
+    the architecture. Non-trainable state that no initializer made
+    (a ``Normalization`` layer's ``adapt()`` statistics, lookup tables,
+    counters) is data, not initialisation: it is kept, and listed. Overwrites
+    trained or pretrained weights: keras-seeds only calls it when asked
+    (``SeedCallback(reinitialize=True)``).
 
     Example:
 
-    >>> import keras
-    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    >>> reinitialize_weights(model, init_seed=0)
-    2
+    >>> import keras, numpy as np
+    >>> norm = keras.layers.Normalization()
+    >>> norm.adapt(np.array([[1.0], [3.0]]))
+    >>> model = keras.Sequential([keras.Input((1,)), norm, keras.layers.Dense(2)])
+    >>> done = reinitialize_weights(model, init_seed=0)
+    >>> len(done.redrawn), [path.split("/")[-1] for path in done.kept]
+    (2, ['mean', 'variance', 'count'])
+    >>> norm.mean.numpy().ravel().tolist()
+    [2.0]
     """
     from keras_seeds import _keras_private as private
 
     index = {id(v): i for i, v in enumerate(model.weights)}
-    done = 0
+    done = Reinitialization(int(init_seed))
     for layer in layers_of(model):
         for variable in private.own_variables(layer):
             if id(variable) not in index:
                 continue
             initializer = _initializer_for(
                 layer, variable, derive_seed(init_seed, index.pop(id(variable))))
+            if initializer is None:
+                done.kept.append(variable.path)
+                continue
             variable.assign(initializer(variable.shape, dtype=variable.dtype))
-            done += 1
+            done.redrawn.append(variable.path)
     return done

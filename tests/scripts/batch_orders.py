@@ -2,7 +2,8 @@
 
 Usage: python batch_orders.py SEED SOURCE [INITIAL_EPOCH]
   SOURCE: "arrays" (seeded_dataset over arrays), "tfdata" (seeded_dataset over
-  a tf.data.Dataset), or "plain" (Keras' own fit(x, y, shuffle=True)).
+  a tf.data.Dataset), "plain" (Keras' own fit(x, y, shuffle=True)), or
+  "keras" (the same with keras.utils.set_random_seed instead of SeedCallback).
 Prints a JSON list: for each epoch, the example ids in the order seen.
 """
 
@@ -37,7 +38,11 @@ class Recorder(keras.Model):
 
 
 def main(seed, source, initial_epoch=0, epochs=4):
-    callback = ks.SeedCallback(seed, manifest=None, verbose=0)
+    if source == "keras":
+        keras.utils.set_random_seed(seed)
+        callbacks = []
+    else:
+        callbacks = [ks.SeedCallback(seed, manifest=None, verbose=0)]
     x = np.stack([np.arange(20), np.ones(20)], axis=1).astype("float32")
     y = np.zeros((20, 1), "float32")
     model = Recorder()
@@ -50,7 +55,7 @@ def main(seed, source, initial_epoch=0, epochs=4):
     else:
         data, kwargs = x, {"y": y, "batch_size": 5, "shuffle": True}
     model.fit(data, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
-              callbacks=[callback], **kwargs)
+              callbacks=callbacks, **kwargs)
     per_epoch = [sum(model.seen[i:i + 4], []) for i in range(0, len(model.seen), 4)]
     print(json.dumps(per_epoch))
 

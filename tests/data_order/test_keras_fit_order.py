@@ -1,0 +1,57 @@
+"""The one line: plain Keras ``fit(x, y, shuffle=True)`` on arrays under
+``SeedCallback`` gets a new order every epoch, from the data sub-seed, the
+same in every process (tests/scripts/fit_order.py records what the model saw;
+its "expected" orders are TensorFlow's stateless shuffle keyed by
+``[data seed, epoch]``, computed apart from keras-seeds)."""
+
+import pytest
+
+from conftest import run_script_json
+
+
+def _assert_a_new_seeded_order_every_epoch(run):
+    assert run["orders"] == run["expected"]
+    for previous, current in zip(run["orders"], run["orders"][1:]):
+        assert previous != current
+    assert run["data_order"].startswith("controlled: Keras' shuffle of the arrays")
+    assert run["warnings"] == []
+
+
+def test_plain_fit_on_arrays_reshuffles_every_epoch_from_the_data_seed():
+    first = run_script_json("fit_order.py", 3)
+    _assert_a_new_seeded_order_every_epoch(first)
+    assert len(first["orders"]) == 3 and len(first["orders"][0]) == 150  # validation_split
+    assert run_script_json("fit_order.py", 3) == first
+    other_seed = run_script_json("fit_order.py", 4)
+    _assert_a_new_seeded_order_every_epoch(other_seed)
+    assert all(a != b for a, b in zip(other_seed["orders"], first["orders"]))
+
+
+@pytest.mark.parametrize("variant", ["initial_epoch", "dict"])
+def test_initial_epoch_continues_the_sequence_and_dict_inputs_with_class_weight(variant):
+    run = run_script_json("fit_order.py", 3, variant)
+    _assert_a_new_seeded_order_every_epoch(run)
+    if variant == "initial_epoch":  # fit(initial_epoch=2, epochs=4): epochs 2 and 3
+        plain = run_script_json("fit_order.py", 3)
+        assert run["orders"][0] == plain["orders"][2]
+
+
+def test_under_keras_316_array_adapter_the_order_follows_the_data_seed():
+    # keras-team/keras#23046 draws the permutation with ArrayDataAdapter._tf_shuffle,
+    # keyed by the epoch alone: without SeedCallback, every seed gets the same order.
+    plain_3 = run_script_json("fit_order.py", 3, "keras316_plain")
+    plain_4 = run_script_json("fit_order.py", 4, "keras316_plain")
+    assert plain_3["orders"] == plain_4["orders"]
+    assert plain_3["orders"] != plain_3["expected"]
+    seeded = run_script_json("fit_order.py", 3, "keras316")
+    _assert_a_new_seeded_order_every_epoch(seeded)
+    assert seeded["orders"] == run_script_json("fit_order.py", 3)["orders"]
+
+
+def test_an_array_adapter_keras_seeds_cannot_reach_gets_the_warning():
+    run = run_script_json("fit_order.py", 3, "unreachable")
+    assert run["data_order"].startswith("not guaranteed: this Keras' fit(x, y, shuffle=True) "
+                                        "on arrays cannot be reached by keras-seeds")
+    assert len(run["warnings"]) == 1
+    assert "keras_seeds.seeded_dataset(x, y, batch_size=...)" in run["warnings"][0]
+    assert all(order == run["orders"][0] for order in run["orders"])  # today's repetition
