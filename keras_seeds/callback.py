@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import warnings
 from pathlib import Path
-from typing import Any
 
 import keras
 
@@ -18,6 +16,7 @@ from keras_seeds.records.fingerprint import (
     json_fingerprint,
     weights_fingerprint,
 )
+from keras_seeds.records.fit_call import fit_arguments
 from keras_seeds.seeding import determinism
 from keras_seeds.seeding import layer_randomness as generators
 from keras_seeds.seeding.contract import Seeds
@@ -26,20 +25,6 @@ from keras_seeds.seeding.global_rngs import seed_everything
 FIT_ARGUMENTS = ("batch_size", "epochs", "verbose", "validation_split", "shuffle",
                  "class_weight", "initial_epoch", "steps_per_epoch", "validation_steps",
                  "validation_batch_size", "validation_freq")
-
-
-def find_fit_call(model) -> dict[str, Any] | None:
-    """The arguments of the ``model.fit`` call running on this thread, if any.
-
-    Keras does not hand callbacks its data or ``fit`` arguments; they are read
-    from ``fit``'s frame (its parameter names are public API).
-    """
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model:
-            return dict(frame.f_locals)
-        frame = frame.f_back
-    return None
 
 
 def _is_array_data(x) -> bool:
@@ -80,10 +65,18 @@ def _build_from_data(model, x) -> None:
             f"was given (x of type {type(x).__name__}). {how}")
     try:
         model.build(shape)
-    except Exception as error:  # noqa: BLE001 (reported with what to do)
+    except Exception as error:
         raise ValueError(
             f"SeedCallback(reinitialize=True): model {model.name!r} is not built yet and "
             f"building it for input shape {shape} failed ({error}). {how}") from error
+
+
+def _replica_record(model, call) -> dict | None:
+    """A SeededModel's record of its replicas' seeds (``None`` for a plain model)."""
+    record = getattr(model, "seed_record", None)
+    if record is None:
+        return None
+    return record(shuffle=bool((call or {}).get("shuffle", True)))
 
 
 def _model_section(model) -> dict:
@@ -213,8 +206,14 @@ class SeedCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         seed_everything(self.seeds, verbose=False)
         model = self.model
-        self._fit_call = find_fit_call(model)
+        self._fit_call = fit_arguments(model)
         self._reinitialized = None
+        replicas = _replica_record(model, self._fit_call)
+        if self.reinitialize and replicas is not None:
+            raise ValueError(
+                "SeedCallback(reinitialize=True): a SeededModel draws every replica's weights "
+                "from that replica's own init sub-seed when it is built, so there is nothing "
+                "to re-draw; pass SeedCallback() without reinitialize.")
         if self.reinitialize:
             _build_from_data(model, (self._fit_call or {}).get("x"))
             self._reinitialized = generators.reinitialize_weights(model, self.seeds.init)
@@ -224,9 +223,13 @@ class SeedCallback(keras.callbacks.Callback):
         self._pipeline = None
         self._array_order = keras_fit.take_over(self.seeds.data)
         self._first_epoch = True
-        data_order = self._check_data_order()
+        control = None if replicas is None else replicas.pop("control")
+        data_order = self._check_data_order() if control is None else control["data_order"]
         model._keras_seeds_data_order = data_order
         self._manifest = self._build_manifest(n_generators, data_order)
+        if replicas is not None:
+            self._manifest["control"].update(control)
+            self._manifest["replicas"] = replicas
         self._write_manifest()
 
     def on_epoch_begin(self, epoch, logs=None):

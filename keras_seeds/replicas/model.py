@@ -30,6 +30,7 @@ import numpy as np
 
 from keras_seeds._validation import check_int, must_be
 from keras_seeds.data_order.seeded_dataset import pack_arrays
+from keras_seeds.records import fit_call
 from keras_seeds.replicas.callbacks import MeanProgbarLogger, ReplicaLogs
 from keras_seeds.replicas.clipping import Clipping
 from keras_seeds.replicas.ensemble import check_combine, combine_outputs
@@ -172,6 +173,31 @@ class SeededModel(keras.Model):
     def replica_sub_seeds(self, index: int) -> Seeds:
         """The :class:`~keras_seeds.Seeds` of replica ``index``."""
         return Seeds(self.replica_seeds[self._check_index(index)])
+
+    def seed_record(self, shuffle: bool = True) -> dict:
+        """What a run record (``SeedCallback``'s manifest, the audit) says of the
+        replicas' seeds and data order.
+
+        Example:
+
+        >>> from keras_seeds.demo import digits_mlp
+        >>> record = SeededModel(digits_mlp, seeds=[1, 2]).seed_record()
+        >>> record["replica_seeds"], record["sub_seeds"][0]["master"]
+        ([1, 2], 1)
+        >>> record["control"]["data_order"].split(",")[0]
+        'controlled: every replica its own order'
+        """
+        data_seeds = [self.replica_sub_seeds(k).data for k in range(self.replicas)]
+        order = ("controlled: every replica its own order, replica k's pass e is "
+                 f"pass_order(n, [data seed k, e]) with data seeds {data_seeds}"
+                 if shuffle else "controlled: no shuffling (the given order, every replica)")
+        return {"replica_seeds": list(self.replica_seeds),
+                "sub_seeds": [Seeds(seed).to_config() for seed in self.replica_seeds],
+                "control": {
+                    "initialization": "controlled: replica k built under its init sub-seed",
+                    "noise": "controlled: replica k's SeedGenerators seeded from its noise "
+                             "and augment sub-seeds",
+                    "data_order": order}}
 
     def _check_index(self, index, name: str = "index") -> int:
         index = check_int(index, name)
@@ -403,6 +429,7 @@ class SeededModel(keras.Model):
         (``shuffle=False`` keeps the given order for all). ``validation_split``
         takes the last fraction of the arrays, like Keras.
         """
+        arguments = {name: value for name, value in locals().items() if name != "self"}
         self._check_compiled("fit")
         data, batch_size = training_data(x, y, sample_weight, batch_size)
         if validation_split and validation_data is None:
@@ -417,14 +444,17 @@ class SeededModel(keras.Model):
         internal = [ReplicaLogs(feed.pass_index if steps_per_epoch is None else None)]
         if verbose != 0:
             internal.append(MeanProgbarLogger())
-        return super().fit(
-            feed.dataset(repeat=steps_per_epoch is not None), epochs=epochs, verbose=verbose,
-            callbacks=internal + list(callbacks or []),
-            validation_data=strings_as_tensors(validation_data),
-            shuffle=False, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-            validation_steps=validation_steps,
-            validation_batch_size=validation_batch_size or batch_size,
-            validation_freq=validation_freq)
+        # Callbacks that record fit's data (SeedCallback) see what was passed
+        # here, not the batch numbers Keras iterates over.
+        with fit_call.registered(self, arguments):
+            return super().fit(
+                feed.dataset(repeat=steps_per_epoch is not None), epochs=epochs,
+                verbose=verbose, callbacks=internal + list(callbacks or []),
+                validation_data=strings_as_tensors(validation_data),
+                shuffle=False, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                validation_steps=validation_steps,
+                validation_batch_size=validation_batch_size or batch_size,
+                validation_freq=validation_freq)
 
     def _feed(self, data: tuple, batch_size: int, shuffle: bool, initial_epoch: int) -> ReplicaFeed:
         """The training feed for this fit: the last one, refilled, when the data is

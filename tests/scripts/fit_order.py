@@ -25,11 +25,12 @@ import warnings
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from keras.src.trainers.data_adapters import array_data_adapter  # noqa: E402
-from probes import InputRecorder  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from keras.src.trainers.data_adapters import array_data_adapter
+
+from probes import InputRecorder
 
 seed = int(sys.argv[1])
 variant = sys.argv[2] if len(sys.argv) > 2 else "plain"
@@ -57,8 +58,8 @@ elif variant == "unreachable":
     keras_get_tf_dataset = adapter.get_tf_dataset
     adapter.get_tf_dataset = lambda self: keras_get_tf_dataset(self)
 
-import keras_seeds as ks  # noqa: E402
-from keras_seeds.demo import load_digits_split  # noqa: E402
+import keras_seeds as ks
+from keras_seeds.demo import load_digits_split
 
 (x, y), _ = load_digits_split(0)
 x, y = x[:200], y[:200]
