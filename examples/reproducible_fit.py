@@ -1,4 +1,4 @@
-"""A repeatable Keras run in one line: SeedCallback + seeded_dataset on digits.
+"""A repeatable Keras run in one line: model.fit(x, y, callbacks=[SeedCallback()]) on digits.
 
     python examples/reproducible_fit.py 42      # run it twice: same hash both times
 """
@@ -23,8 +23,7 @@ model = keras.Sequential([
     keras.layers.Dense(10, activation="softmax"),
 ])
 model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-history = model.fit(ks.seeded_dataset(x, y, batch_size=32), epochs=2, verbose=0,
-                    shuffle=False, callbacks=[callback])
+history = model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[callback])
 
 print(ks.audit(model))
 print("seed", callback.seed, "accuracy", round(history.history["accuracy"][-1], 4))

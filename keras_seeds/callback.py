@@ -284,12 +284,17 @@ class SeedCallback(keras.callbacks.Callback):
             return (f"controlled: Keras' shuffle of the arrays, pass e ordered by "
                     f"keras_seeds pass_order(n, [data seed {self.seeds.data}, e]), a new "
                     "order every epoch")
+        elif call.get("shuffle") is True and keras.backend.backend() != "tensorflow":
+            message = ("keras-seeds orders fit(x, y, shuffle=True) on arrays with the "
+                       "TensorFlow backend only; with backend "
+                       f"{keras.backend.backend()} the order is Keras' own. Pass "
+                       "keras_seeds.seeded_dataset(x, y, batch_size=...) to get the seeded order.")
         elif call.get("shuffle") is True and epochs > 1:
             message = ("this Keras' fit(x, y, shuffle=True) on arrays cannot be reached "
-                       f"by keras-seeds (Keras {keras.__version__}, backend "
-                       f"{keras.backend.backend()}) and repeats the same batch order every "
-                       "epoch once a seed is set. Pass keras_seeds.seeded_dataset(x, y, "
-                       "batch_size=...) instead to get a seeded, different order every epoch.")
+                       f"by keras-seeds (Keras {keras.__version__}) and repeats the same batch "
+                       "order every epoch once a seed is set. Pass "
+                       "keras_seeds.seeded_dataset(x, y, batch_size=...) instead to get a "
+                       "seeded, different order every epoch.")
         elif call.get("shuffle") == "batch":
             return ("controlled: Keras' shuffle within batches, seeded by TensorFlow's "
                     "global seed (the same within-batch order every epoch)")

@@ -8,6 +8,14 @@ import pytest
 
 from conftest import run_script_json
 
+# One worker runs them all, so the seed-3 run below is made once.
+pytestmark = pytest.mark.xdist_group("fit_order")
+
+
+@pytest.fixture(scope="module")
+def seed_3():
+    return run_script_json("fit_order.py", 3)
+
 
 def _assert_a_new_seeded_order_every_epoch(run):
     assert run["orders"] == run["expected"]
@@ -17,8 +25,8 @@ def _assert_a_new_seeded_order_every_epoch(run):
     assert run["warnings"] == []
 
 
-def test_plain_fit_on_arrays_reshuffles_every_epoch_from_the_data_seed():
-    first = run_script_json("fit_order.py", 3)
+def test_plain_fit_on_arrays_reshuffles_every_epoch_from_the_data_seed(seed_3):
+    first = seed_3
     _assert_a_new_seeded_order_every_epoch(first)
     assert len(first["orders"]) == 3 and len(first["orders"][0]) == 150  # validation_split
     assert run_script_json("fit_order.py", 3) == first
@@ -28,15 +36,14 @@ def test_plain_fit_on_arrays_reshuffles_every_epoch_from_the_data_seed():
 
 
 @pytest.mark.parametrize("variant", ["initial_epoch", "dict"])
-def test_initial_epoch_continues_the_sequence_and_dict_inputs_with_class_weight(variant):
+def test_initial_epoch_continues_the_sequence_and_dict_inputs_with_class_weight(variant, seed_3):
     run = run_script_json("fit_order.py", 3, variant)
     _assert_a_new_seeded_order_every_epoch(run)
     if variant == "initial_epoch":  # fit(initial_epoch=2, epochs=4): epochs 2 and 3
-        plain = run_script_json("fit_order.py", 3)
-        assert run["orders"][0] == plain["orders"][2]
+        assert run["orders"][0] == seed_3["orders"][2]
 
 
-def test_under_keras_316_array_adapter_the_order_follows_the_data_seed():
+def test_under_keras_316_array_adapter_the_order_follows_the_data_seed(seed_3):
     # keras-team/keras#23046 draws the permutation with ArrayDataAdapter._tf_shuffle,
     # keyed by the epoch alone: without SeedCallback, every seed gets the same order.
     plain_3 = run_script_json("fit_order.py", 3, "keras316_plain")
@@ -45,7 +52,7 @@ def test_under_keras_316_array_adapter_the_order_follows_the_data_seed():
     assert plain_3["orders"] != plain_3["expected"]
     seeded = run_script_json("fit_order.py", 3, "keras316")
     _assert_a_new_seeded_order_every_epoch(seeded)
-    assert seeded["orders"] == run_script_json("fit_order.py", 3)["orders"]
+    assert seeded["orders"] == seed_3["orders"]
 
 
 def test_an_array_adapter_keras_seeds_cannot_reach_gets_the_warning():

@@ -30,95 +30,98 @@ import numpy as np
 import tensorflow as tf
 from keras.src.trainers.data_adapters import array_data_adapter
 
-from probes import InputRecorder
-
-seed = int(sys.argv[1])
-variant = sys.argv[2] if len(sys.argv) > 2 else "plain"
-adapter = array_data_adapter.ArrayDataAdapter
-
-if variant.startswith("keras316"):
-    keras_get_tf_dataset = adapter.get_tf_dataset
-
-    def _tf_shuffle(self, tensors):  # Keras 3.16's ArrayDataAdapter._tf_shuffle
-        return tf.random.experimental.stateless_shuffle(
-            tensors, seed=tf.cast(tf.stack([tf.convert_to_tensor(self._epoch), 0]), tf.int32))
-
-    def get_tf_dataset(self):  # 3.15's pipeline, its permutation drawn as 3.16 draws it
-        keras_shuffle = tf.random.shuffle
-        tf.random.shuffle = lambda value, seed=None, name=None: self._tf_shuffle(value)
-        try:
-            return keras_get_tf_dataset(self)
-        finally:
-            tf.random.shuffle = keras_shuffle
-
-    adapter._epoch = 0
-    adapter._tf_shuffle = _tf_shuffle
-    adapter.get_tf_dataset = get_tf_dataset
-elif variant == "unreachable":
-    keras_get_tf_dataset = adapter.get_tf_dataset
-    adapter.get_tf_dataset = lambda self: keras_get_tf_dataset(self)
-
 import keras_seeds as ks
 from keras_seeds.demo import load_digits_split
 
-(x, y), _ = load_digits_split(0)
-x, y = x[:200], y[:200]
-n, batch_size, epochs, initial_epoch = len(x), 32, 3, 0
-if variant == "initial_epoch":
-    epochs, initial_epoch = 4, 2
-train_n = n if variant == "dict" else int(n * 0.75)
-steps = (epochs - initial_epoch) * -(-train_n // batch_size)
-index = np.arange(n, dtype="float32")[:, None]
+from probes import InputRecorder
 
 
-def recorded_model(features):
-    inputs = keras.Input((features,), name="pixels")
-    hidden = InputRecorder(steps, batch_size, name="batches")(inputs)
-    hidden = keras.layers.Dense(16, activation="relu")(hidden)
-    hidden = keras.layers.Dropout(0.2)(hidden)
-    return inputs, keras.layers.Dense(10, activation="softmax")(hidden)
+def main(seed: int, variant: str) -> None:
+    adapter = array_data_adapter.ArrayDataAdapter
+
+    if variant.startswith("keras316"):
+        keras_get_tf_dataset = adapter.get_tf_dataset
+
+        def _tf_shuffle(self, tensors):  # Keras 3.16's ArrayDataAdapter._tf_shuffle
+            return tf.random.experimental.stateless_shuffle(
+                tensors, seed=tf.cast(tf.stack([tf.convert_to_tensor(self._epoch), 0]), tf.int32))
+
+        def get_tf_dataset(self):  # 3.15's pipeline, its permutation drawn as 3.16 draws it
+            keras_shuffle = tf.random.shuffle
+            tf.random.shuffle = lambda value, seed=None, name=None: self._tf_shuffle(value)
+            try:
+                return keras_get_tf_dataset(self)
+            finally:
+                tf.random.shuffle = keras_shuffle
+
+        adapter._epoch = 0
+        adapter._tf_shuffle = _tf_shuffle
+        adapter.get_tf_dataset = get_tf_dataset
+    elif variant == "unreachable":
+        keras_get_tf_dataset = adapter.get_tf_dataset
+        adapter.get_tf_dataset = lambda self: keras_get_tf_dataset(self)
+
+    (x, y), _ = load_digits_split(0)
+    x, y = x[:200], y[:200]
+    n, batch_size, epochs, initial_epoch = len(x), 32, 3, 0
+    if variant == "initial_epoch":
+        epochs, initial_epoch = 4, 2
+    train_n = n if variant == "dict" else int(n * 0.75)
+    steps = (epochs - initial_epoch) * -(-train_n // batch_size)
+    index = np.arange(n, dtype="float32")[:, None]
 
 
-callbacks = []
-if variant == "keras316_plain":
-    keras.utils.set_random_seed(seed)
-else:
-    callbacks = [ks.SeedCallback(seed, manifest=None, verbose=0)]
+    def recorded_model(features):
+        inputs = keras.Input((features,), name="pixels")
+        hidden = InputRecorder(steps, batch_size, name="batches")(inputs)
+        hidden = keras.layers.Dense(16, activation="relu")(hidden)
+        hidden = keras.layers.Dropout(0.2)(hidden)
+        return inputs, keras.layers.Dense(10, activation="softmax")(hidden)
 
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter("always")
-    if variant == "dict":
-        pixels, output = recorded_model(65)
-        row = keras.Input((1,), name="row")
-        model = keras.Model({"pixels": pixels, "row": row},
-                            keras.layers.Dense(10, activation="softmax")(
-                                keras.layers.Concatenate()([output, row])))
-        model.compile("adam", "sparse_categorical_crossentropy")
-        model.fit({"pixels": np.hstack([index, x]), "row": index}, y, batch_size=batch_size,
-                  epochs=epochs, verbose=0, class_weight={c: 1.0 + c / 10 for c in range(10)},
-                  callbacks=callbacks)
+
+    callbacks = []
+    if variant == "keras316_plain":
+        keras.utils.set_random_seed(seed)
     else:
-        inputs, output = recorded_model(65)
-        model = keras.Model(inputs, output)
-        model.compile("adam", "sparse_categorical_crossentropy")
-        model.fit(np.hstack([index, x]), y, sample_weight=np.linspace(0.5, 1.5, n),
-                  validation_split=0.25, batch_size=batch_size, epochs=epochs,
-                  initial_epoch=initial_epoch, verbose=0, callbacks=callbacks)
+        callbacks = [ks.SeedCallback(seed, manifest=None, verbose=0)]
 
-log = model.get_layer("batches").log.numpy()[:, :, 0].astype(int).ravel()
-per_epoch = -(-train_n // batch_size) * batch_size
-orders = []
-for epoch in range(epochs - initial_epoch):
-    rows = log[epoch * per_epoch:(epoch + 1) * per_epoch]
-    last = train_n - (-(-train_n // batch_size) - 1) * batch_size  # the partial batch
-    orders.append(np.concatenate([rows[:per_epoch - batch_size],
-                                  rows[per_epoch - batch_size:][:last]]).tolist())
-data_seed = ks.Seeds(seed).data
-expected = [tf.random.experimental.stateless_shuffle(
-    tf.range(train_n, dtype=tf.int64), seed=[data_seed, epoch]).numpy().tolist()
-    for epoch in range(initial_epoch, epochs)]
-print(json.dumps({
-    "orders": orders, "expected": expected,
-    "data_order": getattr(model, "_keras_seeds_data_order", None),
-    "warnings": [str(w.message) for w in caught if "order" in str(w.message)],
-}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if variant == "dict":
+            pixels, output = recorded_model(65)
+            row = keras.Input((1,), name="row")
+            model = keras.Model({"pixels": pixels, "row": row},
+                                keras.layers.Dense(10, activation="softmax")(
+                                    keras.layers.Concatenate()([output, row])))
+            model.compile("adam", "sparse_categorical_crossentropy")
+            model.fit({"pixels": np.hstack([index, x]), "row": index}, y, batch_size=batch_size,
+                      epochs=epochs, verbose=0, class_weight={c: 1.0 + c / 10 for c in range(10)},
+                      callbacks=callbacks)
+        else:
+            inputs, output = recorded_model(65)
+            model = keras.Model(inputs, output)
+            model.compile("adam", "sparse_categorical_crossentropy")
+            model.fit(np.hstack([index, x]), y, sample_weight=np.linspace(0.5, 1.5, n),
+                      validation_split=0.25, batch_size=batch_size, epochs=epochs,
+                      initial_epoch=initial_epoch, verbose=0, callbacks=callbacks)
+
+    log = model.get_layer("batches").log.numpy()[:, :, 0].astype(int).ravel()
+    per_epoch = -(-train_n // batch_size) * batch_size
+    orders = []
+    for epoch in range(epochs - initial_epoch):
+        rows = log[epoch * per_epoch:(epoch + 1) * per_epoch]
+        last = train_n - (-(-train_n // batch_size) - 1) * batch_size  # the partial batch
+        orders.append(np.concatenate([rows[:per_epoch - batch_size],
+                                      rows[per_epoch - batch_size:][:last]]).tolist())
+    data_seed = ks.Seeds(seed).data
+    expected = [tf.random.experimental.stateless_shuffle(
+        tf.range(train_n, dtype=tf.int64), seed=[data_seed, epoch]).numpy().tolist()
+        for epoch in range(initial_epoch, epochs)]
+    print(json.dumps({
+        "orders": orders, "expected": expected,
+        "data_order": getattr(model, "_keras_seeds_data_order", None),
+        "warnings": [str(w.message) for w in caught if "order" in str(w.message)],
+    }))
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "plain")

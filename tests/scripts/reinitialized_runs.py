@@ -22,41 +22,44 @@ import numpy as np  # noqa: E402
 
 import keras_seeds as ks  # noqa: E402
 
-# Layers draw their initializer seeds from these: different in every process.
-random.seed(os.urandom(8))
-np.random.seed(int.from_bytes(os.urandom(4), "little"))
 
-variant = sys.argv[1]
-reinitialize = "keep" not in sys.argv[2:]
-data = np.random.default_rng(0)
-if variant == "unbuilt":
-    model = keras.Sequential([keras.layers.Dense(8, activation="relu"),
-                              keras.layers.Dropout(0.3), keras.layers.Dense(1)])
-    x = data.normal(size=(64, 5)).astype("float32")
-    y = data.normal(size=(64, 1)).astype("float32")
-elif variant == "normalization":
-    x = data.normal(3, 2, size=(64, 5)).astype("float32")
-    y = data.normal(size=(64, 1)).astype("float32")
-    normalization = keras.layers.Normalization()
-    normalization.adapt(x)
-    model = keras.Sequential([keras.Input((5,)), normalization, keras.layers.Dense(8),
-                              keras.layers.Dense(1)])
-else:
-    x = data.integers(0, 50, size=(64, 12))
-    y = data.integers(0, 2, size=(64, 1)).astype("float32")
-    model = keras.Sequential([
-        keras.Input((12,)), keras.layers.Embedding(50, 8), keras.layers.SpatialDropout1D(0.2),
-        keras.layers.LSTM(8, dropout=0.2, recurrent_dropout=0.2),
-        keras.layers.Dense(1, activation="sigmoid")])
-model.compile("adam", "mse")
-model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[
-    ks.SeedCallback(7, reinitialize=reinitialize, manifest=None, verbose=0)])
-weights = b"".join(np.asarray(w).tobytes() for w in model.get_weights())
-initialisation = ks.audit(model).find("Weight initialisation")[0]
-print(json.dumps({
-    "weights_sha256": hashlib.sha256(weights).hexdigest(),
-    "status": initialisation.status, "detail": initialisation.detail,
-    "normalization_mean": (model.layers[0].mean.numpy().ravel().tolist()
-                           if variant == "normalization" else None),
-    "data_mean": x.mean(axis=0).tolist(),
-}))
+def main(variant: str, reinitialize: bool) -> None:
+    # Layers draw their initializer seeds from these: different in every process.
+    random.seed(os.urandom(8))
+    np.random.seed(int.from_bytes(os.urandom(4), "little"))
+
+    data = np.random.default_rng(0)
+    if variant == "unbuilt":
+        model = keras.Sequential([keras.layers.Dense(8, activation="relu"),
+                                  keras.layers.Dropout(0.3), keras.layers.Dense(1)])
+        x = data.normal(size=(64, 5)).astype("float32")
+        y = data.normal(size=(64, 1)).astype("float32")
+    elif variant == "normalization":
+        x = data.normal(3, 2, size=(64, 5)).astype("float32")
+        y = data.normal(size=(64, 1)).astype("float32")
+        normalization = keras.layers.Normalization()
+        normalization.adapt(x)
+        model = keras.Sequential([keras.Input((5,)), normalization, keras.layers.Dense(8),
+                                  keras.layers.Dense(1)])
+    else:
+        x = data.integers(0, 50, size=(64, 12))
+        y = data.integers(0, 2, size=(64, 1)).astype("float32")
+        model = keras.Sequential([
+            keras.Input((12,)), keras.layers.Embedding(50, 8), keras.layers.SpatialDropout1D(0.2),
+            keras.layers.LSTM(8, dropout=0.2, recurrent_dropout=0.2),
+            keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "mse")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[
+        ks.SeedCallback(7, reinitialize=reinitialize, manifest=None, verbose=0)])
+    weights = b"".join(np.asarray(w).tobytes() for w in model.get_weights())
+    initialisation = ks.audit(model).find("Weight initialisation")[0]
+    print(json.dumps({
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "status": initialisation.status, "detail": initialisation.detail,
+        "normalization_mean": (model.layers[0].mean.numpy().ravel().tolist()
+                               if variant == "normalization" else None),
+        "data_mean": x.mean(axis=0).tolist(),
+    }))
+
+if __name__ == "__main__":
+    main(sys.argv[1], "keep" not in sys.argv[2:])
