@@ -200,11 +200,13 @@ def register_bitcast_vectorization() -> None:
 
 
 # ------------------------------------------------ Keras' shuffle of arrays
-def install_array_shuffle(shuffle) -> str | None:
+def install_array_shuffle(shuffle, on_new_pipeline) -> str | None:
     """Routes the epoch permutation of Keras' own ``fit(x, y, shuffle=True)``
     on arrays (``ArrayDataAdapter``, TensorFlow backend) through
     ``shuffle(indices, keras_shuffle)``, which returns the pass's indices and
-    may call ``keras_shuffle(indices)`` for Keras' own permutation.
+    may call ``keras_shuffle(indices)`` for Keras' own permutation; and calls
+    ``on_new_pipeline()`` each time Keras builds such a pipeline (at the start
+    of a ``fit``, before any callback hook).
 
     Keras builds that permutation into the epoch's ``tf.data`` pipeline
     before any callback runs; ``shuffle`` runs each time a pipeline iterator
@@ -224,7 +226,7 @@ def install_array_shuffle(shuffle) -> str | None:
         return None
     installed = getattr(adapter, "_keras_seeds_shuffle", None)
     if installed is not None:
-        installed[0] = shuffle
+        installed[:] = [shuffle, installed[1], on_new_pipeline]
         return installed[1]
     if hasattr(adapter, "_tf_shuffle"):
         how = "ArrayDataAdapter._tf_shuffle"
@@ -234,7 +236,7 @@ def install_array_shuffle(shuffle) -> str | None:
         _route_get_tf_dataset(adapter)
     else:
         return None
-    adapter._keras_seeds_shuffle = [shuffle, how]
+    adapter._keras_seeds_shuffle = [shuffle, how, on_new_pipeline]
     return how
 
 
@@ -249,14 +251,20 @@ def _draws_with_tf_random_shuffle(adapter) -> bool:
 
 
 def _route_tf_shuffle_method(adapter) -> None:
-    keras_method = adapter._tf_shuffle
+    keras_method, keras_get_tf_dataset = adapter._tf_shuffle, adapter.get_tf_dataset
 
     def _tf_shuffle(self, tensors):
         if self._shuffle is not True:
             return keras_method(self, tensors)
         return adapter._keras_seeds_shuffle[0](tensors, lambda t: keras_method(self, t))
 
+    def get_tf_dataset(self):
+        if self._shuffle is True:
+            adapter._keras_seeds_shuffle[2]()
+        return keras_get_tf_dataset(self)
+
     adapter._tf_shuffle = _tf_shuffle
+    adapter.get_tf_dataset = get_tf_dataset
 
 
 def _route_get_tf_dataset(adapter) -> None:
@@ -272,6 +280,7 @@ def _route_get_tf_dataset(adapter) -> None:
     def get_tf_dataset(self):
         if self._shuffle is not True:
             return keras_method(self)
+        adapter._keras_seeds_shuffle[2]()
         keras_shuffle, thread = tf.random.shuffle, threading.get_ident()
 
         def shuffle(value, seed=None, name=None):

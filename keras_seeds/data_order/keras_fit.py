@@ -9,8 +9,11 @@ the arrays is instead ``order.pass_order(n, [data seed, p])``: a new order
 every epoch, the same in every process, another one for another data seed,
 and the very order :func:`~keras_seeds.seeded_dataset` and a ``SeededModel``
 replica with that data seed see. The first pass of a fit is its first epoch
-(``initial_epoch`` continues the sequence). Outside a ``SeedCallback``'s
-training, Keras draws its own permutation as before.
+(``initial_epoch`` continues the sequence; with ``steps_per_epoch``, where
+Keras keeps one iterator across epochs, the passes are counted from there).
+Outside a ``SeedCallback``'s training (a new ``fit`` gives the permutation back
+to Keras, even after a training an exception ended), Keras draws its own
+permutation as before.
 
 The state lives in three TensorFlow variables that the pipeline reads when it
 draws a pass, so that a callback can set them after Keras built the pipeline.
@@ -70,7 +73,9 @@ def install() -> str | None:
     ``None`` where this Keras cannot be."""
     from keras_seeds import _keras_private as private
 
-    return private.install_array_shuffle(_seeded_shuffle)
+    # A new pipeline is a new fit: Keras' own order until its SeedCallback (if
+    # any) takes over, even after a SeedCallback fit that an exception ended.
+    return private.install_array_shuffle(_seeded_shuffle, on_new_pipeline=release)
 
 
 def take_over(data_seed: int) -> str | None:

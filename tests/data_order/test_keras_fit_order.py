@@ -62,3 +62,9 @@ def test_an_array_adapter_keras_seeds_cannot_reach_gets_the_warning():
     assert len(run["warnings"]) == 1
     assert "keras_seeds.seeded_dataset(x, y, batch_size=...)" in run["warnings"][0]
     assert all(order == run["orders"][0] for order in run["orders"])  # today's repetition
+
+
+def test_a_fit_after_a_seed_callback_fit_that_an_exception_ended_is_keras_own_again():
+    run = run_script_json("fit_order.py", 3, "interrupted")
+    # Keras' own seeded shuffle: one order, repeated (not the interrupted seed's sequence).
+    assert all(order == run["orders"][0] for order in run["orders"])

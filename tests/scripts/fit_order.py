@@ -15,6 +15,9 @@ Variants:
                   keyed by the epoch alone
   keras316_plain  the same, without SeedCallback: keras.utils.set_random_seed
   unreachable     an array adapter keras-seeds does not recognise
+  interrupted     a SeedCallback fit that an exception ends in its first
+                  epoch, then a plain fit with keras.utils.set_random_seed
+                  (recorded: the plain fit)
 """
 
 import json
@@ -80,7 +83,20 @@ def main(seed: int, variant: str) -> None:
 
 
     callbacks = []
-    if variant == "keras316_plain":
+    if variant == "interrupted":
+        class Interrupt(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                raise KeyboardInterrupt
+
+        inputs, output = recorded_model(65)
+        interrupted = keras.Model(inputs, output)
+        interrupted.compile("adam", "sparse_categorical_crossentropy")
+        try:
+            interrupted.fit(np.hstack([index, x]), y, epochs=2, verbose=0, callbacks=[
+                ks.SeedCallback(seed + 1, manifest=None, verbose=0), Interrupt()])
+        except KeyboardInterrupt:
+            pass
+    if variant in ("keras316_plain", "interrupted"):
         keras.utils.set_random_seed(seed)
     else:
         callbacks = [ks.SeedCallback(seed, manifest=None, verbose=0)]
