@@ -101,7 +101,7 @@ class MemberFactory:
             member = first if index == 0 and first is not None else self.new(seeds)
             self.finish(member, seeds, sample_x)
             members.append(member)
-            values.append([np.array(v) for v in member_variables(member)])
+            values.append([np.array(v.numpy()) for v in member_variables(member)])
         _check_same_architecture(members)
         _warn_shared_weights(members)
         if len(members) > 1 and all(_equal(values[0], v, trainable_count(members[0]))

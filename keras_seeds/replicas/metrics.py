@@ -41,7 +41,7 @@ class ReplicaMetrics:
             return
         private.symbolic_build(self.member, data_batch)
         self.member.reset_metrics()
-        self._initial = [keras.ops.convert_to_numpy(v) for v in self.member.metrics_variables]
+        self._initial = [np.array(v.numpy()) for v in self.member.metrics_variables]
         self.variables = [tf.Variable(np.stack([value] * self.replicas), trainable=False,
                                       name=f"replica_metric_{i}")
                           for i, value in enumerate(self._initial)]

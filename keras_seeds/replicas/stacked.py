@@ -56,7 +56,7 @@ class StackedVariables:
 
     def read(self, index: int) -> list[np.ndarray]:
         """Replica ``index``'s values, in :func:`member_variables` order."""
-        return [keras.ops.convert_to_numpy(v)[index] for v in self.variables]
+        return [np.array(v.numpy()[index]) for v in self.variables]
 
     def write(self, index: int, values) -> None:
         """Overwrites replica ``index``'s values (as :meth:`read` gives them)."""
@@ -69,13 +69,13 @@ class StackedVariables:
                 raise ValueError(f"`weights`: variable {variable.name} needs shape "
                                  f"{tuple(variable.shape[1:])}; received {np.shape(value)}.")
         for variable, value in zip(variables, values):
-            full = keras.ops.convert_to_numpy(variable).copy()
+            full = np.array(variable.numpy())
             full[index] = value
             variable.assign(full)
 
     def snapshot(self) -> list[list[np.ndarray]]:
         """Every replica's values, ``[replica][variable]``."""
-        full = [keras.ops.convert_to_numpy(v) for v in self.variables]
+        full = [np.array(v.numpy()) for v in self.variables]
         return [[values[k] for values in full] for k in range(self.replicas)]
 
     def tensors(self) -> tuple[list, list]:

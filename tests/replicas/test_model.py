@@ -517,3 +517,20 @@ def test_unknown_combine_and_coupling_optimizers_are_refused(trained):
     fresh = ks.SeededModel(digits_mlp, seeds=[1, 2])
     with pytest.raises(ValueError, match="`optimizer`: Lamb looks across all values"):
         fresh.compile(optimizer=keras.optimizers.Lamb(), loss="mse")
+
+
+def test_reading_replica_values_raises_no_numpy_deprecation_warning():
+    # numpy 2.4 warns when np.array() meets a Keras Variable's __array__ (no `copy`
+    # keyword); a user running with -W error::DeprecationWarning must not trip on it.
+    x, y = load_digits(return_X_y=True)
+    x = (x[:96] / 16).astype("float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        model = ks.SeededModel(digits_mlp, seeds=[1, 2])
+        model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x, y[:96], epochs=1, verbose=0, validation_split=0.25)
+        model.replica(1)
+        model.set_replica_weights(0, model.get_replica_weights(1))
+        model.ensemble()
+    for got, want in zip(model.get_replica_weights(0), model.get_replica_weights(1)):
+        np.testing.assert_array_equal(got, want)
