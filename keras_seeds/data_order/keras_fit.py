@@ -105,3 +105,20 @@ def release() -> None:
     """Gives the permutation back to Keras."""
     if _state is not None:
         _state.active.assign(False)
+
+
+def state() -> dict | None:
+    """The routed order's state (``None`` if nothing was ever routed): what a
+    resumed run needs to continue the pass sequence."""
+    if _state is None:
+        return None
+    return {"active": bool(_state.active.numpy()), "data_seed": int(_state.data_seed.numpy()),
+            "next_pass": int(_state.next_pass.numpy())}
+
+
+def set_state(values: dict) -> None:
+    """Puts back what :func:`state` returned."""
+    variables = _variables()
+    variables.active.assign(bool(values["active"]))
+    variables.data_seed.assign(int(values["data_seed"]))
+    variables.next_pass.assign(int(values["next_pass"]))
