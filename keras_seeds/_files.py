@@ -69,6 +69,21 @@ def write_file_atomically(path, write: Callable[[Any], None], mode: str = "w") -
         raise
 
 
+def fsync_directory(path) -> None:
+    """Flushes a directory's entries (a file renamed into it) to disk, where
+    the platform allows it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory
+    finally:
+        os.close(fd)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

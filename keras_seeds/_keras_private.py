@@ -73,7 +73,7 @@ def _check_instance_attributes() -> None:
                                   keras.layers.Identity(name="keras_seeds_check_identity")],
                                  name="keras_seeds_check_model")
         model.compile(loss="mse")
-        for attribute in ("_loss_tracker", "_losses_override"):
+        for attribute in ("_loss_tracker", "_losses_override", "_initial_epoch"):
             _require(model, attribute, "keras.Model()")
         _require(keras.metrics.MeanAbsoluteError(name="keras_seeds_check_mae"), "_direction",
                  "keras.metrics.Metric()")
@@ -122,6 +122,13 @@ def symbolic_build(model, data_batch) -> None:
     """Builds ``model``'s compiled loss and metrics for data like ``data_batch``,
     as ``fit`` does before its first step."""
     model._symbolic_build(data_batch=data_batch)
+
+
+def start_fit_at_epoch(model, epoch: int | None) -> None:
+    """Makes the ``fit`` whose ``on_train_begin`` is running start at ``epoch``
+    (``None``: at its ``initial_epoch``). Keras' fit reads this right after
+    ``on_train_begin``; Keras' own ``BackupAndRestore`` resumes the same way."""
+    model._initial_epoch = epoch
 
 
 def loss_tracker(model):

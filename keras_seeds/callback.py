@@ -250,6 +250,11 @@ class SeedCallback(keras.callbacks.Callback):
         history = getattr(self.model, "history", None)
         self._manifest["status"] = "finished"
         self._manifest["finished"] = manifest_lib.now()
+        # Set by keras_seeds.BackupAndRestore when this fit may have resumed.
+        resumes = getattr(self.model, "_keras_seeds_resumes", None)
+        if resumes is not None:
+            del self.model._keras_seeds_resumes
+            self._manifest["resumed"] = {"count": len(resumes), "from": resumes}
         self._manifest["result"] = {
             "weights_sha256": weights_fingerprint(self.model),
             "history": jsonable(getattr(history, "history", {}) or {}),

@@ -81,6 +81,15 @@ class _Parts:
     frozen: frozenset = frozenset()
 
 
+@dataclass
+class EngineState:
+    """The replica engine's own state (:meth:`SeededModel.engine_state`)."""
+
+    variables: dict  # name -> tf.Variable
+    diverged: list[int]
+    frozen: list[int]
+
+
 @keras.saving.register_keras_serializable(package="keras_seeds")
 class SeededModel(keras.Model):
     """K seed replicas of a Keras model, trained together in one fused ``fit``.
@@ -663,6 +672,47 @@ class SeededModel(keras.Model):
     def frozen_replicas(self) -> list[int]:
         """Indices of the replicas :meth:`freeze_replica` has stopped."""
         return sorted(self._parts.frozen)
+
+    # ------------------------------------------------------------ resuming
+    def engine_state(self) -> EngineState:
+        """What the replica engine holds besides Keras' model, optimizer and
+        metric variables, for :class:`~keras_seeds.BackupAndRestore`: each
+        replica's metric state and batch order within the epoch, the feed's pass
+        counter, and which replicas diverged or are frozen.
+
+        Example:
+
+        >>> import numpy as np
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, seeds=[1, 2])
+        >>> model.compile(loss="sparse_categorical_crossentropy")
+        >>> _ = model.fit(np.zeros((8, 64)), np.zeros(8), epochs=1, verbose=0)
+        >>> model.freeze_replica(1)
+        >>> state = model.engine_state()
+        >>> sorted(state.variables), state.frozen
+        (['feed_order', 'feed_pass', 'metric_0', 'metric_1'], [1])
+        """
+        parts = self._parts
+        variables = {}
+        if parts.metrics is not None and parts.metrics.built:
+            variables.update({f"metric_{i}": v for i, v in enumerate(parts.metrics.variables)})
+        if parts.feed is not None:
+            variables.update(feed_order=parts.feed.order, feed_pass=parts.feed.pass_index)
+        return EngineState(variables, list(self.diverged_replicas), self.frozen_replicas)
+
+    def restore_engine_state(self, values: dict[str, np.ndarray], diverged: Sequence[int],
+                             frozen: Sequence[int]) -> None:
+        """Puts back what :meth:`engine_state` read (``values``: its variables'
+        values by name); a name this model does not hold is a ``ValueError``."""
+        variables = self.engine_state().variables
+        unknown = sorted(set(values) - set(variables))
+        if unknown:
+            raise ValueError(f"`values`: this SeededModel holds no engine state named "
+                             f"{unknown}; it holds {sorted(variables)}.")
+        for name, value in values.items():
+            variables[name].assign(value)
+        self.diverged_replicas = [self._check_index(k, "diverged") for k in diverged]
+        self._set_frozen(frozenset(self._check_index(k, "frozen") for k in frozen))
 
     # ------------------------------------------------------------- saving
     def get_config(self):

@@ -1,0 +1,498 @@
+"""BackupAndRestore: a killed run, restarted, ends bit for bit where the run
+that was never stopped ends.
+
+Keras' own ``keras.callbacks.BackupAndRestore`` saves the weights and the
+epoch and restores the epoch: no random stream, no optimizer state of a
+SeedGenerator (keras #19796), no position in the data, so a mid-epoch backup
+replays the epoch's data from its start with mid-epoch weights. This one saves
+everything the rest of the run depends on, in one checkpoint file
+(``records.checkpoint``):
+
+- every variable of the model (weights, BatchNormalization statistics,
+  SeedGenerator states), of the optimizer and of the compiled metrics (their
+  sums so far in the epoch), and a ``SeededModel``'s engine state (each
+  replica's metric state and batch order, diverged and frozen replicas);
+- the random streams (``records.run_state``: Python, NumPy, Keras' global
+  seed and generator) and the data position: the epoch, the batches done in
+  it, and the pass of keras-seeds' seeded orders (plain
+  ``fit(x, y, shuffle=True)`` under ``SeedCallback``, ``seeded_dataset``,
+  a ``SeededModel``'s replicas);
+- ``History`` so far, the counters of the stock callbacks passed to the same
+  ``fit`` (EarlyStopping, ReduceLROnPlateau, ModelCheckpoint's best,
+  ReplicaEarlyStopping), and how often the run was resumed before.
+
+On restart ``fit`` starts at the saved epoch, the state is put back, and the
+batches of that epoch already trained are drawn from the data without
+training on them, so the next batch is the one the stopped run would have
+trained next. A checkpoint is refused, with the reason, if it is truncated or
+corrupt or comes from another run (seeds, model variables, training data or
+keras-seeds version differ); the previous good one is used then.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import keras_seeds
+from keras_seeds import _keras_private as private
+from keras_seeds._validation import must_be
+from keras_seeds.data_order import keras_fit
+from keras_seeds.data_order.seeded_dataset import pipeline_info
+from keras_seeds.records import checkpoint as checkpoints
+from keras_seeds.records import run_state
+from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
+from keras_seeds.records.fit_call import fit_arguments
+from keras_seeds.records.manifest import now
+from keras_seeds.replicas.early_stopping import ReplicaEarlyStopping
+from keras_seeds.replicas.model import SeededModel
+from keras_seeds.seeding.global_rngs import active_seeds
+
+logger = logging.getLogger("keras_seeds")
+
+# The state of the stock callbacks that decides what they do next (their
+# on_train_begin resets it): saved with the run and put back on resume.
+CALLBACK_STATE = (
+    (keras.callbacks.EarlyStopping, ("wait", "stopped_epoch", "best", "best_weights",
+                                     "best_epoch")),
+    (keras.callbacks.ReduceLROnPlateau, ("wait", "cooldown_counter", "best")),
+    (keras.callbacks.ModelCheckpoint, ("best",)),
+    (ReplicaEarlyStopping, ("best", "wait", "best_weights", "stopped_epoch")),
+)
+
+
+# ------------------------------------------------------------ JSON + arrays
+def encode(value: Any, arrays: dict[str, np.ndarray], key: str) -> Any:
+    """``value`` as JSON values; arrays go into ``arrays`` under names starting
+    with ``key`` and are referenced by name. Python floats stay exact.
+
+    Example:
+
+    >>> arrays = {}
+    >>> encoded = encode({1: [np.ones(2)], "best": np.float32(0.5)}, arrays, "cb")
+    >>> decode(encoded, arrays)
+    {1: [array([1., 1.])], 'best': 0.5}
+    """
+    if isinstance(value, np.ndarray):
+        name = f"{key}#{len(arrays)}"
+        arrays[name] = value
+        return {"__array__": name}
+    if hasattr(value, "numpy") and not isinstance(value, np.generic):
+        return encode(np.asarray(value.numpy()), arrays, key)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {"__dict__": [[encode(k, arrays, key), encode(v, arrays, key)]
+                             for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [encode(v, arrays, key) for v in value]}
+    if isinstance(value, list):
+        return [encode(v, arrays, key) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot save a value of type {type(value).__name__}")
+
+
+def decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """The inverse of :func:`encode`."""
+    if isinstance(value, list):
+        return [decode(v, arrays) for v in value]
+    if isinstance(value, dict):
+        if "__array__" in value:
+            return arrays[value["__array__"]]
+        if "__tuple__" in value:
+            return tuple(decode(v, arrays) for v in value["__tuple__"])
+        return {decode(k, arrays): decode(v, arrays) for k, v in value["__dict__"]}
+    return value
+
+
+# ------------------------------------------------------------- what a run is
+def state_variables(model) -> dict[str, list]:
+    """Every variable a resumed run needs back, by group, each once, in Keras'
+    order: ``model`` (weights, statistics, SeedGenerator states),
+    ``optimizer`` and ``metrics`` (the compiled metrics' sums). Variables are
+    matched by position, not by name: names carry Keras' auto-numbering
+    (``sequential_3``), which depends on what the process built before."""
+    seen: set[int] = set()
+
+    def once(variables) -> list:
+        kept = [v for v in variables if id(v) not in seen]
+        seen.update(id(v) for v in kept)
+        return kept
+
+    optimizer = getattr(model, "optimizer", None)
+    return {"model": once(model.variables),
+            "optimizer": once(optimizer.variables) if optimizer is not None else [],
+            "metrics": once(model.metrics_variables)}
+
+
+def _symbolic_batch(call: dict | None):
+    """Symbolic tensors like one batch of ``fit``'s training data (to build
+    compiled metrics before the first step), or ``None`` if unknown."""
+    import tensorflow as tf
+
+    call = call or {}
+    x = call.get("x")
+    if isinstance(x, tf.data.Dataset):
+        return keras.tree.map_structure(
+            lambda spec: keras.KerasTensor(tuple(spec.shape), spec.dtype.name), x.element_spec)
+    if x is None:
+        return None
+
+    def symbolic(array):
+        array = np.asarray(array)
+        dtype = "string" if array.dtype.kind in "OUS" else str(array.dtype)
+        return keras.KerasTensor((None,) + array.shape[1:], dtype)
+
+    return tuple(None if part is None else keras.tree.map_structure(symbolic, part)
+                 for part in (x, call.get("y"), call.get("sample_weight")))
+
+
+def _describe(variable) -> list:
+    return [list(variable.shape), keras.backend.standardize_dtype(variable.dtype)]
+
+
+def _signature(groups: dict[str, list]) -> list:
+    return [[group, *_describe(v)] for group in ("model", "optimizer") for v in groups[group]]
+
+
+def _entry(value: Any, described: str) -> dict[str, Any]:
+    return {"value": value, "described": described}
+
+
+def run_identity(model, call: dict | None, groups: dict[str, list]) -> dict[str, Any]:
+    """What must be the same for a checkpoint to belong to this run: seeds,
+    model and optimizer variables, training data, keras-seeds version."""
+    seeds = active_seeds()
+    seed = None if seeds is None else seeds.to_config()
+    described = "no seed set" if seeds is None else f"master seed {seeds.master}"
+    if isinstance(model, SeededModel):
+        seed = {"replicas": list(model.replica_seeds), "run": seed}
+        described = f"replica seeds {list(model.replica_seeds)}"
+    signature = _signature(groups)
+    shapes = ", ".join(str(tuple(shape)) for _, shape, _ in signature[:4])
+    shown = (f"{len(groups['model'])} model and {len(groups['optimizer'])} optimizer "
+             f"variables (shapes {shapes}{', ...' if len(signature) > 4 else ''})")
+    identity = {
+        "seed": _entry(seed, described),
+        "architecture": _entry(json_fingerprint(signature), shown),
+        "keras_seeds_version": _entry(keras_seeds.__version__,
+                                      f"keras-seeds {keras_seeds.__version__}"),
+    }
+    if call is not None and call.get("x") is not None:
+        data = {name: call.get(name) for name in ("x", "y", "sample_weight")}
+        digest = json_fingerprint(fingerprint_data(data))
+        identity["data"] = _entry(digest, f"training data with fingerprint {digest[:12]}")
+    return identity
+
+
+def _callback_list(call: dict | None) -> list:
+    callbacks = (call or {}).get("callbacks") or []
+    return list(getattr(callbacks, "callbacks", callbacks))
+
+
+def _stateful_callbacks(call: dict | None) -> dict[str, tuple[Any, tuple[str, ...]]]:
+    found = {}
+    for index, callback in enumerate(_callback_list(call)):
+        for kind, attributes in CALLBACK_STATE:
+            if isinstance(callback, kind):
+                found[f"{index}:{type(callback).__name__}"] = (callback, attributes)
+                break
+    return found
+
+
+# -------------------------------------------------------------- the callback
+class BackupAndRestore(keras.callbacks.Callback):
+    """A drop-in for ``keras.callbacks.BackupAndRestore`` whose resumed run is
+    bit-identical to the run that was never stopped.
+
+    Pass it to ``fit`` with the same ``backup_dir`` every time the job starts.
+    While training it writes a checkpoint every epoch (or every ``save_freq``
+    batches). If the job dies (SIGKILL, preemption, a lost Colab runtime), the
+    restarted ``fit`` continues from the newest whole checkpoint: at its epoch,
+    after the batches already trained, with every weight, optimizer slot,
+    metric sum, random stream and data order as they were, so the final
+    weights and ``History`` equal those of an uninterrupted run, bit for bit
+    (on the same machine and versions). Use it with
+    :class:`~keras_seeds.SeedCallback` (or :func:`~keras_seeds.seed_everything`)
+    so that the run is repeatable in the first place, or with a
+    :class:`~keras_seeds.SeededModel`.
+
+    Checkpoints are written atomically (temporary file, fsync, rename); the
+    previous good one is kept until the next is complete. A truncated or
+    corrupt checkpoint, or one from another run (other seeds, model variables,
+    training data or keras-seeds version), is refused with a warning naming
+    what differs, and the previous good one is used; if none is usable,
+    ``fit`` raises ``ValueError`` rather than overwrite the directory.
+
+    Args:
+        backup_dir: directory for the checkpoints (on Colab, a folder on the
+            mounted Google Drive; on a cluster, shared storage that outlives
+            the job).
+        save_freq: ``"epoch"`` to save at the end of every epoch, or an int
+            ``N`` to save every ``N`` batches.
+        double_checkpoint: accepted for compatibility with Keras; the
+            previous checkpoint is always kept until the next is whole.
+        delete_checkpoint: remove the checkpoints when training ends.
+
+    Limits: the seeded data orders are restored exactly for fits without
+    ``steps_per_epoch`` (with it, Keras keeps one data iterator across epochs,
+    and the run resumes at the saved epoch with the data from its start). A
+    ``tf.data`` pipeline of your own that shuffles with TensorFlow's stateful
+    ops cannot be put back; wrap it in :func:`~keras_seeds.seeded_dataset`.
+
+    Example:
+
+    >>> import tempfile, numpy as np, keras, keras_seeds as ks
+    >>> backup = tempfile.mkdtemp()
+    >>> seed = ks.SeedCallback(1, manifest=None, verbose=0)
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.2),
+    ...                           keras.layers.Dense(1)])
+    >>> model.compile("adam", "mse")
+    >>> x, y = np.ones((32, 4)), np.ones((32, 1))
+    >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[
+    ...     seed, ks.BackupAndRestore(backup, delete_checkpoint=False)])
+    >>> sorted(path.name for path in __import__("pathlib").Path(backup).iterdir())
+    ['checkpoint-00000002.npz']
+    >>> ks.disable_determinism()
+    """
+
+    def __init__(self, backup_dir, save_freq: "str | int" = "epoch",
+                 double_checkpoint: bool = False, delete_checkpoint: bool = True):
+        super().__init__()
+        if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
+            raise must_be("backup_dir", "a non-empty path (str or os.PathLike)", backup_dir,
+                          TypeError if not isinstance(backup_dir, (str, os.PathLike))
+                          else ValueError)
+        if save_freq != "epoch" and (isinstance(save_freq, bool)
+                                     or not isinstance(save_freq, (int, np.integer))
+                                     or save_freq < 1):
+            raise must_be("save_freq", "'epoch' or an int >= 1 (save every N batches)",
+                          save_freq)
+        self.backup_dir = Path(backup_dir)
+        self.save_freq = save_freq if save_freq == "epoch" else int(save_freq)
+        self.double_checkpoint = bool(double_checkpoint)
+        self.delete_checkpoint = bool(delete_checkpoint)
+        self.resumed_from: checkpoints.Checkpoint | None = None
+
+    # -- Keras hooks ------------------------------------------------------
+    def on_train_begin(self, logs=None):
+        model = self.model
+        self._call = fit_arguments(model)
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            # Keras builds it when the first step is traced; its slots must
+            # exist now to be restored (Keras' own BackupAndRestore does this).
+            optimizer.build(model.trainable_variables)
+        self._identity = run_identity(model, self._call, state_variables(model))
+        self._serial = 0
+        self._epoch = int((self._call or {}).get("initial_epoch") or 0)
+        self._batches_done = 0          # batches trained in the current epoch
+        self._batches_since_save = 0
+        self._epoch_ended = False
+        self._skip_until = 0
+        self._resumes: list[dict] = []
+        checkpoints.remove_leftovers(self.backup_dir)
+        checkpoint, refused = checkpoints.latest_usable(self.backup_dir, self._identity)
+        for reason in refused:
+            warnings.warn(f"BackupAndRestore: checkpoint refused: {reason}.", UserWarning,
+                          stacklevel=2)
+        if checkpoint is None and refused:
+            raise ValueError(
+                f"BackupAndRestore: no usable checkpoint in backup_dir='{self.backup_dir}' "
+                f"({len(refused)} refused, see the warnings); it is left as it is. Pass "
+                "another backup_dir, or delete this one to start afresh.")
+        self._pending = checkpoint
+        if checkpoint is None:
+            checkpoints.record_resumes(self.backup_dir, [])  # a fresh start
+        else:
+            meta = checkpoint.meta
+            self._serial = int(meta["serial"])
+            self._resumes = checkpoints.resumes(self.backup_dir) + [{
+                "epoch": meta["epoch"], "batch": meta["batch"],
+                "checkpoint": checkpoint.path.name, "at": now()}]
+            checkpoints.record_resumes(self.backup_dir, self._resumes)
+            self._epoch = int(meta["epoch"])
+            private.start_fit_at_epoch(model, self._epoch)
+            logger.info("BackupAndRestore: resuming from %s (%s).", checkpoint.path,
+                        checkpoints.describe_position(meta))
+        # Read by SeedCallback for the manifest.
+        model._keras_seeds_resumes = list(self._resumes)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._epoch_ended and self.save_freq == "epoch":
+            # Saved here, not in on_epoch_end: every callback has finished the
+            # epoch (History, EarlyStopping, ...) and its state is final.
+            self._save(epoch, 0)
+        self._epoch, self._batches_done, self._epoch_ended = epoch, 0, False
+        if self._pending is not None and self._pending.meta["batch"] == 0:
+            self._restore()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._pending is not None:
+            # Mid-epoch: every on_epoch_begin (learning-rate schedules, ...) has
+            # run, as it had when the checkpoint was written.
+            self._restore()
+
+    def on_train_batch_end(self, batch, logs=None):
+        done = batch + 1
+        if done <= self._skip_until:
+            return
+        self._batches_since_save += done - self._batches_done
+        self._batches_done = done
+        if self.save_freq != "epoch" and self._batches_since_save >= self.save_freq:
+            self._save(self._epoch, done)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch_ended = True
+
+    def on_train_end(self, logs=None):
+        if self._pending is not None:
+            # Resumed from the end of training: nothing was left to run.
+            self._restore()
+        private.start_fit_at_epoch(self.model, None)
+        if self.delete_checkpoint:
+            checkpoints.remove_directory(self.backup_dir)
+        elif self._epoch_ended and self.save_freq == "epoch":
+            self._save(self._epoch + 1, 0)
+
+    # -- saving -----------------------------------------------------------
+    def _save(self, epoch: int, batch: int) -> None:
+        model = self.model
+        groups = state_variables(model)
+        arrays = {f"{group}_{i}": np.asarray(variable.numpy())
+                  for group, variables in groups.items() for i, variable in enumerate(variables)}
+        engine = None
+        if isinstance(model, SeededModel):
+            state = model.engine_state()
+            arrays.update({f"engine_{name}": np.asarray(variable.numpy())
+                           for name, variable in state.variables.items()})
+            engine = {"variables": sorted(state.variables), "diverged": state.diverged,
+                      "frozen": state.frozen}
+        history = getattr(model, "history", None)
+        callback_state = {}
+        for key, (callback, attributes) in _stateful_callbacks(self._call).items():
+            callback_state[key] = {name: encode(getattr(callback, name), arrays, key)
+                                   for name in attributes if hasattr(callback, name)}
+        self._serial += 1
+        self._batches_since_save = 0
+        meta = {
+            "identity": self._identity,
+            "serial": self._serial,
+            "epoch": int(epoch),
+            "batch": int(batch),
+            "variables": {group: [[getattr(v, "path", v.name), *_describe(v)] for v in variables]
+                          for group, variables in groups.items()},
+            "engine": engine,
+            "streams": run_state.capture().to_dict(),
+            "history": encode({"history": getattr(history, "history", {}),
+                               "epoch": list(getattr(history, "epoch", []) or [])},
+                              arrays, "history"),
+            "callbacks": callback_state,
+            "saved": now(),
+        }
+        checkpoints.write_checkpoint(self.backup_dir, self._serial, meta, arrays)
+
+    # -- restoring --------------------------------------------------------
+    def _restore(self) -> None:
+        checkpoint, self._pending = self._pending, None
+        model, meta, arrays = self.model, checkpoint.meta, checkpoint.arrays
+        self._restore_variables(checkpoint)
+        if meta["engine"] is not None:
+            model.restore_engine_state(
+                {name: arrays[f"engine_{name}"] for name in meta["engine"]["variables"]},
+                meta["engine"]["diverged"], meta["engine"]["frozen"])
+        run_state.restore(run_state.RunState.from_dict(meta["streams"]))
+        self._restore_data_position(meta["epoch"])
+        history = getattr(model, "history", None)
+        if history is not None:
+            saved = decode(meta["history"], arrays)
+            history.history = {k: list(v) for k, v in saved["history"].items()}
+            history.epoch = list(saved["epoch"])
+        self._restore_callbacks(meta["callbacks"], arrays)
+        self._batches_done = int(meta["batch"])
+        self._skip_until = int(meta["batch"])
+        if self._skip_until:
+            _skip_batches(model, self._skip_until)
+        self.resumed_from = checkpoint
+
+    def _restore_variables(self, checkpoint: checkpoints.Checkpoint) -> None:
+        model, meta, arrays = self.model, checkpoint.meta, checkpoint.arrays
+        saved = meta["variables"]
+        groups = state_variables(model)
+        if meta["batch"] and len(groups["metrics"]) < len(saved["metrics"]):
+            # Mid-epoch, the metric sums so far are needed before the first
+            # step, which is when Keras would build the compiled metrics.
+            batch = _symbolic_batch(self._call)
+            if batch is not None:
+                private.symbolic_build(model, batch)
+                groups = state_variables(model)
+        for group, variables in groups.items():
+            found = [_describe(v) for v in variables]
+            expected = [entry[1:] for entry in saved[group]]
+            if group == "metrics" and not meta["batch"]:
+                continue  # at an epoch's start fit has just reset them
+            if found != expected:
+                raise ValueError(
+                    f"BackupAndRestore: the checkpoint's {group} variables "
+                    f"({len(expected)}: {[entry[0] for entry in saved[group]][:4]}...) do not "
+                    f"match this model's ({len(found)}); cannot resume from "
+                    f"'{checkpoint.path}'.")
+            for i, variable in enumerate(variables):
+                variable.assign(arrays[f"{group}_{i}"])
+
+    def _restore_data_position(self, epoch: int) -> None:
+        call = self._call or {}
+        if call.get("steps_per_epoch") is not None:
+            warnings.warn(
+                "BackupAndRestore: with steps_per_epoch, Keras keeps one data iterator "
+                f"across epochs; the run resumes at epoch {epoch} but the data starts over, "
+                "so it will not be bit-identical to an uninterrupted run.", UserWarning,
+                stacklevel=3)
+            return
+        # One pass over the data per epoch: the seeded orders continue at this epoch.
+        state = keras_fit.state()
+        if state is not None and state["active"]:
+            keras_fit.start_at(epoch)
+        info = pipeline_info(call.get("x"))
+        if info is not None:
+            info.set_epoch(epoch)
+
+    def _restore_callbacks(self, saved: dict, arrays: dict) -> None:
+        found = _stateful_callbacks(self._call)
+        for key in sorted(set(saved) - set(found)):
+            warnings.warn(f"BackupAndRestore: the checkpoint holds the state of callback "
+                          f"{key} (position:class), which this fit was not given; it is "
+                          "not restored.", UserWarning, stacklevel=3)
+        for key, values in saved.items():
+            if key in found:
+                callback = found[key][0]
+                for name, value in values.items():
+                    setattr(callback, name, decode(value, arrays))
+
+
+def _skip_batches(model, count: int) -> None:
+    """Makes the next ``fit`` steps draw ``count`` batches from the data without
+    training on them (the batches of the epoch the checkpoint had done)."""
+    original = model.train_function
+    per_call = int(getattr(model, "steps_per_execution", 1) or 1)
+    remaining = count
+
+    def skip_then_train(iterator):
+        nonlocal remaining
+        if remaining <= 0:
+            return original(iterator)
+        for _ in range(min(per_call, remaining)):
+            next(iterator)
+        remaining -= per_call
+        if remaining <= 0:
+            model.train_function = original
+        return model.get_metrics_result()
+
+    model.train_function = skip_then_train
