@@ -258,8 +258,11 @@ class BackupAndRestore(keras.callbacks.Callback):
     >>> x, y = np.ones((32, 4)), np.ones((32, 1))
     >>> history = model.fit(x, y, epochs=2, verbose=0, callbacks=[
     ...     seed, ks.BackupAndRestore(backup, delete_checkpoint=False)])
-    >>> sorted(path.name for path in __import__("pathlib").Path(backup).iterdir())
-    ['checkpoint-00000002.npz']
+    >>> # The job restarts with epochs=3: it trains epoch 2 only, History is whole.
+    >>> history = model.fit(x, y, epochs=3, verbose=0, callbacks=[
+    ...     seed, ks.BackupAndRestore(backup)])
+    >>> history.epoch
+    [0, 1, 2]
     >>> ks.disable_determinism()
     """
 
@@ -284,6 +287,11 @@ class BackupAndRestore(keras.callbacks.Callback):
     # -- Keras hooks ------------------------------------------------------
     def on_train_begin(self, logs=None):
         model = self.model
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                "keras_seeds.BackupAndRestore resumes bit for bit with Keras' TensorFlow "
+                f"backend; this Keras runs backend {keras.backend.backend()!r}. Use "
+                "keras.callbacks.BackupAndRestore, which resumes at the saved epoch.")
         self._call = fit_arguments(model)
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
@@ -405,9 +413,12 @@ class BackupAndRestore(keras.callbacks.Callback):
         model, meta, arrays = self.model, checkpoint.meta, checkpoint.arrays
         self._restore_variables(checkpoint)
         if meta["engine"] is not None:
-            model.restore_engine_state(
-                {name: arrays[f"engine_{name}"] for name in meta["engine"]["variables"]},
-                meta["engine"]["diverged"], meta["engine"]["frozen"])
+            # At an epoch's start the metric sums are fit's fresh ones; a checkpoint
+            # written when training ended still holds the last epoch's.
+            names = [name for name in meta["engine"]["variables"]
+                     if meta["batch"] or not name.startswith("metric_")]
+            model.restore_engine_state({name: arrays[f"engine_{name}"] for name in names},
+                                       meta["engine"]["diverged"], meta["engine"]["frozen"])
         run_state.restore(run_state.RunState.from_dict(meta["streams"]))
         self._restore_data_position(meta["epoch"])
         history = getattr(model, "history", None)

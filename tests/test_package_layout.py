@@ -14,7 +14,7 @@ LAYERS = [
     ("keras_seeds._validation", "keras_seeds._files", "keras_seeds._keras_private",
      "keras_seeds.seeding.contract"),
     ("keras_seeds.seeding", "keras_seeds.data_order", "keras_seeds.records"),
-    ("keras_seeds.callback", "keras_seeds.replicas"),
+    ("keras_seeds.callback", "keras_seeds.backup", "keras_seeds.replicas"),
     ("keras_seeds.cli", "keras_seeds.demo"),
 ]
 STATISTICS = "keras_seeds.statistics"

@@ -1,0 +1,257 @@
+"""BackupAndRestore: a job killed with SIGKILL and restarted ends bit-identical
+to the job never stopped; checkpoints of other runs, or damaged ones, are refused.
+
+The kill tests run ``tests/scripts/resume_run.py``: a job of six stages (an
+MLP with Dropout and a CNN with BatchNormalization and Dropout, each trained
+with plain ``fit(x, y, shuffle=True)`` + SeedCallback, with
+``seeded_dataset``, and as a K=4 SeededModel). The job stops itself at the
+asked point and waits; the test kills it with SIGKILL and starts it again,
+until it finishes. The reference is the same job run without
+BackupAndRestore.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import SCRIPTS
+from keras_seeds.records import checkpoint as checkpoints
+
+pytestmark = pytest.mark.xdist_group("backup")
+
+CONFIGS = [f"{model}-{feed}" for model in ("mlp", "cnn")
+           for feed in ("fit", "dataset", "replicas")]
+
+
+def _start(work, configs, *options):
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "resume_run.py"), str(work), ",".join(configs),
+         *options], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def _run(work, configs, *options) -> str:
+    """Runs the job once: ``"PAUSED ..."`` if it stopped (then it is SIGKILLed),
+    ``"DONE"`` if it finished."""
+    process = _start(work, configs, *options)
+    line = process.stdout.readline().strip()
+    if line.startswith("PAUSED"):
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+        assert process.returncode == -signal.SIGKILL
+        return line
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0 and line == "DONE", stderr[-4000:]
+    return line
+
+
+def _results(work, configs) -> dict:
+    return {config: json.loads((work / f"{config}.json").read_text()) for config in configs}
+
+
+def _newest_position(work, config) -> tuple[int, int]:
+    meta = checkpoints.read_checkpoint(
+        checkpoints.checkpoints_in(work / f"{config}-backup")[0]).meta
+    return meta["epoch"], meta["batch"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    work = tmp_path_factory.mktemp("reference")
+    assert _run(work, CONFIGS, "--reference") == "DONE"
+    return _results(work, CONFIGS)
+
+
+def _assert_same_run(resumed: dict, reference: dict, resumes: int) -> None:
+    for config in CONFIGS:
+        assert resumed[config]["weights_sha256"] == reference[config]["weights_sha256"], config
+        assert resumed[config]["history"] == reference[config]["history"], config
+        assert resumed[config]["epochs"] == [0, 1, 2]
+        assert resumed[config]["resumed"]["count"] == resumes, config
+
+
+def _kill_each_stage_once(work, save_freq: str, where: str) -> list:
+    pauses = [option for config in CONFIGS for option in ("--pause", f"{config}:{where}")]
+    positions = []
+    for config in CONFIGS:
+        assert _run(work, CONFIGS, "--save-freq", save_freq, *pauses) == f"PAUSED {where}"
+        positions.append(_newest_position(work, config))
+    assert _run(work, CONFIGS, "--save-freq", save_freq, *pauses) == "DONE"
+    return positions
+
+
+def test_killed_inside_an_epoch_the_job_ends_bit_identical(tmp_path, reference):
+    # Killed after batch 6 of epoch 1; the newest checkpoint is from after
+    # batch 5 (every 4 batches: 4, 8, then 2 and 6 of epoch 1): the resumed job
+    # skips 6 batches of epoch 1 and trains the 7th again.
+    positions = _kill_each_stage_once(tmp_path, "4", "batch:1:6")
+    assert positions == [(1, 6)] * len(CONFIGS)
+    _assert_same_run(_results(tmp_path, CONFIGS), reference, resumes=1)
+    assert not (tmp_path / "mlp-fit-backup").exists()  # delete_checkpoint=True
+
+
+def test_killed_between_epochs_the_job_ends_bit_identical(tmp_path, reference):
+    positions = _kill_each_stage_once(tmp_path, "epoch", "epoch:2")
+    assert positions == [(2, 0)] * len(CONFIGS)
+    _assert_same_run(_results(tmp_path, CONFIGS), reference, resumes=1)
+
+
+@pytest.mark.parametrize("config", ["mlp-replicas"])
+def test_killed_again_while_writing_the_first_checkpoint_after_resuming(
+        tmp_path, reference, config):
+    save = ("--save-freq", "4")
+    assert _run(tmp_path, [config], *save, "--pause", f"{config}:batch:1:6") == \
+        "PAUSED batch:1:6"
+    assert _run(tmp_path, [config], *save, "--pause-resumed", f"{config}:save") == \
+        "PAUSED save"
+    backup = tmp_path / f"{config}-backup"
+    # Killed after the temporary file was written, before it was renamed in.
+    assert [p.name for p in backup.glob(".checkpoint-00000005.npz.*.tmp")]
+    assert _newest_position(tmp_path, config) == (1, 6)
+    assert _run(tmp_path, [config], *save) == "DONE"
+    result = _results(tmp_path, [config])[config]
+    assert result["weights_sha256"] == reference[config]["weights_sha256"]
+    assert result["history"] == reference[config]["history"]
+    assert result["resumed"]["count"] == 2
+    assert [(r["epoch"], r["batch"]) for r in result["resumed"]["from"]] == [(1, 6), (1, 6)]
+
+
+# ----------------------------------------------------------- in one process
+def _digits(n=96):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.data[:n] / 16.0).astype("float32"), digits.target[:n].astype("int32")
+
+
+def _fit(backup, *, seed=3, hidden=16, epochs=2, data=None, delete=False, extra=()):
+    import keras
+
+    import keras_seeds as ks
+
+    x, y = data if data is not None else _digits()
+    callback = ks.SeedCallback(seed, manifest=None, verbose=0)
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(hidden, activation="relu"),
+                              keras.layers.Dropout(0.2), keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    backup_callback = ks.BackupAndRestore(backup, delete_checkpoint=delete)
+    history = model.fit(x, y, batch_size=32, epochs=epochs, verbose=0,
+                        callbacks=[callback, backup_callback, *extra])
+    return model, history, backup_callback
+
+
+def test_a_truncated_checkpoint_is_refused_and_the_previous_one_used(tmp_path):
+    _fit(tmp_path, epochs=3)  # kept: the start of epoch 2 (serial 2) and the end (3)
+    newest = checkpoints.checkpoints_in(tmp_path)[0]
+    with open(newest, "r+b") as handle:
+        handle.truncate(newest.stat().st_size - 100)
+    with pytest.warns(UserWarning, match="checkpoint refused: .*truncated or corrupt"):
+        _, history, callback = _fit(tmp_path, epochs=3, delete=True)
+    assert callback.resumed_from.path.name == "checkpoint-00000002.npz"
+    assert callback.resumed_from.meta["epoch"] == 2
+    assert history.epoch == [0, 1, 2]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"seed": 4}, "seed: the checkpoint has master seed 3, this run master seed 4"),
+    ({"hidden": 8}, "architecture: the checkpoint has 5 model and 10 optimizer variables "
+                    "(shapes (64, 16), (16,), (2,), (16, 10), ...), this run 5 model and "
+                    "10 optimizer variables (shapes (64, 8), (8,), (2,), (8, 10), ...)"),
+    ({"data": _digits(64)}, "data: the checkpoint has training data with fingerprint "),
+])
+def test_a_checkpoint_of_another_run_is_refused(tmp_path, change, message):
+    _fit(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.warns(UserWarning) as caught, pytest.raises(
+            ValueError, match="no usable checkpoint in backup_dir=.*2 refused"):
+        _fit(tmp_path, epochs=3, **change)
+    refusals = [str(w.message) for w in caught if "refused" in str(w.message)]
+    assert len(refusals) == 2 and all(message in text for text in refusals)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # left as it is
+
+
+def test_a_checkpoint_of_another_keras_seeds_version_is_refused(tmp_path, monkeypatch):
+    import keras_seeds
+
+    _fit(tmp_path)
+    monkeypatch.setattr(keras_seeds, "__version__", "9.9.9")
+    with pytest.warns(UserWarning, match="keras_seeds_version: the checkpoint has keras-seeds "
+                                         r"0\.1\.0, this run keras-seeds 9\.9\.9"), \
+            pytest.raises(ValueError, match="no usable checkpoint"):
+        _fit(tmp_path, epochs=3)
+
+
+def test_early_stopping_counters_continue_after_a_resume(tmp_path):
+    import keras
+
+    stop = keras.callbacks.EarlyStopping(monitor="loss", patience=50, min_delta=10.0)
+    _fit(tmp_path, epochs=2, extra=[stop])
+    assert stop.wait == 1  # the first epoch sets best; the second does not improve by 10
+    resumed = keras.callbacks.EarlyStopping(monitor="loss", patience=50, min_delta=10.0)
+    _fit(tmp_path, epochs=3, extra=[resumed])
+    assert resumed.wait == 2 and resumed.best == stop.best
+
+
+def test_arguments_are_checked():
+    import keras_seeds as ks
+
+    with pytest.raises(ValueError, match=r"^`save_freq` must be 'epoch' or an int >= 1 \(save "
+                                         r"every N batches\); received save_freq=0\.$"):
+        ks.BackupAndRestore("backup", save_freq=0)
+    with pytest.raises(ValueError, match=r"^`save_freq` must be .*received save_freq='batch'"):
+        ks.BackupAndRestore("backup", save_freq="batch")
+    with pytest.raises(ValueError, match=r"^`backup_dir` must be a non-empty path"):
+        ks.BackupAndRestore("")
+    with pytest.raises(TypeError, match=r"^`backup_dir` must be .*received backup_dir=None"):
+        ks.BackupAndRestore(None)
+
+
+def test_keras_stays_as_it_was_after_a_resumed_fit(tmp_path):
+    model, _, _ = _fit(tmp_path, epochs=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        history = model.fit(*_digits(), epochs=1, verbose=0)  # a later plain fit
+    assert history.epoch == [0]  # not started at the resumed epoch
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_a_seeded_model_resumes_with_its_frozen_and_diverged_replicas(tmp_path):
+    import keras
+
+    import keras_seeds as ks
+
+    class StopReplicas(keras.callbacks.Callback):
+        """After epoch 0, replica 1 is stopped and replica 2 counted as diverged."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                self.model.freeze_replica(1)
+                self.model.diverged_replicas.append(2)
+
+    def fit(epochs, backup=None):
+        model = ks.SeededModel(lambda: keras.Sequential([
+            keras.Input((64,)), keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dropout(0.3), keras.layers.Dense(10)]), seeds=[1, 2, 3])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        callbacks = [StopReplicas()]
+        if backup is not None:
+            callbacks.append(ks.BackupAndRestore(backup, delete_checkpoint=epochs == 3))
+        history = model.fit(*_digits(), batch_size=32, epochs=epochs, verbose=0,
+                            callbacks=callbacks)
+        return model, history
+
+    uninterrupted, expected = fit(3)
+    fit(2, tmp_path)  # the job stops after epoch 1
+    resumed, history = fit(3, tmp_path)  # StopReplicas does not run again: epoch 0 is done
+    assert resumed.diverged_replicas == [2]
+    for k in range(3):
+        for mine, theirs in zip(resumed.get_replica_weights(k),
+                                uninterrupted.get_replica_weights(k)):
+            assert mine.tobytes() == theirs.tobytes(), k
+    assert history.history == expected.history
