@@ -339,6 +339,9 @@ class BackupAndRestore(keras.callbacks.Callback):
             # epoch (History, EarlyStopping, ...) and its state is final.
             self._save(epoch, 0)
         self._epoch, self._batches_done, self._epoch_ended = epoch, 0, False
+        # fit has read its first epoch: a later fit (even after an exception
+        # ends this one) starts where it is asked to.
+        private.start_fit_at_epoch(self.model, None)
         if self._pending is not None and self._pending.meta["batch"] == 0:
             self._restore()
 

@@ -74,3 +74,18 @@ except ImportError as error:
     assert out.startswith("MissingPrivateName | keras-seeds needs "
                           "`keras.src.export.export_utils.make_tf_tensor_spec`"), out
     assert "tested with Keras 3.15 and TensorFlow 2.21" in out
+
+
+def test_fit_starts_at_the_epoch_set_in_on_train_begin():
+    class StartAtTwo(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            private.start_fit_at_epoch(self.model, 2)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            private.start_fit_at_epoch(self.model, None)
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    x, y = np.zeros((4, 3)), np.zeros((4, 1))
+    assert model.fit(x, y, epochs=4, verbose=0, callbacks=[StartAtTwo()]).epoch == [2, 3]
+    assert model.fit(x, y, epochs=2, verbose=0).epoch == [0, 1]

@@ -4,17 +4,17 @@ A run that is stopped and resumed continues bit for bit only if each stream
 continues where it stopped: Python's ``random``, NumPy's global generator,
 Keras' global seed and global ``SeedGenerator``, every ``SeedGenerator`` of
 the model (Dropout, noise and augmentation layers: their states are not in the
-model's saved weights, keras #19796), and the pass counter of the array order
-``SeedCallback`` gives Keras' ``fit``. :func:`capture` reads them into a
-:class:`RunState` that survives a JSON round trip; :func:`restore` writes them
-back. (TensorFlow's stateful random ops keep their state inside kernels; the
+model's saved weights, keras #19796), the pass counter of the array order
+``SeedCallback`` gives Keras' ``fit``, and TensorFlow's global seed.
+:func:`capture` reads them into a :class:`RunState` that survives a JSON round
+trip; :func:`restore` writes them back. (TensorFlow's stateful random ops keep their state inside kernels; the
 seeded code paths of keras-seeds use stateless ops only.)
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -32,9 +32,12 @@ class RunState:
     keras_global_generator: list[int] | None
     generators: dict[str, list[int]]
     array_order: dict[str, Any] | None
+    tensorflow_global_seed: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # The fields hold JSON values already; dataclasses.asdict would deep-copy
+        # the generator states, a third of a checkpoint's cost.
+        return {field.name: getattr(self, field.name) for field in fields(self)}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> RunState:
@@ -67,6 +70,8 @@ def capture(model=None) -> RunState:
     >>> (random.random(), model.layers[0].seed_generator.next().numpy().tolist()) == first
     True
     """
+    import keras
+
     from keras_seeds import _keras_private as private
     from keras_seeds.data_order import keras_fit
 
@@ -86,6 +91,8 @@ def capture(model=None) -> RunState:
                                 else global_generator.state.numpy().tolist()),
         generators=generators,
         array_order=keras_fit.state(),
+        tensorflow_global_seed=(private.tensorflow_global_seed()
+                                if keras.backend.backend() == "tensorflow" else None),
     )
 
 
@@ -93,6 +100,7 @@ def restore(state: RunState, model=None) -> None:
     """Puts every stream back where :func:`capture` read it. The model must have
     the SeedGenerators it had then (same layers, same order); otherwise a
     ``ValueError`` names the difference and nothing is changed."""
+    import keras
     from keras import random as keras_random
 
     from keras_seeds import _keras_private as private
@@ -123,3 +131,10 @@ def restore(state: RunState, model=None) -> None:
                                         dtype=str(generator.state.dtype)))
     if state.array_order is not None:
         keras_fit.set_state(state.array_order)
+    if (keras.backend.backend() == "tensorflow"
+            and private.tensorflow_global_seed() != state.tensorflow_global_seed):
+        # Only when it differs: setting it again would restart TensorFlow's
+        # op-seed counter, which ops created later (a tf.data shuffle) draw from.
+        import tensorflow as tf
+
+        tf.random.set_seed(state.tensorflow_global_seed)
