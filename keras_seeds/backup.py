@@ -306,6 +306,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._epoch_ended = False
         self._skip_until = 0
         self._resumes: list[dict] = []
+        self._reader = _VariableReader()
         checkpoints.remove_leftovers(self.backup_dir)
         checkpoint, refused = checkpoints.latest_usable(self.backup_dir, self._identity)
         for reason in refused:
@@ -377,15 +378,17 @@ class BackupAndRestore(keras.callbacks.Callback):
     def _save(self, epoch: int, batch: int) -> None:
         model = self.model
         groups = state_variables(model)
-        arrays = {f"{group}_{i}": np.asarray(variable.numpy())
-                  for group, variables in groups.items() for i, variable in enumerate(variables)}
+        names = [f"{group}_{i}" for group, variables in groups.items()
+                 for i in range(len(variables))]
+        variables = [variable for group in groups.values() for variable in group]
         engine = None
         if isinstance(model, SeededModel):
             state = model.engine_state()
-            arrays.update({f"engine_{name}": np.asarray(variable.numpy())
-                           for name, variable in state.variables.items()})
+            names += [f"engine_{name}" for name in state.variables]
+            variables += list(state.variables.values())
             engine = {"variables": sorted(state.variables), "diverged": state.diverged,
                       "frozen": state.frozen}
+        arrays = dict(zip(names, self._reader.read(variables)))
         history = getattr(model, "history", None)
         callback_state = {}
         for key, (callback, attributes) in _stateful_callbacks(self._call).items():
@@ -489,6 +492,25 @@ class BackupAndRestore(keras.callbacks.Callback):
                 callback = found[key][0]
                 for name, value in values.items():
                     setattr(callback, name, decode(value, arrays))
+
+
+class _VariableReader:
+    """Reads many variables in one TensorFlow call (one by one, each read is an
+    eager op of its own: half of a small model's checkpoint time)."""
+
+    def __init__(self):
+        self._key: tuple = ()
+        self._function = None
+
+    def read(self, variables: list) -> list[np.ndarray]:
+        import tensorflow as tf
+
+        key = tuple(id(v) for v in variables)
+        if key != self._key:
+            self._key = key
+            self._function = tf.function(
+                lambda: [tf.identity(tf.convert_to_tensor(v)) for v in variables])
+        return [value.numpy() for value in self._function()]
 
 
 def _skip_batches(model, count: int) -> None:

@@ -22,7 +22,8 @@ import pytest
 from conftest import SCRIPTS
 from keras_seeds.records import checkpoint as checkpoints
 
-pytestmark = pytest.mark.xdist_group("backup")
+# The kill tests share the reference run: one worker runs them all.
+reference_group = pytest.mark.xdist_group("backup_reference")
 
 CONFIGS = [f"{model}-{feed}" for model in ("mlp", "cnn")
            for feed in ("fit", "dataset", "replicas")]
@@ -85,6 +86,7 @@ def _kill_each_stage_once(work, save_freq: str, where: str) -> list:
     return positions
 
 
+@reference_group
 def test_killed_inside_an_epoch_the_job_ends_bit_identical(tmp_path, reference):
     # Killed after batch 6 of epoch 1; the newest checkpoint is from after
     # batch 5 (every 4 batches: 4, 8, then 2 and 6 of epoch 1): the resumed job
@@ -95,12 +97,14 @@ def test_killed_inside_an_epoch_the_job_ends_bit_identical(tmp_path, reference):
     assert not (tmp_path / "mlp-fit-backup").exists()  # delete_checkpoint=True
 
 
+@reference_group
 def test_killed_between_epochs_the_job_ends_bit_identical(tmp_path, reference):
     positions = _kill_each_stage_once(tmp_path, "epoch", "epoch:2")
     assert positions == [(2, 0)] * len(CONFIGS)
     _assert_same_run(_results(tmp_path, CONFIGS), reference, resumes=1)
 
 
+@reference_group
 @pytest.mark.parametrize("config", ["mlp-replicas"])
 def test_killed_again_while_writing_the_first_checkpoint_after_resuming(
         tmp_path, reference, config):

@@ -28,7 +28,7 @@ from keras_seeds._files import fsync_directory, write_file_atomically, write_jso
 
 FORMAT = "keras-seeds-checkpoint/1"
 _PREFIX, _SUFFIX = "checkpoint-", ".npz"
-_META = "meta"
+_META, _DATA, _INDEX = "meta", "data", "arrays"
 _RESUMES = "resumes.json"
 
 
@@ -98,12 +98,11 @@ def write_checkpoint(directory, serial: int, meta: dict[str, Any],
     >>> read_checkpoint(checkpoints_in(directory)[0]).meta["step"]
     2
     """
-    if _META in arrays:
-        raise ValueError(f"`arrays`: the name {_META!r} is the checkpoint's header.")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    header = json.dumps({"format": FORMAT, **meta}, sort_keys=True).encode()
-    payload = {**arrays, _META: np.frombuffer(header, dtype=np.uint8)}
+    index, data = _pack(arrays)
+    header = json.dumps({"format": FORMAT, **meta, _INDEX: index}, sort_keys=True).encode()
+    payload = {_DATA: data, _META: np.frombuffer(header, dtype=np.uint8)}
     path = checkpoint_path(directory, serial)
     write_file_atomically(path, lambda handle: np.savez(handle, **payload), mode="wb")
     fsync_directory(directory)
@@ -120,8 +119,8 @@ def read_checkpoint(path) -> Checkpoint:
         with open(path, "rb") as handle:
             content = handle.read()
         with np.load(io.BytesIO(content), allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-        meta = json.loads(arrays.pop(_META).tobytes().decode())
+            meta = json.loads(archive[_META].tobytes().decode())
+            data = archive[_DATA]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile,
             UnicodeDecodeError) as error:
         raise CheckpointRefused(
@@ -129,7 +128,33 @@ def read_checkpoint(path) -> Checkpoint:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise CheckpointRefused(f"'{path}' is not a {FORMAT} checkpoint (format {found!r})")
-    return Checkpoint(path, meta, arrays)
+    return Checkpoint(path, meta, _unpack(meta.pop(_INDEX), data))
+
+
+def _pack(arrays: dict[str, np.ndarray]) -> tuple[list, np.ndarray]:
+    """All arrays as one byte buffer and an index of ``[name, dtype, shape,
+    offset]``: one archive member instead of one per array (each member costs
+    headers and a CRC of its own, most of a small model's checkpoint time)."""
+    index, parts, offset = [], [], 0
+    for name, array in arrays.items():
+        array = np.asarray(array)  # (np.ascontiguousarray makes a scalar 1-d)
+        if array.dtype.hasobject:
+            raise ValueError(f"`arrays`: {name!r} holds Python objects (dtype object); a "
+                             "checkpoint stores numeric and string arrays only.")
+        index.append([name, array.dtype.str, list(array.shape), offset])
+        parts.append(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+        offset += array.nbytes
+    data = np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+    return index, data
+
+
+def _unpack(index: list, data: np.ndarray) -> dict[str, np.ndarray]:
+    arrays = {}
+    for name, dtype, shape, offset in index:
+        dtype = np.dtype(dtype)
+        count = int(np.prod(shape, dtype=np.int64))
+        arrays[name] = np.frombuffer(data, dtype, count, offset).reshape(tuple(shape)).copy()
+    return arrays
 
 
 def identity_differences(found: dict[str, Any], expected: dict[str, Any]) -> list[str]:

@@ -89,3 +89,12 @@ def test_resume_log_survives_until_the_directory_is_removed(tmp_path):
     assert checkpoints.resumes(tmp_path) == [{"epoch": 1, "batch": 3}]
     checkpoints.remove_directory(tmp_path)
     assert not tmp_path.exists()
+
+
+def test_scalars_strings_and_empty_arrays_come_back_with_their_shapes(tmp_path):
+    arrays = {"step": np.array(7, "int64"), "names": np.array([b"a", b"bc"]),
+              "empty": np.zeros((0, 3), "float16")}
+    read = checkpoints.read_checkpoint(checkpoints.write_checkpoint(tmp_path, 1, {}, arrays))
+    for name, array in arrays.items():
+        assert read.arrays[name].shape == array.shape and read.arrays[name].dtype == array.dtype
+        assert read.arrays[name].tobytes() == array.tobytes()
