@@ -293,6 +293,16 @@ class BackupAndRestore(keras.callbacks.Callback):
                 f"backend; this Keras runs backend {keras.backend.backend()!r}. Use "
                 "keras.callbacks.BackupAndRestore, which resumes at the saved epoch.")
         self._call = fit_arguments(model)
+        if not all(layer.built for layer in private.flatten_layers(model)):
+            # Keras builds such a model (a Sequential without keras.Input) when
+            # the first step is traced; a checkpoint needs its variables now.
+            batch = _symbolic_batch(self._call)
+            if batch is None:
+                raise ValueError(
+                    f"BackupAndRestore: model {model.name!r} is not built and its input "
+                    "shape cannot be read from fit's data. Give it a keras.Input, or call "
+                    "model.build(input_shape) before fit.")
+            private.symbolic_build(model, batch)
         optimizer = getattr(model, "optimizer", None)
         if optimizer is not None and not optimizer.built:
             # Keras builds it when the first step is traced; its slots must
@@ -425,7 +435,9 @@ class BackupAndRestore(keras.callbacks.Callback):
                      if meta["batch"] or not name.startswith("metric_")]
             model.restore_engine_state({name: arrays[f"engine_{name}"] for name in names},
                                        meta["engine"]["diverged"], meta["engine"]["frozen"])
-        run_state.restore(run_state.RunState.from_dict(meta["streams"]))
+        # The routed array order is this fit's SeedCallback's (its seed is checked
+        # above); a checkpoint written after it let go records it as off.
+        run_state.restore(run_state.RunState.from_dict({**meta["streams"], "array_order": None}))
         self._restore_data_position(meta["epoch"])
         history = getattr(model, "history", None)
         if history is not None:
@@ -496,7 +508,9 @@ class BackupAndRestore(keras.callbacks.Callback):
 
 class _VariableReader:
     """Reads many variables in one TensorFlow call (one by one, each read is an
-    eager op of its own: half of a small model's checkpoint time)."""
+    eager op of its own: half of a small model's checkpoint time). Traced once
+    per list of variables; passing the variables as arguments instead would
+    cost more than reading them one by one."""
 
     def __init__(self):
         self._key: tuple = ()
@@ -509,7 +523,8 @@ class _VariableReader:
         if key != self._key:
             self._key = key
             self._function = tf.function(
-                lambda: [tf.identity(tf.convert_to_tensor(v)) for v in variables])
+                lambda: [tf.identity(tf.convert_to_tensor(v)) for v in variables],
+                autograph=False)
         return [value.numpy() for value in self._function()]
 
 

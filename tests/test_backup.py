@@ -11,6 +11,7 @@ BackupAndRestore.
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,8 +20,9 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import SCRIPTS
 from keras_seeds.records import checkpoint as checkpoints
+
+from conftest import SCRIPTS
 
 # The kill tests share the reference run: one worker runs them all.
 reference_group = pytest.mark.xdist_group("backup_reference")
@@ -33,7 +35,7 @@ def _start(work, configs, *options):
     return subprocess.Popen(
         [sys.executable, str(SCRIPTS / "resume_run.py"), str(work), ",".join(configs),
          *options], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
 def _run(work, configs, *options) -> str:
@@ -258,4 +260,28 @@ def test_a_seeded_model_resumes_with_its_frozen_and_diverged_replicas(tmp_path):
         for mine, theirs in zip(resumed.get_replica_weights(k),
                                 uninterrupted.get_replica_weights(k)):
             assert mine.tobytes() == theirs.tobytes(), k
+    assert history.history == expected.history
+
+
+def test_a_model_keras_builds_only_when_training_starts_resumes_too(tmp_path):
+    import keras
+
+    import keras_seeds as ks
+
+    def fit(epochs, backup=None):
+        callbacks = [ks.SeedCallback(5, manifest=None, verbose=0)]
+        model = keras.Sequential([keras.layers.Dense(8, activation="relu"),  # no keras.Input
+                                  keras.layers.Dropout(0.3), keras.layers.Dense(10)])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        if backup is not None:
+            callbacks.append(ks.BackupAndRestore(backup, delete_checkpoint=epochs == 3))
+        history = model.fit(*_digits(), batch_size=32, epochs=epochs, verbose=0,
+                            callbacks=callbacks)
+        return model, history
+
+    uninterrupted, expected = fit(3)
+    fit(2, tmp_path)
+    resumed, history = fit(3, tmp_path)
+    assert [w.tobytes() for w in resumed.get_weights()] == [
+        w.tobytes() for w in uninterrupted.get_weights()]
     assert history.history == expected.history
