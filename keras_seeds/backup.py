@@ -1,10 +1,12 @@
 """BackupAndRestore: a killed run, restarted, ends bit for bit where the run
 that was never stopped ends.
 
-Keras' own ``keras.callbacks.BackupAndRestore`` saves the weights and the
-epoch and restores the epoch: no random stream, no optimizer state of a
-SeedGenerator (keras #19796), no position in the data, so a mid-epoch backup
-replays the epoch's data from its start with mid-epoch weights. This one saves
+Keras' own ``keras.callbacks.BackupAndRestore`` restores the weights (with
+the optimizer's state) and the epoch number; not the random streams
+(Dropout's SeedGenerator is not in saved weights, keras #19796), not the
+position in the data (a mid-epoch backup replays the epoch's data from its
+start with mid-epoch weights), not the metric sums, History or callback
+counters. This one saves
 everything the rest of the run depends on, in one checkpoint file
 (``records.checkpoint``):
 
@@ -13,7 +15,7 @@ everything the rest of the run depends on, in one checkpoint file
   sums so far in the epoch), and a ``SeededModel``'s engine state (each
   replica's metric state and batch order, diverged and frozen replicas);
 - the random streams (``records.run_state``: Python, NumPy, Keras' global
-  seed and generator) and the data position: the epoch, the batches done in
+  seed and generator, TensorFlow's global seed) and the data position: the epoch, the batches done in
   it, and the pass of keras-seeds' seeded orders (plain
   ``fit(x, y, shuffle=True)`` under ``SeedCallback``, ``seeded_dataset``,
   a ``SeededModel``'s replicas);

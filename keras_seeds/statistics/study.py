@@ -63,6 +63,8 @@ class SeedStudy:
     Attributes:
         scores, seeds: NumPy arrays in the same order (dropped seeds removed).
         dropped_seeds: seeds whose score was NaN.
+        discarded_seeds, failed_seeds: seeds of a store's sweep stopped early
+            or failed (:meth:`from_store`); empty otherwise.
 
     Example:
 
@@ -113,6 +115,9 @@ class SeedStudy:
             raise ValueError(f"`scores`: every score is NaN or infinite ({scores.size} "
                              "seeds); there is nothing to study.")
         self.dropped_seeds = seeds[~kept]
+        # Seeds a sweep stopped early or that failed (SeedStudy.from_store).
+        self.discarded_seeds = np.array([], dtype=np.int64)
+        self.failed_seeds = np.array([], dtype=np.int64)
         if self.dropped_seeds.size:
             statistics.warn(
                 f"SeedStudy: dropped {self.dropped_seeds.size} NaN or infinite score(s) "
@@ -455,6 +460,68 @@ class SeedStudy:
         return pd.DataFrame(columns, index=pd.Index(self.seeds, name="seed"))
 
     # ----------------------------------------------------- constructors
+    @classmethod
+    def from_store(cls, path, config: str | None = None) -> SeedStudy:
+        """The study of one configuration in a seed store (:mod:`keras_seeds.store`).
+
+        Args:
+            path: the store's SQLite file.
+            config: the configuration's name or hash (prefix); may be left out
+                when the store holds one configuration.
+
+        The score of each seed that finished (``done``) and of each that
+        diverged (a NaN score, dropped with a warning); seeds discarded early
+        or failed are left out and counted in ``discarded_seeds`` and
+        ``failed_seeds``. The metric, its direction and the learning curves
+        come from the store.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> from keras_seeds.store import SeedRun, SeedStore
+        >>> store = SeedStore(os.path.join(tempfile.mkdtemp(), "seeds.db"))
+        >>> key = store.add_config({"metric": "val_accuracy", "units": 64}, name="mlp")
+        >>> _ = store.write(key, [SeedRun(s, "done", score=0.9 + s / 100) for s in range(4)])
+        >>> SeedStudy.from_store(store.path)
+        SeedStudy(val_accuracy: n=4, mean=0.915, std=0.01291)
+        """
+        from keras_seeds.store import SeedStore, StoreError
+
+        store = SeedStore(path, create=False)
+        configs = store.configs()
+        if config is None:
+            if len(configs) != 1:
+                names = ", ".join(info["name"] for info in configs.values()) or "none"
+                raise StoreError(f"`config`: '{path}' holds {len(configs)} configurations "
+                                 f"({names}); name the one to study.")
+            key = next(iter(configs))
+        else:
+            key = store.find_config(config)
+        definition = configs[key]["definition"]
+        runs = store.runs(key)
+        scored = [run for run in runs if run.status in ("done", "diverged")]
+        if not scored:
+            raise StoreError(f"`config`: {configs[key]['name']!r} in '{path}' has no finished "
+                             "seed yet.")
+        metric = definition.get("metric")
+        higher = definition.get("higher_is_better")
+        curves = {}
+        lengths = {len(values) for run in scored for values in run.history.values()}
+        if len(lengths) == 1 and all(run.history for run in scored):
+            names = set.intersection(*(set(run.history) for run in scored))
+            curves = {name: np.array([run.history[name] for run in scored], dtype=float).T
+                      for name in sorted(names)}
+        study = cls({run.seed: math.nan if run.score is None else run.score for run in scored},
+                    metric=metric,
+                    higher_is_better=(is_higher_better(metric) if higher is None and metric
+                                      else True if higher is None else bool(higher)),
+                    name=configs[key]["name"], curves=curves)
+        study.discarded_seeds = np.array([r.seed for r in runs if r.status == "discarded"],
+                                         dtype=np.int64)
+        study.failed_seeds = np.array([r.seed for r in runs if r.status == "failed"],
+                                      dtype=np.int64)
+        return study
+
     @classmethod
     def from_history(cls, history, metric: str | None = None, *, seeds=None,
                      epoch: int = -1, higher_is_better: bool | None = None,

@@ -318,3 +318,47 @@ def test_ensemble_gain_and_diversity_equal_loops():
                                 for i, j in pairs]),
     }
     assert member_diversity(p) == pytest.approx(expected)
+
+
+def _store_with_two_configs(path):
+    from keras_seeds.store import SeedRun, SeedStore
+
+    store = SeedStore(path)
+    wide = store.add_config({"units": 64, "metric": "val_loss"}, name="wide")
+    narrow = store.add_config({"units": 8, "metric": "val_accuracy"}, name="narrow")
+    runs = [SeedRun(seed, "done", score=float(score), history={"val_loss": [1.0, score]})
+            for seed, score in zip(SEEDS, SCORES)]
+    runs += [SeedRun(60, "diverged", score=float("nan"), history={"val_loss": [1.0, 9.0]}),
+             SeedRun(61, "discarded", score=0.5), SeedRun(62, "failed", error="OOM")]
+    store.write(wide, runs)
+    store.write(narrow, [SeedRun(1, "done", score=0.7), SeedRun(2, "done", score=0.8)])
+    return store
+
+
+def test_a_study_read_from_a_store_is_the_study_of_its_scores(tmp_path):
+    _store_with_two_configs(tmp_path / "seeds.db")
+    with pytest.warns(ks.SeedStudyWarning, match=r"dropped 1 NaN .*\(seeds 60\)"):
+        read = ks.SeedStudy.from_store(tmp_path / "seeds.db", config="wide")
+    order = np.argsort(SEEDS)  # a store gives its seeds in order
+    expected = ks.SeedStudy(SCORES[order], np.array(SEEDS)[order], metric="val_loss",
+                            higher_is_better=False)
+    assert read.name == "wide" and read.metric == "val_loss" and not read.higher_is_better
+    assert read.seeds.tolist() == expected.seeds.tolist()
+    assert read.scores.tolist() == expected.scores.tolist()
+    summary = read.summary(random_state=1)
+    assert summary.pop("n_dropped") == 1  # the diverged seed
+    assert summary == {k: v for k, v in expected.summary(random_state=1).items()
+                       if k != "n_dropped"}
+    assert read.dropped_seeds.tolist() == [60]
+    assert read.discarded_seeds.tolist() == [61] and read.failed_seeds.tolist() == [62]
+    assert read.curves["val_loss"][1].tolist() == SCORES[order].tolist()
+
+
+def test_a_store_of_several_configs_needs_the_config_named(tmp_path):
+    _store_with_two_configs(tmp_path / "seeds.db")
+    with pytest.raises(ValueError, match=r"`config`: '.*seeds\.db' holds 2 configurations "
+                                         r"\(wide, narrow\); name the one to study\."):
+        ks.SeedStudy.from_store(tmp_path / "seeds.db")
+    assert ks.SeedStudy.from_store(tmp_path / "seeds.db", config="narrow").n == 2
+    with pytest.raises(ValueError, match=r"'.*absent\.db' does not exist"):
+        ks.SeedStudy.from_store(tmp_path / "absent.db")

@@ -1,0 +1,304 @@
+"""The seed store: one SQLite file that holds the results of seed sweeps.
+
+One row per (configuration, seed): its status (``done``, ``diverged``,
+``discarded``, ``failed`` with the error), score, final and per-epoch metrics,
+optional outputs (validation predictions, for ensemble scores), timing and
+manifest. A configuration is identified by the hash of what defines it
+(architecture, hyperparameters, data fingerprint), so two configurations live
+side by side in one store and are compared from it.
+
+The store is made for sweeps that are stopped and resumed and for several
+processes writing at once: WAL journal, every write in one transaction, a
+busy timeout and retries, and a row per (configuration, seed) that is never
+duplicated (a seed already done stays as it is; a failed one may be retried).
+A file that is not a keras-seeds store (another SQLite database, not SQLite at
+all) or was written with a newer schema is refused with a clear message and
+left untouched.
+
+Imports neither Keras nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import time
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+SCHEMA_VERSION = 1
+# PRAGMA application_id marks the file as a keras-seeds store ("KSSD").
+APPLICATION_ID = 0x4B535344
+STATUSES = ("done", "diverged", "discarded", "failed")
+_RETRIES = 5
+
+_SCHEMA = """
+CREATE TABLE configs (
+    config_hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE runs (
+    config_hash TEXT NOT NULL REFERENCES configs(config_hash),
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'diverged', 'discarded', 'failed')),
+    score REAL,
+    sub_seeds TEXT,
+    metrics TEXT,
+    history TEXT,
+    outputs BLOB,
+    error TEXT,
+    seconds REAL,
+    manifest TEXT,
+    written REAL NOT NULL,
+    PRIMARY KEY (config_hash, seed)
+);
+"""
+
+
+class StoreError(ValueError):
+    """A path that cannot be used as a seed store, with the reason."""
+
+
+@dataclass
+class SeedRun:
+    """The result of one seed of one configuration."""
+
+    seed: int
+    status: str
+    score: float | None = None
+    sub_seeds: dict[str, int] | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: dict[str, list[float]] = field(default_factory=dict)
+    outputs: bytes | None = None
+    error: str | None = None
+    seconds: float | None = None
+    manifest: dict[str, Any] | None = None
+
+    def __post_init__(self):
+        if self.status not in STATUSES:
+            raise ValueError(f"`status` must be one of {', '.join(STATUSES)}; received "
+                             f"status={self.status!r}.")
+
+
+def config_hash(definition: dict[str, Any]) -> str:
+    """The identity of a configuration: SHA-256 of its JSON with sorted keys.
+
+    Example:
+
+    >>> config_hash({"lr": 0.01, "units": 64}) == config_hash({"units": 64, "lr": 0.01})
+    True
+    """
+    text = json.dumps(definition, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _dumps(value: Any) -> str | None:
+    # NaN and infinities as JSON's non-standard tokens: read back exactly.
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class SeedStore:
+    """A seed store at ``path`` (created if missing, unless ``create=False``).
+
+    Example:
+
+    >>> import tempfile, os
+    >>> store = SeedStore(os.path.join(tempfile.mkdtemp(), "seeds.db"))
+    >>> key = store.add_config({"units": 64}, name="mlp-64")
+    >>> store.write(key, [SeedRun(1, "done", score=0.91), SeedRun(2, "failed", error="OOM")])
+    2
+    >>> sorted(store.done_seeds(key)), [run.status for run in store.runs(key)]
+    ([1], ['done', 'failed'])
+    """
+
+    def __init__(self, path, *, create: bool = True, timeout: float = 30.0):
+        self.path = Path(path)
+        self.timeout = float(timeout)
+        exists = self.path.exists()
+        if not exists and not create:
+            raise StoreError(f"'{self.path}' does not exist (no seed store there).")
+        # An empty file is a store another process is creating right now (or
+        # nothing worth keeping): it is given the schema, once.
+        if exists and self.path.stat().st_size > 0:
+            self._check_existing()
+        elif create:
+            self._create()
+        else:
+            raise StoreError(f"'{self.path}' is empty (no seed store there).")
+
+    # -- opening ----------------------------------------------------------
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        try:
+            connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            yield connection
+        finally:
+            connection.close()
+
+    def _check_existing(self) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                header = handle.read(16)
+        except OSError as error:
+            raise StoreError(f"'{self.path}' cannot be read as a seed store: {error}.") from None
+        if header != b"SQLite format 3\x00":
+            raise StoreError(f"'{self.path}' is not a seed store: not an SQLite file. It was "
+                             "left untouched; pass another --store path.")
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            with closing(sqlite3.connect(uri, uri=True, timeout=self.timeout)) as connection:
+                application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                tables = connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"'{self.path}' cannot be read as a seed store: {error}.") from None
+        if (application_id, version, tables) == (0, 0, 0):
+            self._create()  # an empty database: another process is creating the store
+            return
+        if application_id != APPLICATION_ID:
+            raise StoreError(f"'{self.path}' is an SQLite database but not a keras-seeds seed "
+                             "store; it was left untouched. Pass another --store path.")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"'{self.path}' was written by a newer keras-seeds (store schema {version}; "
+                f"this one reads up to {SCHEMA_VERSION}); it was left untouched. Upgrade "
+                "keras-seeds to use it.")
+
+    def _create(self) -> None:
+        directory = self.path.parent
+        if not directory.is_dir():
+            raise StoreError(f"cannot create the seed store '{self.path}': directory "
+                             f"'{directory}' does not exist.")
+        if not os.access(directory, os.W_OK):
+            raise StoreError(f"cannot create the seed store '{self.path}': directory "
+                             f"'{directory}' is not writable.")
+        try:
+            with self._connection() as connection:
+                # IMMEDIATE: two processes creating the same store at once take
+                # turns; the second finds the schema there.
+                connection.execute("BEGIN IMMEDIATE")
+                if connection.execute("PRAGMA user_version").fetchone()[0] == 0:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            connection.execute(statement)
+                    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                connection.execute("COMMIT")
+                connection.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot create the seed store '{self.path}': {error}.") from None
+
+    def _write(self, statements) -> Any:
+        """Runs ``statements(connection)`` in one transaction, retrying when
+        another process holds the lock beyond the busy timeout."""
+        for attempt in range(_RETRIES):
+            try:
+                with self._connection() as connection:
+                    connection.execute("BEGIN IMMEDIATE")
+                    try:
+                        result = statements(connection)
+                    except BaseException:
+                        connection.execute("ROLLBACK")
+                        raise
+                    connection.execute("COMMIT")
+                    return result
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise StoreError(f"cannot write the seed store '{self.path}': "
+                                     f"{error}.") from None
+                if attempt == _RETRIES - 1:
+                    raise StoreError(f"the seed store '{self.path}' stayed locked by another "
+                                     f"process ({error}).") from None
+                time.sleep(0.05 * 2 ** attempt)
+        raise AssertionError("unreachable")
+
+    # -- configurations ---------------------------------------------------
+    def add_config(self, definition: dict[str, Any], name: str | None = None) -> str:
+        """Registers a configuration (once; later calls keep the first name) and
+        returns its hash."""
+        key = config_hash(definition)
+        text = json.dumps(definition, sort_keys=True, default=repr)
+        self._write(lambda c: c.execute(
+            "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
+            (key, name or key[:12], text, time.time())))
+        return key
+
+    def configs(self) -> dict[str, dict[str, Any]]:
+        """``{hash: {"name", "definition", "runs"}}`` of every configuration."""
+        with self._connection() as connection:
+            rows = connection.execute(
+                "SELECT c.config_hash, c.name, c.definition, COUNT(r.seed) FROM configs c "
+                "LEFT JOIN runs r ON r.config_hash = c.config_hash GROUP BY c.config_hash "
+                "ORDER BY c.created").fetchall()
+        return {key: {"name": name, "definition": json.loads(text), "runs": count}
+                for key, name, text, count in rows}
+
+    def find_config(self, name_or_hash: str) -> str:
+        """The hash of the configuration with that name or hash (prefix)."""
+        matches = [key for key, info in self.configs().items()
+                   if info["name"] == name_or_hash or key.startswith(name_or_hash)]
+        if len(matches) != 1:
+            known = ", ".join(info["name"] for info in self.configs().values()) or "none"
+            what = "no" if not matches else "more than one"
+            raise StoreError(f"`config`: {what} configuration in '{self.path}' is named "
+                             f"{name_or_hash!r}; it holds: {known}.")
+        return matches[0]
+
+    # -- runs -------------------------------------------------------------
+    def write(self, key: str, runs: list[SeedRun]) -> int:
+        """Writes the runs of configuration ``key`` in one transaction; returns how
+        many rows were written. A seed already done, diverged or discarded is
+        kept as it is (never a second row); a failed one is replaced."""
+        def insert(connection) -> int:
+            written = 0
+            for run in runs:
+                cursor = connection.execute(
+                    "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (config_hash, seed) DO UPDATE SET status = excluded.status, "
+                    "score = excluded.score, sub_seeds = excluded.sub_seeds, "
+                    "metrics = excluded.metrics, history = excluded.history, "
+                    "outputs = excluded.outputs, error = excluded.error, "
+                    "seconds = excluded.seconds, manifest = excluded.manifest, "
+                    "written = excluded.written WHERE runs.status = 'failed'",
+                    (key, int(run.seed), run.status,
+                     None if run.score is None or math.isnan(run.score) else float(run.score),
+                     _dumps(run.sub_seeds), _dumps(run.metrics), _dumps(run.history),
+                     run.outputs, run.error, run.seconds, _dumps(run.manifest), time.time()))
+                written += cursor.rowcount
+            return written
+
+        if not runs:
+            return 0
+        return self._write(insert)
+
+    def done_seeds(self, key: str) -> set[int]:
+        """Seeds of configuration ``key`` that need no rerun (all but failed)."""
+        with self._connection() as connection:
+            rows = connection.execute(
+                "SELECT seed FROM runs WHERE config_hash = ? AND status != 'failed'",
+                (key,)).fetchall()
+        return {seed for (seed,) in rows}
+
+    def runs(self, key: str) -> list[SeedRun]:
+        """Every run of configuration ``key``, by seed."""
+        with self._connection() as connection:
+            rows = connection.execute(
+                "SELECT seed, status, score, sub_seeds, metrics, history, outputs, error, "
+                "seconds, manifest FROM runs WHERE config_hash = ? ORDER BY seed",
+                (key,)).fetchall()
+        return [SeedRun(seed, status, score, _loads(sub_seeds), _loads(metrics) or {},
+                        _loads(history) or {}, outputs, error, seconds, _loads(manifest))
+                for (seed, status, score, sub_seeds, metrics, history, outputs, error,
+                     seconds, manifest) in rows]
