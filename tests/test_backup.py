@@ -285,3 +285,65 @@ def test_a_model_keras_builds_only_when_training_starts_resumes_too(tmp_path):
     assert [w.tobytes() for w in resumed.get_weights()] == [
         w.tobytes() for w in uninterrupted.get_weights()]
     assert history.history == expected.history
+
+
+def test_a_custom_train_step_with_augmentation_resumes_mid_epoch(tmp_path):
+    """keras-io style: a subclassed model with its own train_step and loss
+    tracker, RandomFlip and GaussianNoise inside; the fit crashes (an exception,
+    as in a notebook) inside epoch 1 and is run again."""
+    import keras
+    import tensorflow as tf
+
+    import keras_seeds as ks
+
+    class Classifier(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.augment = keras.Sequential([keras.layers.Reshape((8, 8, 1)),
+                                             keras.layers.RandomFlip("horizontal"),
+                                             keras.layers.GaussianNoise(0.1)])
+            self.body = keras.Sequential([keras.layers.Conv2D(4, 3, activation="relu"),
+                                          keras.layers.Flatten(), keras.layers.Dense(10)])
+            self.loss_tracker = keras.metrics.Mean(name="loss")
+
+        def call(self, x, training=False):
+            return self.body(self.augment(x, training=training))
+
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                loss = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(
+                    y, self(x, training=True), from_logits=True))
+            gradients = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply(gradients, self.trainable_variables)
+            self.loss_tracker.update_state(loss)
+            return {"loss": self.loss_tracker.result()}
+
+        @property
+        def metrics(self):
+            return [self.loss_tracker]
+
+    class Crash(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if self.model.history.epoch == [0] and batch == 1:
+                raise RuntimeError("the runtime went away")
+
+    def fit(backup=None, crash=False):
+        callbacks = [ks.SeedCallback(9, manifest=None, verbose=0)]
+        model = Classifier()
+        model.compile(optimizer="adam")
+        if backup is not None:
+            callbacks.append(ks.BackupAndRestore(backup, save_freq=2))
+        history = model.fit(*_digits(), batch_size=32, epochs=2, verbose=0,
+                            callbacks=callbacks + ([Crash()] if crash else []))
+        return model, history
+
+    uninterrupted, expected = fit()
+    with pytest.raises(RuntimeError, match="the runtime went away"):
+        fit(tmp_path, crash=True)  # 3 batches an epoch: saved after epoch 1's first batch
+    assert checkpoints.read_checkpoint(
+        checkpoints.checkpoints_in(tmp_path)[0]).meta["batch"] == 1
+    resumed, history = fit(tmp_path)
+    assert [w.tobytes() for w in resumed.get_weights()] == [
+        w.tobytes() for w in uninterrupted.get_weights()]
+    assert history.history == expected.history
