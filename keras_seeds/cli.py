@@ -95,7 +95,7 @@ def _cmd_compare(args) -> int:
     from keras_seeds.statistics.study import SeedStudy
 
     a, b = SeedStudy.load(args.a), SeedStudy.load(args.b)
-    print(compare(a, b, names=(args.a, args.b)))
+    print(compare(a, b, names=(args.a, args.b), paired=args.paired))
     return 0
 
 
@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "seed noise?")
     compare.add_argument("a", help="study A (.json)")
     compare.add_argument("b", help="study B (.json)")
+    compare.add_argument("--paired", action="store_true",
+                         help="compare seed by seed (both trained on the same seeds)")
     compare.set_defaults(run=_cmd_compare)
 
     demo = commands.add_parser("demo", help="train the digits MLP reproducibly and "

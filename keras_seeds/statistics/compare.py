@@ -39,6 +39,11 @@ class Comparison:
         winner: ``"A"``'s or ``"B"``'s name, or ``None`` if not distinguishable.
         seeds_to_settle: when not distinguishable, about how many seeds per
             side would find the observed gap in the means (power 0.8).
+        paired: whether A and B were compared seed by seed (``paired=True``);
+            then ``probability`` is P(A is better on the same seed), ``p_value``
+            the Wilcoxon signed-rank test's, ``n`` the shared seeds twice, and
+            ``median_difference`` (with its interval) the Hodges-Lehmann
+            estimate of the seed-by-seed gain.
     """
 
     names: tuple[str, str]
@@ -54,6 +59,9 @@ class Comparison:
     winner: str | None
     seeds_to_settle: int | None
     verdict: str
+    paired: bool = False
+    median_difference: float | None = None
+    median_difference_ci: tuple[float, float] | None = None
 
     def __str__(self) -> str:
         return self.verdict
@@ -62,7 +70,7 @@ class Comparison:
         return asdict(self)
 
 
-def compare(a, b, *, names: tuple[str, str] | None = None,
+def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
             confidence_level: float = 0.95, n_resamples: int = 9999, random_state=0,
             power: float = 0.8) -> Comparison:
     """Does setup A beat setup B beyond seed noise?
@@ -75,6 +83,14 @@ def compare(a, b, *, names: tuple[str, str] | None = None,
     *not distinguishable from seed noise*, and the verdict says about how many
     seeds per side would settle it if the observed gap in the means is real
     (:func:`keras_seeds.statistics.seeds_to_detect`, at least one more than now).
+
+    With ``paired=True`` (two setups trained on the same seeds: same initial
+    weights, data order and noise for each seed) the seeds both studies have
+    are compared seed by seed, which removes the seed's own luck from the gap
+    and needs far fewer seeds: the answer rests on P(A is better on the same
+    seed), with a bootstrap interval over the seeds, and the two-sided Wilcoxon
+    signed-rank test; the Hodges-Lehmann estimate of the gain comes with its
+    interval (:func:`keras_seeds.statistics.hodges_lehmann`).
 
     Example:
 
@@ -104,6 +120,9 @@ def compare(a, b, *, names: tuple[str, str] | None = None,
                                                 if names == (a.name, b.name) else ""))
     name_a, name_b = names
     metric = a.metric or b.metric
+    if paired:
+        return _compare_paired(a, b, name_a, name_b, metric, confidence_level,
+                               n_resamples, random_state, power)
     sa, sb = a._signed(), b._signed()
     probability = statistics.probability_of_improvement(sa, sb)
     difference = float(np.mean(a.scores) - np.mean(b.scores))
@@ -164,6 +183,70 @@ def compare(a, b, *, names: tuple[str, str] | None = None,
                       mean_difference=difference, mean_difference_ci=difference_ci,
                       p_value=p_value, confidence_level=confidence_level, winner=winner,
                       seeds_to_settle=to_settle, verdict=verdict)
+
+
+def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric,
+                    confidence_level: float, n_resamples: int, random_state,
+                    power: float) -> Comparison:
+    shared = np.intersect1d(a.seeds, b.seeds)
+    if shared.size < 2:
+        raise ValueError(f"`paired=True` compares the seeds both studies have; {name_a} and "
+                         f"{name_b} share {shared.size} seed(s). Train both on the same "
+                         "seeds, or compare them unpaired.")
+    score_a = dict(zip(a.seeds.tolist(), a.scores.tolist()))
+    score_b = dict(zip(b.seeds.tolist(), b.scores.tolist()))
+    raw = np.array([score_a[s] - score_b[s] for s in shared.tolist()])
+    signed = raw if a.higher_is_better else -raw  # > 0: A better on that seed
+    wins = (signed > 0) + 0.5 * (signed == 0)
+    probability = float(np.mean(wins))
+    p_value = statistics.wilcoxon_p(signed)
+    interval = dict(confidence_level=confidence_level, n_resamples=n_resamples,
+                    random_state=random_state)
+    probability_ci = statistics.bootstrap_interval(wins, method="percentile", **interval)
+    difference = float(np.mean(raw))
+    difference_ci = statistics.bootstrap_interval(raw, method="percentile", **interval)
+    median, median_ci = statistics.hodges_lehmann(raw, confidence_level)
+    alpha, n = 1 - confidence_level, int(shared.size)
+    winner, to_settle = None, None
+    if probability_ci[0] > 0.5 and p_value < alpha:
+        winner = name_a
+    elif probability_ci[1] < 0.5 and p_value < alpha:
+        winner = name_b
+    else:
+        to_settle = statistics.pairs_to_detect(difference, float(np.std(raw, ddof=1)),
+                                               confidence_level, power)
+        if to_settle is not None:
+            to_settle = max(to_settle, n + 1)
+    level, what = f"{confidence_level:.0%} CI", metric or "score"
+    gain = (f"median gain {median:+.4g} ({level} {median_ci[0]:+.4g} to {median_ci[1]:+.4g})")
+    if winner is not None:
+        loser = name_b if winner == name_a else name_a
+        p, (low, high) = ((probability, probability_ci) if winner == name_a else
+                          (1 - probability, (1 - probability_ci[1], 1 - probability_ci[0])))
+        verdict = (f"{winner} beats {loser} beyond seed noise, seed by seed: on the same seed "
+                   f"{winner} scores a better {what} with probability {p:.2f} ({level} "
+                   f"{low:.2f}-{high:.2f}; Wilcoxon signed-rank p = {p_value:.2g}; {n} shared "
+                   f"seeds); {name_a} minus {name_b}: {gain}.")
+    else:
+        verdict = (f"{name_a} and {name_b} are not distinguishable from seed noise on {n} shared "
+                   f"seeds: P({name_a} better on the same seed) = {probability:.2f} ({level} "
+                   f"{probability_ci[0]:.2f}-{probability_ci[1]:.2f}; Wilcoxon signed-rank "
+                   f"p = {p_value:.2g}); {name_a} minus {name_b}: {gain}.")
+        if to_settle is None:
+            verdict += " Every seed scores the same: there is no gap for more seeds to settle."
+        elif to_settle > _PRACTICAL_SEEDS:
+            verdict += (f" The gap is too small for any practical number of seeds to settle "
+                        f"(about {to_settle:.2g}).")
+        else:
+            verdict += (f" About {to_settle} shared seeds would settle it, if the mean gain "
+                        f"({difference:+.4g}) is real.")
+    return Comparison(names=(name_a, name_b), metric=metric,
+                      higher_is_better=a.higher_is_better, n=(n, n),
+                      probability=probability, probability_ci=probability_ci,
+                      mean_difference=difference, mean_difference_ci=difference_ci,
+                      p_value=p_value, confidence_level=confidence_level, winner=winner,
+                      seeds_to_settle=to_settle, verdict=verdict, paired=True,
+                      median_difference=median, median_difference_ci=median_ci)
 
 
 def _as_study(value, name: str) -> SeedStudy:

@@ -176,6 +176,10 @@ def test_study_command_repeats_bit_for_bit_and_report_and_compare_read_it(tmp_pa
                           tmp_path / "b" / "study.json")
     assert "are not distinguishable from seed noise with 4 and 4 seeds" in compared.stdout
     assert "The means are equal" in compared.stdout
+    paired = run_python("-m", "keras_seeds.cli", "compare", tmp_path / "a" / "study.json",
+                        tmp_path / "b" / "study.json", "--paired")
+    assert "are not distinguishable from seed noise on 4 shared seeds" in paired.stdout
+    assert "Every seed scores the same" in paired.stdout
 
     bad = run_python("-m", "keras_seeds.cli", "report", tmp_path / "nope.json", check=False)
     assert bad.returncode == 2 and "keras-seeds report: error:" in bad.stderr

@@ -362,3 +362,66 @@ def test_a_store_of_several_configs_needs_the_config_named(tmp_path):
     assert ks.SeedStudy.from_store(tmp_path / "seeds.db", config="narrow").n == 2
     with pytest.raises(ValueError, match=r"'.*absent\.db' does not exist"):
         ks.SeedStudy.from_store(tmp_path / "absent.db")
+
+
+# ------------------------------------------------------------ paired compare
+def test_signed_rank_distribution_and_interval_equal_brute_force():
+    from keras_seeds.statistics.functions import hodges_lehmann, signed_rank_cdf
+
+    n = 10
+    signs = np.array(list(itertools.product([0, 1], repeat=n)))
+    w_plus = signs @ np.arange(1, n + 1)  # every sign pattern, equally likely under H0
+    brute = np.array([np.mean(w_plus <= w) for w in range(n * (n + 1) // 2 + 1)])
+    np.testing.assert_allclose(signed_rank_cdf(n), brute, rtol=0, atol=1e-15)
+    d = np.random.default_rng(3).normal(0.2, 1.0, n)
+    walsh = np.sort([(d[i] + d[j]) / 2 for i in range(n) for j in range(i, n)])
+    k = int(np.argmax(brute >= 0.025))  # R's qsignrank(0.025, 10) = 9 (1-based index)
+    assert k == 9
+    estimate, (low, high) = hodges_lehmann(d, 0.95)
+    assert estimate == np.median(walsh)
+    assert (low, high) == (walsh[k - 1], walsh[len(walsh) - k])
+
+
+def test_the_hodges_lehmann_interval_covers_the_median_as_often_as_it_says():
+    from keras_seeds.statistics.functions import hodges_lehmann
+
+    rng = np.random.default_rng(0)
+    covered = [low <= 0.3 <= high for low, high in
+               (hodges_lehmann(rng.normal(0.3, 1.0, 12), 0.9)[1] for _ in range(2000))]
+    assert 0.89 <= np.mean(covered) <= 0.93  # exact intervals hold at least their level
+
+
+SEED_LUCK = np.array([0.91, 0.86, 0.95, 0.88, 0.93, 0.84, 0.90, 0.97])  # each seed's own luck
+
+
+def test_paired_compare_finds_a_gain_that_seed_luck_hides_from_the_unpaired_one():
+    seeds = [3, 1, 4, 15, 9, 2, 6, 5]
+    gain = np.array([0.011, 0.009, 0.012, 0.010, 0.008, 0.010, 0.011, 0.009])
+    new = ks.SeedStudy(SEED_LUCK + gain, seeds, metric="val_accuracy", name="new")
+    base = ks.SeedStudy(SEED_LUCK, seeds, metric="val_accuracy", name="base")
+    unpaired = ks.compare(new, base)
+    assert unpaired.winner is None and not unpaired.paired
+    paired = ks.compare(new, base, paired=True)
+    assert paired.paired and paired.winner == "new" and paired.n == (8, 8)
+    assert paired.probability == 1.0
+    assert paired.p_value == stats.wilcoxon(gain).pvalue == 2 / 2 ** 8
+    assert paired.mean_difference == pytest.approx(gain.mean(), abs=1e-12)
+    assert paired.median_difference == pytest.approx(np.median(
+        [(gain[i] + gain[j]) / 2 for i in range(8) for j in range(i, 8)]), abs=1e-12)
+    assert paired.verdict.startswith(
+        "new beats base beyond seed noise, seed by seed: on the same seed new scores a better "
+        "val_accuracy with probability 1.00")
+
+
+def test_paired_compare_follows_the_metric_direction_and_needs_shared_seeds():
+    losses = ks.SeedStudy(1 - SEED_LUCK, list(range(8)), higher_is_better=False, name="a")
+    lower = ks.SeedStudy(1 - SEED_LUCK - 0.01, list(range(8)), higher_is_better=False,
+                         name="b")
+    assert ks.compare(losses, lower, paired=True).winner == "b"
+    same = ks.compare(losses, ks.SeedStudy(1 - SEED_LUCK, list(range(8)),
+                                           higher_is_better=False, name="c"), paired=True)
+    assert same.winner is None and same.p_value == 1.0 and same.seeds_to_settle is None
+    with pytest.raises(ValueError, match=r"^`paired=True` compares the seeds both studies "
+                                         r"have; a and d share 0 seed\(s\)\."):
+        ks.compare(losses, ks.SeedStudy([0.1, 0.2], seeds=[100, 101], higher_is_better=False,
+                                        name="d"), paired=True)
