@@ -32,7 +32,7 @@ _EXPORTS = {
     "read_manifest": "records.manifest",
     "diff_manifests": "records.diff", "explain_diff": "records.diff",
     # one run, and K replicas
-    "SeedCallback": "callback", "BackupAndRestore": "backup",
+    "SeedCallback": "callback", "BackupAndRestore": "backup", "sweep": "sweeps",
     "SeededModel": "replicas.model", "replica_key": "statistics.metric_names",
     "ReplicaEarlyStopping": "replicas.early_stopping",
     "SeedEnsemble": "replicas.ensemble",

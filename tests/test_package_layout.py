@@ -15,7 +15,8 @@ LAYERS = [
      "keras_seeds.store",
      "keras_seeds.seeding.contract"),
     ("keras_seeds.seeding", "keras_seeds.data_order", "keras_seeds.records"),
-    ("keras_seeds.callback", "keras_seeds.backup", "keras_seeds.replicas"),
+    ("keras_seeds.callback", "keras_seeds.backup", "keras_seeds.replicas",
+     "keras_seeds.sweeps"),
     ("keras_seeds.cli", "keras_seeds.demo"),
 ]
 STATISTICS = "keras_seeds.statistics"

@@ -1,0 +1,210 @@
+"""sweep: many seeds of the user's own model, trained in fused chunks, kept in a
+seed store, resumable.
+
+The seeds are cut into chunks of ``replicas_per_job`` in the order given; each
+chunk is one fused :class:`~keras_seeds.SeededModel` fit, evaluated on the
+validation data, and its rows are written to the store in one transaction.
+The cut depends only on the seed list and the chunk size, never on what is
+done already, so a sweep stopped and run again trains the missing chunks
+exactly as the first run would have (a fused chunk's replicas agree with their
+solo runs only up to float reassociation; the same chunk gives the same bits).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from keras_seeds._validation import check_int, must_be
+from keras_seeds.callback import architecture_fingerprint
+from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
+from keras_seeds.replicas.model import SeededModel
+from keras_seeds.seeding.contract import check_seed_list
+from keras_seeds.statistics.metric_names import replica_curves
+from keras_seeds.statistics.study import SeedStudy
+from keras_seeds.store import SeedRun, SeedStore
+
+# Fused chunks beyond this size stop paying off on a CPU (docs/benchmarks.md).
+_MOST_REPLICAS = 32
+# A chunk's training state may take this share of the machine's memory.
+_MEMORY_SHARE = 0.25
+
+
+def _splits(data) -> tuple:
+    """``((x, y), (x_val, y_val))`` or with a third, test, split."""
+    if callable(data):
+        data = data()
+    if (not isinstance(data, (tuple, list)) or len(data) not in (2, 3)
+            or not all(isinstance(part, (tuple, list)) and len(part) == 2 for part in data)):
+        raise TypeError("`data` must be ((x_train, y_train), (x_val, y_val)) (optionally a "
+                        "third (x_test, y_test)), as keras.datasets loaders return it, or a "
+                        f"function that returns that; received {type(data).__name__}.")
+    return tuple(tuple(part) for part in data)
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2 ** 30
+
+
+def replicas_per_chunk(member, batch_size: int, seeds: int) -> int:
+    """How many replicas to fuse into one fit: at most 32 (beyond that a CPU
+    gains little), and few enough that the chunk's weights, optimizer slots,
+    gradients and a batch of activations per replica fit in a quarter of the
+    machine's memory. Depends only on the model and the machine, so a rerun cuts
+    the seeds the same way."""
+    weights = sum(int(np.prod(w.shape)) for w in member.weights)
+    widest = max([int(np.prod(layer.output.shape[1:])) for layer in member.layers
+                  if hasattr(layer, "output") and layer.output is not None] or [1])
+    per_replica = 4 * (4 * weights + 3 * batch_size * widest * max(len(member.layers), 1))
+    fits = int(_MEMORY_SHARE * _memory_bytes() // max(per_replica, 1))
+    return max(1, min(_MOST_REPLICAS, fits, seeds))
+
+
+def _described(value) -> Any:
+    """A compile/fit argument as JSON that is the same in every process (a Keras
+    object by its config, not by its address)."""
+    import keras
+
+    if isinstance(value, (list, tuple)):
+        return [_described(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _described(v) for k, v in value.items()}
+    if hasattr(value, "get_config"):
+        return keras.saving.serialize_keras_object(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return getattr(value, "__qualname__", None) or repr(value)
+
+
+def _fresh(compile_kwargs: dict) -> dict:
+    """The compile arguments with a new optimizer: an optimizer is built for one
+    model's variables, and every chunk is a new model."""
+    import keras
+
+    optimizer = compile_kwargs.get("optimizer")
+    if isinstance(optimizer, keras.optimizers.Optimizer):
+        optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+    return {**compile_kwargs, "optimizer": optimizer} if optimizer is not None else compile_kwargs
+
+
+def _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric) -> dict:
+    return {
+        # Layer classes, configs and weight shapes; not names (Keras numbers them).
+        "architecture": architecture_fingerprint(member),
+        "compile": _described(compile_kwargs),
+        "fit": {"epochs": epochs, **_described(fit_kwargs)},
+        "data": json_fingerprint([fingerprint_data(split) for split in splits]),
+        "metric": metric,
+    }
+
+
+def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
+          compile_kwargs: dict | None = None, fit_kwargs: dict | None = None,
+          replicas_per_job: "int | str" = "auto", store="seeds.db",
+          config: str | None = None, metric: str | None = None) -> SeedStudy:
+    """Trains ``build_fn``'s model once per seed and returns their study.
+
+    Args:
+        build_fn: returns a new, uncompiled Keras model (called once per seed,
+            under that seed's ``init`` sub-seed).
+        data: ``((x_train, y_train), (x_val, y_val))``, optionally with a third
+            ``(x_test, y_test)``, or a function returning that.
+        seeds: the seeds, distinct ints.
+        epochs: epochs per seed.
+        compile_kwargs: ``SeededModel.compile`` arguments (default: Adam,
+            sparse categorical cross-entropy, accuracy).
+        fit_kwargs: more ``fit`` arguments (``batch_size``, ...).
+        replicas_per_job: seeds fused into one fit, or ``"auto"``
+            (:func:`replicas_per_chunk`).
+        store: the seed store's path; seeds already done there for this
+            configuration are not trained again.
+        config: a name for this configuration in the store.
+        metric: the score, a compiled metric on the validation data (default:
+            the first compiled metric, else the loss).
+
+    Returns:
+        The :class:`~keras_seeds.SeedStudy` of this configuration's seeds in
+        the store (``SeedStudy.from_store``).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from keras_seeds.demo import digits_mlp, load_digits_split
+    >>> path = os.path.join(tempfile.mkdtemp(), "seeds.db")
+    >>> study = sweep(digits_mlp, lambda: load_digits_split(0), seeds=range(3), epochs=1,
+    ...               store=path, config="mlp")
+    >>> study.n, study.metric, study.name
+    (3, 'accuracy', 'mlp')
+    """
+    seeds = check_seed_list(list(seeds), "seeds")
+    epochs = check_int(epochs, "epochs", minimum=1)
+    compile_kwargs = dict(compile_kwargs or {"optimizer": "adam",
+                                             "loss": "sparse_categorical_crossentropy",
+                                             "metrics": ["accuracy"]})
+    fit_kwargs = dict(fit_kwargs or {})
+    for reserved in ("x", "y", "epochs", "validation_data", "callbacks"):
+        if reserved in fit_kwargs:
+            raise ValueError(f"`fit_kwargs`: {reserved!r} is set by sweep itself; received "
+                             f"fit_kwargs with {reserved!r}.")
+    splits = _splits(data)
+    (x, y), (x_val, y_val) = splits[:2]
+    probe = SeededModel(build_fn, seeds=seeds[:1])
+    probe.compile(**_fresh(compile_kwargs))
+    probe.evaluate(x_val[:1], y_val[:1], verbose=0)  # builds the metrics, to name the score
+    names = list(probe.replica_metric_results())  # the loss first, then the metrics
+    metric = metric if metric is not None else (names[1] if len(names) > 1 else names[0])
+    if metric not in names:
+        raise ValueError(f"`metric`: {metric!r} is not one of the compiled metrics "
+                         f"{names}.")
+    member = probe.architecture
+    definition = _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric)
+    definition["higher_is_better"] = probe.higher_is_better(metric)
+    if replicas_per_job == "auto":
+        size = replicas_per_chunk(member, int(fit_kwargs.get("batch_size") or 32), len(seeds))
+    elif isinstance(replicas_per_job, str):
+        raise must_be("replicas_per_job", "an int >= 1 or 'auto'", replicas_per_job)
+    else:
+        size = check_int(replicas_per_job, "replicas_per_job", minimum=1)
+    seed_store = SeedStore(store)  # only now: bad arguments leave no store behind
+    key = seed_store.add_config(definition, name=config)
+    done = seed_store.done_seeds(key)
+    for start in range(0, len(seeds), size):
+        chunk = seeds[start:start + size]
+        if set(chunk) <= done:
+            continue
+        seed_store.write(key, _train_chunk(build_fn, chunk, compile_kwargs, fit_kwargs,
+                                           epochs, splits, metric, done))
+    return SeedStudy.from_store(seed_store.path, config=key)
+
+
+def _train_chunk(build_fn, chunk, compile_kwargs, fit_kwargs, epochs, splits, metric,
+                 done) -> list[SeedRun]:
+    (x, y), (x_val, y_val) = splits[:2]
+    start = time.perf_counter()
+    model = SeededModel(build_fn, seeds=chunk)
+    model.compile(**_fresh(compile_kwargs))
+    history = model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, verbose=0,
+                        **fit_kwargs)
+    scores = model.evaluate_replicas(x_val, y_val,
+                                     batch_size=fit_kwargs.get("batch_size"))
+    seconds = (time.perf_counter() - start) / len(chunk)
+    curves = replica_curves(history.history)
+    runs = []
+    for k, seed in enumerate(chunk):
+        if seed in done:
+            continue
+        final = {name: float(values[k]) for name, values in scores.items()}
+        score = final[metric]
+        finite = np.isfinite(final.get("loss", score)) and np.isfinite(score)
+        runs.append(SeedRun(
+            seed, "done" if finite else "diverged", score=score if finite else None,
+            sub_seeds=model.replica_sub_seeds(k).to_config(), metrics=final,
+            history={name: [float(v) for v in values[:, k]] for name, values in curves.items()},
+            seconds=seconds))
+    return runs
