@@ -41,9 +41,128 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def parse_seeds(text: str) -> list[int]:
+    """``--seeds``: ``0..999`` (inclusive), ``1,5,9``, or ``random:N`` (N distinct
+    seeds drawn from OS entropy).
+
+    Example:
+
+    >>> parse_seeds("3..6"), parse_seeds("1,5,9")
+    ([3, 4, 5, 6], [1, 5, 9])
+    >>> len(set(parse_seeds("random:50")))
+    50
+    >>> parse_seeds("9..2")
+    Traceback (most recent call last):
+    ...
+    ValueError: `--seeds` must be FIRST..LAST (FIRST <= LAST), a,b,c or random:N; received --seeds='9..2'.
+    """
+    from keras_seeds.seeding.contract import check_seed_list, draw_seed
+
+    def bad() -> ValueError:
+        return ValueError("`--seeds` must be FIRST..LAST (FIRST <= LAST), a,b,c or random:N; "
+                          f"received --seeds={text!r}.")
+
+    text = text.strip()
+    try:
+        if text.startswith("random:"):
+            count = int(text[len("random:"):])
+            if count < 1:
+                raise bad()
+            seeds: set[int] = set()
+            while len(seeds) < count:
+                seeds.add(draw_seed())
+            return sorted(seeds)
+        if ".." in text:
+            first, last = (int(part) for part in text.split(".."))
+            if first > last:
+                raise bad()
+            seeds = list(range(first, last + 1))
+        else:
+            seeds = [int(part) for part in text.split(",")]
+    except ValueError as error:
+        if str(error).startswith("`--seeds`"):
+            raise
+        raise bad() from None
+    return check_seed_list(seeds, "--seeds")
+
+
+def load_function(spec: str, option: str):
+    """The function ``MODULE:NAME`` names (the working directory is importable)."""
+    import importlib
+
+    module_name, _, name = spec.partition(":")
+    if not module_name or not name:
+        raise ValueError(f"`{option}` must be MODULE:FUNCTION; received {spec!r}.")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"`{option}`: cannot import module {module_name!r} "
+                         f"({type(error).__name__}: {error}).") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise ValueError(f"`{option}`: module {module_name!r} has no function {name!r}.")
+    return function
+
+
+def _sweep_compile_kwargs(build_fn, args) -> dict:
+    """How the seeds' models are compiled: the model's own compile, else --loss,
+    --optimizer and --metric."""
+    import keras
+
+    model = build_fn()
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`BUILD_FN`: {args.build_fn} must return a keras.Model; it "
+                         f"returned a {type(model).__name__}.")
+    if getattr(model, "compiled", False) and args.loss is None:
+        config = model.get_compile_config() or {}
+        return {name: keras.saving.deserialize_keras_object(value)
+                if isinstance(value, dict) and "class_name" in value else value
+                for name, value in config.items()
+                if name in ("optimizer", "loss", "metrics") and value is not None}
+    if args.loss is None:
+        raise ValueError(f"`--loss`: {args.build_fn} returns an uncompiled model; say how "
+                         "to train it with --loss (and --optimizer, --metric).")
+    return {"optimizer": args.optimizer, "loss": args.loss,
+            "metrics": [args.metric] if args.metric and args.metric != "loss" else []}
+
+
+def _cmd_sweep(args) -> int:
+    from keras_seeds.statistics.report import number
+
+    if args.data is None:
+        raise ValueError("`--data` is required with BUILD_FN: MODULE:LOAD_FN returning "
+                         "((x_train, y_train), (x_val, y_val)).")
+    # Checked before TensorFlow starts: a bad command line fails at once.
+    seeds = parse_seeds(args.seeds)
+    if os.path.exists(args.store):
+        from keras_seeds.store import SeedStore
+
+        SeedStore(args.store, create=False)  # refuses a foreign or newer store, read-only
+    build_fn = load_function(args.build_fn, "BUILD_FN")
+    load_fn = load_function(args.data, "--data")
+    from keras_seeds.sweeps import sweep
+
+    compile_kwargs = _sweep_compile_kwargs(build_fn, args)
+    fit_kwargs = {} if args.batch_size is None else {"batch_size": args.batch_size}
+    study = sweep(build_fn, load_fn, seeds=seeds, epochs=args.epochs,
+                  compile_kwargs=compile_kwargs, fit_kwargs=fit_kwargs,
+                  replicas_per_job=args.replicas_per_job or "auto", store=args.store,
+                  config=args.config, metric=args.metric)
+    print(f"{'seed':>12}  {study.metric}")
+    for seed, score in sorted(zip(study.seeds.tolist(), study.scores.tolist())):
+        print(f"{seed:>12}  {number(score)}")
+    _print_study(study)
+    print(f"store           {args.store} (configuration {study.name})")
+    return 0
+
+
 def _cmd_study(args) -> int:
     from keras_seeds.demo.jobs import run_study
 
+    if args.build_fn is not None:
+        return _cmd_sweep(args)
     if args.seed is None:
         print("No --seed given: drawing one from OS entropy (it is recorded below).")
     study, seed, paths = run_study(seed=args.seed, replicas=args.replicas, epochs=args.epochs,
@@ -82,11 +201,34 @@ def _print_study(study) -> None:
 def _cmd_report(args) -> int:
     from keras_seeds.statistics.study import SeedStudy
 
+    if args.store is not None:
+        return _report_store(args)
+    if args.study is None:
+        raise ValueError("`report` needs a study.json or --store PATH.")
     study = SeedStudy.load(args.study)
     out = args.output or os.path.splitext(args.study)[0] + ".md"
     study.report(out, title=args.title)
     _print_study(study)
     print(f"report          {out}")
+    return 0
+
+
+def _report_store(args) -> int:
+    from keras_seeds.statistics.compare import compare
+    from keras_seeds.statistics.study import SeedStudy
+
+    configs = args.config or [None]
+    if len(configs) > 2:
+        raise ValueError(f"`--config`: give one configuration to report or two to compare; "
+                         f"received {len(configs)}.")
+    studies = [SeedStudy.from_store(args.store, config=config) for config in configs]
+    for study in studies:
+        print(f"configuration   {study.name}")
+        _print_study(study)
+    if len(studies) == 2:
+        a, b = studies
+        shared = len(set(a.seeds.tolist()) & set(b.seeds.tolist()))
+        print(compare(a, b, paired=shared >= 2))
     return 0
 
 
@@ -128,8 +270,26 @@ def build_parser() -> argparse.ArgumentParser:
         "part of Keras training.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    study = commands.add_parser("study", help="train seed replicas of the digits MLP in one "
-                                "fit and report how much of the score is the seed")
+    study = commands.add_parser(
+        "study", help="how much of the score is the seed: your model over many seeds "
+        "(BUILD_FN --data LOAD_FN --seeds --store), or, with no BUILD_FN, the bundled "
+        "digits MLP's replicas in one fit")
+    study.add_argument("build_fn", nargs="?", metavar="MODULE:BUILD_FN",
+                       help="a function returning your Keras model (compiled or not)")
+    study.add_argument("--data", metavar="MODULE:LOAD_FN",
+                       help="returns ((x_train, y_train), (x_val, y_val))")
+    study.add_argument("--seeds", default="0..63", help="FIRST..LAST, a,b,c or random:N "
+                       "(default 0..63)")
+    study.add_argument("--store", default="seeds.db", help="the seed store (SQLite); seeds "
+                       "already done there are skipped")
+    study.add_argument("--config", help="a name for this configuration in the store")
+    study.add_argument("--batch-size", type=_positive_int)
+    study.add_argument("--loss", help="loss for an uncompiled model")
+    study.add_argument("--optimizer", default="adam")
+    study.add_argument("--metric", help="the score, on the validation data (default: the "
+                       "first compiled metric, else the loss)")
+    study.add_argument("--replicas-per-job", type=_positive_int,
+                       help="seeds fused into one fit (default: chosen from the model)")
     study.add_argument("--seed", type=_seed_arg, default=None,
                        help="master seed (default: drawn from OS entropy and printed)")
     study.add_argument("--replicas", type=_positive_int, default=8)
@@ -142,7 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     study.set_defaults(run=_cmd_study)
 
     report = commands.add_parser("report", help="write the report of a saved study")
-    report.add_argument("study", help="a study.json (SeedStudy.save)")
+    report.add_argument("study", nargs="?", help="a study.json (SeedStudy.save)")
+    report.add_argument("--store", help="report from a seed store instead")
+    report.add_argument("--config", action="append",
+                        help="configuration in the store (twice: compare the two)")
     report.add_argument("-o", "--output",
                         help="report path, .md or .html (default: beside the study, .md)")
     report.add_argument("--title")
@@ -175,6 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("a", help="manifest of run A")
     diff.add_argument("b", help="manifest of run B")
     diff.set_defaults(run=_cmd_diff)
+    for command in commands.choices.values():
+        command.add_argument("--debug", action="store_true",
+                             help="show the traceback of an error instead of one line")
     return parser
 
 
@@ -191,6 +357,8 @@ def main(argv=None) -> int:
     try:
         return args.run(args)
     except (OSError, ValueError, TypeError) as error:
+        if args.debug:
+            raise
         print(f"keras-seeds {args.command}: error: {error}", file=sys.stderr)
         return 2
 

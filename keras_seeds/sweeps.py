@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -152,6 +153,8 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
         if reserved in fit_kwargs:
             raise ValueError(f"`fit_kwargs`: {reserved!r} is set by sweep itself; received "
                              f"fit_kwargs with {reserved!r}.")
+    if Path(store).exists():
+        SeedStore(store, create=False)  # a foreign or newer store: refused before training
     splits = _splits(data)
     (x, y), (x_val, y_val) = splits[:2]
     probe = SeededModel(build_fn, seeds=seeds[:1])

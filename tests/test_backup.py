@@ -63,7 +63,9 @@ def _newest_position(work, config) -> tuple[int, int]:
     return meta["epoch"], meta["batch"]
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist may run other modules' tests between these on the worker,
+# which would make a module-scoped fixture run again.
+@pytest.fixture(scope="session")
 def reference(tmp_path_factory):
     work = tmp_path_factory.mktemp("reference")
     assert _run(work, CONFIGS, "--reference") == "DONE"

@@ -40,3 +40,87 @@ def test_cli_rejects_bad_input_clearly(tmp_path):
                               tmp_path / "x.json", check=False)
     assert not_manifest.returncode == 2
     assert "is not a keras-seeds manifest" in not_manifest.stderr
+
+
+# ------------------------------------------------ keras-seeds study BUILD_FN
+def _study(store, *options, build="sweep_job:build", check=True):
+    from conftest import SCRIPTS
+
+    return run_python("-m", "keras_seeds.cli", "study", build, "--data", "sweep_job:load",
+                      "--seeds", "0..7", "--store", store, "--epochs", 2,
+                      "--replicas-per-job", 4, "--loss", "sparse_categorical_crossentropy",
+                      "--metric", "accuracy", *options, cwd=SCRIPTS, check=check)
+
+
+def _rows(store):
+    import sqlite3
+
+    with sqlite3.connect(store) as connection:
+        return connection.execute(
+            "SELECT r.seed, r.status, r.score FROM runs r JOIN configs c "
+            "ON c.config_hash = r.config_hash WHERE c.name = 'adam' ORDER BY r.seed").fetchall()
+
+
+def test_a_killed_cli_sweep_rerun_ends_with_one_row_per_seed_and_the_same_scores(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import SCRIPTS
+
+    whole = _study(tmp_path / "whole.db", "--config", "adam")
+    assert "metric          accuracy (higher is better), 8 seeds" in whole.stdout
+    store = tmp_path / "seeds.db"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_seeds.cli", "study", "sweep_job:build_paused", "--data",
+         "sweep_job:load", "--seeds", "0..7", "--store", str(store), "--epochs", "2",
+         "--replicas-per-job", "4", "--loss", "sparse_categorical_crossentropy", "--metric",
+         "accuracy", "--config", "adam"], cwd=SCRIPTS, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "SWEEP_STORE": str(store), "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert process.stdout.readline().strip() == "PAUSED"  # the first chunk is in the store
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert [seed for seed, _, _ in _rows(store)] == [0, 1, 2, 3]
+    _study(store, "--config", "adam")
+    assert _rows(store) == _rows(tmp_path / "whole.db")  # one row per seed, the same scores
+
+    # A second configuration in the same store, compared seed by seed.
+    _study(store, "--config", "sgd", "--optimizer", "sgd")
+    report = run_python("-m", "keras_seeds.cli", "report", "--store", store,
+                        "--config", "adam", "--config", "sgd")
+    assert "configuration   adam" in report.stdout and "configuration   sgd" in report.stdout
+    assert "on 8 shared seeds" in report.stdout or "seed by seed" in report.stdout
+
+
+def test_cli_sweep_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path):
+    import sqlite3
+
+    store = tmp_path / "seeds.db"
+    cases = [
+        (("--seeds", "9..2"), "`--seeds` must be FIRST..LAST (FIRST <= LAST), a,b,c or "
+                              "random:N; received --seeds='9..2'."),
+        (("--seeds", ""), "`--seeds` must be FIRST..LAST"),
+    ]
+    for options, message in cases:
+        result = _study(store, *options, check=False)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().endswith(message) or message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    missing = _study(store, build="no_such_module:build", check=False)
+    assert missing.returncode == 2 and "`BUILD_FN`: cannot import module 'no_such_module'" \
+        in missing.stderr
+    wrong = _study(store, build="sweep_job:not_a_model", check=False)
+    assert wrong.returncode == 2
+    assert "`BUILD_FN`: sweep_job:not_a_model must return a keras.Model; it returned a list." \
+        in wrong.stderr
+    assert not store.exists()
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    before = foreign.read_bytes()
+    refused = _study(foreign, check=False)
+    assert refused.returncode == 2
+    assert "is an SQLite database but not a keras-seeds seed store" in refused.stderr
+    assert foreign.read_bytes() == before
