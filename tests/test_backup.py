@@ -229,6 +229,18 @@ def test_keras_stays_as_it_was_after_a_resumed_fit(tmp_path):
     assert np.isfinite(history.history["loss"][0])
 
 
+def _assert_resumed_run_is_uninterrupted(fit, backup):
+    """``fit(3)`` against ``fit(2, backup)`` (the job stops after epoch 1, its
+    last checkpoint kept) then ``fit(3, backup)``: the same weights and History."""
+    uninterrupted, expected = fit(3)
+    fit(2, backup)
+    resumed, history = fit(3, backup)
+    assert [w.tobytes() for w in resumed.get_weights()] == [
+        w.tobytes() for w in uninterrupted.get_weights()]
+    assert history.history == expected.history
+    return resumed
+
+
 def test_a_seeded_model_resumes_with_its_frozen_and_diverged_replicas(tmp_path):
     import keras
 
@@ -254,15 +266,9 @@ def test_a_seeded_model_resumes_with_its_frozen_and_diverged_replicas(tmp_path):
                             callbacks=callbacks)
         return model, history
 
-    uninterrupted, expected = fit(3)
-    fit(2, tmp_path)  # the job stops after epoch 1
-    resumed, history = fit(3, tmp_path)  # StopReplicas does not run again: epoch 0 is done
+    # StopReplicas does not run again after the resume: epoch 0 is done.
+    resumed = _assert_resumed_run_is_uninterrupted(fit, tmp_path)
     assert resumed.diverged_replicas == [2]
-    for k in range(3):
-        for mine, theirs in zip(resumed.get_replica_weights(k),
-                                uninterrupted.get_replica_weights(k)):
-            assert mine.tobytes() == theirs.tobytes(), k
-    assert history.history == expected.history
 
 
 def test_a_model_keras_builds_only_when_training_starts_resumes_too(tmp_path):
@@ -281,12 +287,7 @@ def test_a_model_keras_builds_only_when_training_starts_resumes_too(tmp_path):
                             callbacks=callbacks)
         return model, history
 
-    uninterrupted, expected = fit(3)
-    fit(2, tmp_path)
-    resumed, history = fit(3, tmp_path)
-    assert [w.tobytes() for w in resumed.get_weights()] == [
-        w.tobytes() for w in uninterrupted.get_weights()]
-    assert history.history == expected.history
+    _assert_resumed_run_is_uninterrupted(fit, tmp_path)
 
 
 def test_a_custom_train_step_with_augmentation_resumes_mid_epoch(tmp_path):

@@ -155,9 +155,7 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
     level = f"{confidence_level:.0%} CI"
     what = metric or "score"
     if winner is not None:
-        loser = name_b if winner == name_a else name_a
-        p, (low, high) = ((probability, probability_ci) if winner == name_a else
-                          (1 - probability, (1 - probability_ci[1], 1 - probability_ci[0])))
+        loser, p, (low, high) = _from_winners_side(winner, names, probability, probability_ci)
         verdict = (f"{winner} beats {loser} beyond seed noise: a random seed of {winner} "
                    f"scores a better {what} than one of {loser} with probability {p:.2f} "
                    f"({level} {low:.2f}-{high:.2f}; Mann-Whitney p = {p_value:.2g}; "
@@ -169,14 +167,10 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
                                     f"{probability_ci[1]:.2f}; Mann-Whitney p = {p_value:.2g}).")
         if few:
             verdict += " Train at least 2 seeds per side to judge."
-        elif to_settle is None:
-            verdict += " The means are equal: there is no gap for more seeds to settle."
-        elif to_settle > _PRACTICAL_SEEDS:
-            verdict += (f" The gap in mean {what} ({difference:+.4g}) is too small for any "
-                        f"practical number of seeds to settle (about {to_settle:.2g} each).")
         else:
-            verdict += (f" About {to_settle} seeds each would settle it, if the gap in mean "
-                        f"{what} ({difference:+.4g}) is real.")
+            verdict += _settling(to_settle, f"the gap in mean {what} ({difference:+.4g})",
+                                 "each", "seeds each",
+                                 "The means are equal: there is no gap for more seeds to settle.")
     return Comparison(names=(name_a, name_b), metric=metric,
                       higher_is_better=a.higher_is_better, n=(a.n, b.n),
                       probability=probability, probability_ci=probability_ci,
@@ -220,9 +214,8 @@ def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric
     level, what = f"{confidence_level:.0%} CI", metric or "score"
     gain = (f"median gain {median:+.4g} ({level} {median_ci[0]:+.4g} to {median_ci[1]:+.4g})")
     if winner is not None:
-        loser = name_b if winner == name_a else name_a
-        p, (low, high) = ((probability, probability_ci) if winner == name_a else
-                          (1 - probability, (1 - probability_ci[1], 1 - probability_ci[0])))
+        loser, p, (low, high) = _from_winners_side(winner, (name_a, name_b), probability,
+                                                   probability_ci)
         verdict = (f"{winner} beats {loser} beyond seed noise, seed by seed: on the same seed "
                    f"{winner} scores a better {what} with probability {p:.2f} ({level} "
                    f"{low:.2f}-{high:.2f}; Wilcoxon signed-rank p = {p_value:.2g}; {n} shared "
@@ -232,14 +225,9 @@ def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric
                    f"seeds: P({name_a} better on the same seed) = {probability:.2f} ({level} "
                    f"{probability_ci[0]:.2f}-{probability_ci[1]:.2f}; Wilcoxon signed-rank "
                    f"p = {p_value:.2g}); {name_a} minus {name_b}: {gain}.")
-        if to_settle is None:
-            verdict += " Every seed scores the same: there is no gap for more seeds to settle."
-        elif to_settle > _PRACTICAL_SEEDS:
-            verdict += (f" The gap is too small for any practical number of seeds to settle "
-                        f"(about {to_settle:.2g}).")
-        else:
-            verdict += (f" About {to_settle} shared seeds would settle it, if the mean gain "
-                        f"({difference:+.4g}) is real.")
+        verdict += _settling(to_settle, f"the mean gain ({difference:+.4g})", "shared seeds",
+                             "shared seeds", "Every seed scores the same: there is no gap "
+                             "for more seeds to settle.")
     return Comparison(names=(name_a, name_b), metric=metric,
                       higher_is_better=a.higher_is_better, n=(n, n),
                       probability=probability, probability_ci=probability_ci,
@@ -247,6 +235,24 @@ def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric
                       p_value=p_value, confidence_level=confidence_level, winner=winner,
                       seeds_to_settle=to_settle, verdict=verdict, paired=True,
                       median_difference=median, median_difference_ci=median_ci)
+
+
+def _settling(to_settle: int | None, gap: str, about: str, seeds: str, no_gap: str) -> str:
+    """The verdict's last sentence: how many seeds would settle ``gap``."""
+    if to_settle is None:
+        return " " + no_gap
+    if to_settle > _PRACTICAL_SEEDS:
+        return (f" {gap[0].upper()}{gap[1:]} is too small for any practical number of seeds "
+                f"to settle (about {to_settle:.2g} {about}).")
+    return f" About {to_settle} {seeds} would settle it, if {gap} is real."
+
+
+def _from_winners_side(winner: str, names: tuple[str, str], probability: float,
+                       interval: tuple[float, float]) -> tuple[str, float, tuple]:
+    """The loser, and P(A better) with its interval turned to the winner's side."""
+    if winner == names[0]:
+        return names[1], probability, interval
+    return names[0], 1 - probability, (1 - interval[1], 1 - interval[0])
 
 
 def _as_study(value, name: str) -> SeedStudy:

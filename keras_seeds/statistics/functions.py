@@ -233,11 +233,19 @@ def seeds_to_detect(difference: float, std: float, confidence_level: float = 0.9
     >>> seeds_to_detect(difference=0.01, std=0.01)
     17
     """
+    normal = _rank_test_size(difference, std, confidence_level, power, samples=2)
+    return None if normal is None else max(normal, fewest_seeds_to_separate(confidence_level))
+
+
+def _rank_test_size(difference: float, std: float, confidence_level: float, power: float,
+                    samples: int) -> int | None:
+    """``samples ((z_{(1+c)/2} + z_power) std / difference)^2 / (3/pi)``: the
+    normal-theory size of a t test (two samples, or one of differences) over a
+    rank test's efficiency relative to it; ``None`` without a gap."""
     if difference == 0 or not np.isfinite(difference):
         return None
     z = stats.norm.ppf((1 + confidence_level) / 2) + stats.norm.ppf(power)
-    normal = int(np.ceil(2 * (z * std / abs(difference)) ** 2 / (3 / np.pi)))
-    return max(normal, fewest_seeds_to_separate(confidence_level))
+    return int(np.ceil(samples * (z * std / abs(difference)) ** 2 / (3 / np.pi)))
 
 
 def fewest_seeds_to_separate(confidence_level: float = 0.95) -> int:
@@ -337,10 +345,9 @@ def pairs_to_detect(difference: float, std: float, confidence_level: float = 0.9
     >>> pairs_to_detect(difference=0.01, std=0.01)
     9
     """
-    if difference == 0 or not np.isfinite(difference):
+    normal = _rank_test_size(difference, std, confidence_level, power, samples=1)
+    if normal is None:
         return None
-    z = stats.norm.ppf((1 + confidence_level) / 2) + stats.norm.ppf(power)
-    normal = int(np.ceil((z * std / abs(difference)) ** 2 / (3 / np.pi)))
     fewest = 1
     while 2 / 2 ** fewest >= 1 - confidence_level:  # every difference of one sign
         fewest += 1
