@@ -14,6 +14,7 @@ from keras_seeds.statistics.diversity import (  # noqa: F401
                                               replica_solo_gap,
 )
 from keras_seeds.statistics.functions import (  # noqa: F401
+                                              EXPECTED_MAX_ESTIMATORS,
                                               OUTLIER_THRESHOLD,
                                               SeedStudyWarning,
                                               bootstrap_interval,
@@ -21,6 +22,7 @@ from keras_seeds.statistics.functions import (  # noqa: F401
                                               iqm,
                                               mann_whitney_p,
                                               max_of_n_weights,
+                                              max_of_n_weights_without_replacement,
                                               probability_of_improvement,
                                               robust_z,
                                               seeds_needed,

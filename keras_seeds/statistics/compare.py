@@ -8,7 +8,7 @@ Imports neither Keras nor TensorFlow.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,10 @@ class Comparison:
             the Wilcoxon signed-rank test's, ``n`` the shared seeds twice, and
             ``median_difference`` (with its interval) the Hodges-Lehmann
             estimate of the seed-by-seed gain.
+        advice: when both studies have an ensemble score, which setup has the
+            higher ensemble score and which the smaller seed range (the one
+            to ship as an ensemble, the one to ship as a single seed); it ends
+            the verdict.
     """
 
     names: tuple[str, str]
@@ -62,6 +66,7 @@ class Comparison:
     paired: bool = False
     median_difference: float | None = None
     median_difference_ci: tuple[float, float] | None = None
+    advice: str | None = None
 
     def __str__(self) -> str:
         return self.verdict
@@ -121,8 +126,8 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
     name_a, name_b = names
     metric = a.metric or b.metric
     if paired:
-        return _compare_paired(a, b, name_a, name_b, metric, confidence_level,
-                               n_resamples, random_state, power)
+        return _with_advice(_compare_paired(a, b, name_a, name_b, metric, confidence_level,
+                                            n_resamples, random_state, power), a, b)
     sa, sb = a._signed(), b._signed()
     probability = statistics.probability_of_improvement(sa, sb)
     difference = float(np.mean(a.scores) - np.mean(b.scores))
@@ -171,12 +176,40 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
             verdict += _settling(to_settle, f"the gap in mean {what} ({difference:+.4g})",
                                  "each", "seeds each",
                                  "The means are equal: there is no gap for more seeds to settle.")
-    return Comparison(names=(name_a, name_b), metric=metric,
-                      higher_is_better=a.higher_is_better, n=(a.n, b.n),
-                      probability=probability, probability_ci=probability_ci,
-                      mean_difference=difference, mean_difference_ci=difference_ci,
-                      p_value=p_value, confidence_level=confidence_level, winner=winner,
-                      seeds_to_settle=to_settle, verdict=verdict)
+    return _with_advice(Comparison(
+        names=(name_a, name_b), metric=metric, higher_is_better=a.higher_is_better,
+        n=(a.n, b.n), probability=probability, probability_ci=probability_ci,
+        mean_difference=difference, mean_difference_ci=difference_ci, p_value=p_value,
+        confidence_level=confidence_level, winner=winner, seeds_to_settle=to_settle,
+        verdict=verdict), a, b)
+
+
+def _with_advice(result: Comparison, a: SeedStudy, b: SeedStudy) -> Comparison:
+    """Adds what the seeds advise to ship, when both studies have an ensemble
+    score: the ensemble of the setup whose ensemble scores better, or a single
+    seed of the setup whose seeds spread least."""
+    if a.ensemble_score is None or b.ensemble_score is None:
+        return result
+    (name_a, name_b), sign = result.names, 1.0 if a.higher_is_better else -1.0
+    what = result.metric or "score"
+    if a.ensemble_score == b.ensemble_score:
+        ensemble = f"their ensembles score the same {what} ({a.ensemble_score:.4g})"
+    else:
+        better, worse = ((name_a, name_b) if sign * (a.ensemble_score - b.ensemble_score) > 0
+                         else (name_b, name_a))
+        scores = {name_a: a.ensemble_score, name_b: b.ensemble_score}
+        ensemble = (f"as an ensemble of its seeds, {better} scores the better {what} "
+                    f"({scores[better]:.4g} against {scores[worse]:.4g})")
+    range_a, range_b = float(np.ptp(a.scores)), float(np.ptp(b.scores))
+    if range_a == range_b:
+        spread = f"their seeds spread over the same range ({range_a:.4g})"
+    else:
+        narrow, wide = (name_a, name_b) if range_a < range_b else (name_b, name_a)
+        ranges = {name_a: range_a, name_b: range_b}
+        spread = (f"as a single seed, {narrow} is the safer pick: its seeds span a range of "
+                  f"{ranges[narrow]:.4g} against {ranges[wide]:.4g}")
+    advice = f"To ship: {ensemble}; {spread}."
+    return replace(result, advice=advice, verdict=f"{result.verdict} {advice}")
 
 
 def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric,

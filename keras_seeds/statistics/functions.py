@@ -142,22 +142,70 @@ def max_of_n_weights(num_values: int, n: int) -> np.ndarray:
     return ranks ** n - (ranks - 1 / num_values) ** n
 
 
-def expected_max(values, n: int, higher_is_better: bool = True) -> tuple[float, float]:
+def max_of_n_weights_without_replacement(num_values: int, n: int) -> np.ndarray:
+    """P(the i-th smallest of ``num_values`` values is the best of ``n`` drawn
+    without replacement): ``C(i-1, n-1) / C(N, n)``, zero for ``i < n`` (Tang
+    et al. 2020, "Showing your work doesn't always work").
+
+    Example:
+
+    >>> max_of_n_weights_without_replacement(4, 2)
+    array([0.        , 0.16666667, 0.33333333, 0.5       ])
+    """
+    if n > num_values:
+        raise ValueError(f"`n`: without replacement at most the {num_values} observed "
+                         f"values can be drawn; received n={n}.")
+    from scipy.special import gammaln
+
+    ranks = np.arange(1, num_values + 1)
+    weights = np.zeros(num_values)
+    top = ranks >= n
+    # In logs: C(N, n) overflows a float for a few thousand seeds.
+    log_count = (gammaln(ranks[top]) - gammaln(n) - gammaln(ranks[top] - n + 1))
+    log_total = gammaln(num_values + 1) - gammaln(n + 1) - gammaln(num_values - n + 1)
+    weights[top] = np.exp(log_count - log_total)
+    return weights
+
+
+# How the expected best of n seeds is estimated from N observed ones.
+EXPECTED_MAX_ESTIMATORS = {
+    "with_replacement": "Dodge et al. 2019, n draws with replacement from the observed seeds",
+    "without_replacement": "Tang et al. 2020, n distinct observed seeds (unbiased for n <= N)",
+}
+
+
+def expected_max(values, n: int, higher_is_better: bool = True,
+                 estimator: str = "with_replacement") -> tuple[float, float]:
     """Expected best score of ``n`` seeds drawn from the observed ones, and its
-    standard deviation: ``E = sum_i v_(i) [(i/N)^n - ((i-1)/N)^n]`` over the
-    sorted values (Dodge et al. 2019, "Show your work"). The best is the
-    minimum when ``higher_is_better=False``.
+    standard deviation: ``E = sum_i w_i v_(i)`` over the sorted values, with
+    ``w_i = (i/N)^n - ((i-1)/N)^n`` for ``estimator="with_replacement"`` (Dodge
+    et al. 2019, "Show your work"), or ``w_i = C(i-1, n-1) / C(N, n)`` for
+    ``"without_replacement"`` (Tang et al. 2020: the unbiased estimate of the
+    best of ``n`` fresh seeds, defined for ``n <= N``; the with-replacement one
+    under-states it, since it may draw one seed twice). The best is the minimum
+    when ``higher_is_better=False``.
 
     Example:
 
     >>> mean, std = expected_max([0.80, 0.82, 0.85, 0.90], n=2)
     >>> round(mean, 4), round(std, 4)
     (0.8631, 0.0353)
+    >>> round(expected_max([0.80, 0.82, 0.85, 0.90], n=2,
+    ...                    estimator="without_replacement")[0], 4)
+    0.87
     """
+    if estimator not in EXPECTED_MAX_ESTIMATORS:
+        raise ValueError(f"`estimator` must be one of {sorted(EXPECTED_MAX_ESTIMATORS)}; "
+                         f"received estimator={estimator!r}.")
     sign = 1.0 if higher_is_better else -1.0
     ordered = np.sort(sign * np.asarray(values, dtype=float))
-    mean = _mean_of_max(ordered, n)
-    variance = max(float(max_of_n_weights(len(ordered), n) @ ordered ** 2) - mean ** 2, 0.0)
+    if estimator == "with_replacement":
+        weights = max_of_n_weights(len(ordered), n)
+        mean = _mean_of_max(ordered, n)
+    else:
+        weights = max_of_n_weights_without_replacement(len(ordered), n)
+        mean = float(np.clip(weights @ ordered, ordered[0], ordered[-1]))
+    variance = max(float(weights @ ordered ** 2) - mean ** 2, 0.0)
     return sign * mean, float(np.sqrt(variance))
 
 

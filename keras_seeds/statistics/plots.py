@@ -147,7 +147,9 @@ def expected_max(study):
     figure, axes = _figure(f"Expected {best} {metric} of n seeds", "seeds tried (n)",
                            f"expected {best} {metric}", integer_x=True)
     axes.fill_between(ns, mean - std, mean + std, color=_BAND, alpha=0.6, label="+- 1 std")
-    axes.plot(ns, mean, "o-", color=_LINE, label=f"expected {best}")
+    axes.plot(ns, mean, "o-", color=_LINE, label=f"expected {best} (with replacement)")
+    axes.plot(ns, study.expected_max(estimator="without_replacement"), "--", color=_LINE,
+              label="without replacement (Tang et al. 2020)")
     axes.axhline(float(np.mean(study.scores)), color="gray", linestyle="--",
                  label="mean of one seed")
     axes.legend(loc="best", fontsize="small")

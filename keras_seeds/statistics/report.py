@@ -65,10 +65,18 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
     if study.dropped_seeds.size:
         headline += (f" {study.dropped_seeds.size} seed(s) with NaN scores were left out: "
                      f"{', '.join(map(str, study.dropped_seeds))}.")
+    if study.discarded_seeds.size:
+        headline += (f" {study.discarded_seeds.size} more seed(s) were discarded early, for "
+                     f"scores in the worst fraction after the first epochs, and are not in "
+                     f"these statistics (which therefore describe the seeds that survived).")
+    if study.failed_seeds.size:
+        headline += f" {study.failed_seeds.size} seed(s) failed and are left out."
     blocks.append(("p", headline))
 
     level = f"{summary['confidence_level']:.0%} CI"
     rows = [("seeds (n)", str(n)), ("left out (NaN)", str(summary["n_dropped"])),
+            ("discarded early", str(summary["n_discarded"])),
+            ("failed", str(summary["n_failed"])),
             ("mean", number(summary["mean"])),
             (f"{level} of the mean (t)", interval(summary["mean_t_ci"])),
             (f"{level} of the mean (bootstrap)", interval(summary["mean_ci"])),
@@ -96,11 +104,15 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
     mean = summary["mean"]
     sign = 1 if study.higher_is_better else -1
     blocks.append(("p", f"The expected best {metric} if you tried n seeds and reported the "
-                        f"best (Dodge et al. 2019), and how far that is from a typical seed."))
-    blocks.append(("table", ("seeds tried", f"expected best {metric}", "better than the mean by"),
-                   [(str(k), number(study.expected_max(k)),
-                     number(0.0 if k == 1 else sign * (study.expected_max(k) - mean)))
-                    for k in ns]))
+                        f"best, and how far that is from a typical seed, by two estimators: "
+                        f"with replacement ({statistics.EXPECTED_MAX_ESTIMATORS['with_replacement']}) "
+                        f"and without ({statistics.EXPECTED_MAX_ESTIMATORS['without_replacement']})."))
+    best = {k: (study.expected_max(k), study.expected_max(k, "without_replacement")) for k in ns}
+    blocks.append(("table", ("seeds tried", f"expected best {metric} (with replacement)",
+                             "(without replacement)", "better than the mean by (without)"),
+                   [(str(k), number(dodge), number(tang),
+                     number(0.0 if k == 1 else sign * (tang - mean)))
+                    for k, (dodge, tang) in best.items()]))
 
     if n >= 2 and summary["std"] > 0:
         width = summary["mean_t_ci"][1] - summary["mean_t_ci"][0]
@@ -148,7 +160,7 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
                      f"{summary['random_state']}. Outliers: modified z-score "
                      f"(median and MAD, Iglewicz and Hoaglin), threshold "
                      f"{statistics.OUTLIER_THRESHOLD}. Expected best of n: Dodge et al. "
-                     f"2019. Made by keras-seeds {__version__}.")]
+                     f"2019 (with replacement) and Tang et al. 2020 (without). Made by keras-seeds {__version__}.")]
     return blocks
 
 

@@ -183,6 +183,8 @@ class SeedStudy:
         signed = self._signed()
         result = {
             "n": n, "n_dropped": int(self.dropped_seeds.size),
+            "n_discarded": int(self.discarded_seeds.size),
+            "n_failed": int(self.failed_seeds.size),
             "mean": float(np.mean(scores)),
             "std": float(np.std(scores, ddof=1)) if n > 1 else math.nan,
             "sem": float(np.std(scores, ddof=1) / np.sqrt(n)) if n > 1 else math.nan,
@@ -251,12 +253,17 @@ class SeedStudy:
                               "z": float(z[index]), "tail": side})
         return found
 
-    def expected_max(self, n=None):
-        """The expected best score if you tried ``n`` seeds and kept the best
-        (Dodge et al. 2019): how much "picking the best seed" inflates a result.
+    def expected_max(self, n=None, estimator: str = "with_replacement"):
+        """The expected best score if you tried ``n`` seeds and kept the best:
+        how much "picking the best seed" inflates a result.
 
         Args:
             n: a number of seeds (int), or ``None`` for the curve ``n = 1..N``.
+            estimator: ``"with_replacement"`` (Dodge et al. 2019: ``n`` draws
+                from the observed seeds, any ``n``) or ``"without_replacement"``
+                (Tang et al. 2020: ``n`` distinct observed seeds, the unbiased
+                estimate of ``n`` fresh seeds' best, ``n <= N``); see
+                :func:`keras_seeds.statistics.expected_max`.
 
         Returns:
             A float for an int ``n``; an array of ``N`` values for ``None``.
@@ -267,11 +274,14 @@ class SeedStudy:
 
         >>> SeedStudy([0.80, 0.82, 0.85, 0.90]).expected_max().round(4)
         array([0.8425, 0.8631, 0.8748, 0.8822])
+        >>> SeedStudy([0.80, 0.82, 0.85, 0.90]).expected_max(
+        ...     estimator="without_replacement").round(4)
+        array([0.8425, 0.87  , 0.8875, 0.9   ])
         """
         if n is None:
-            return np.array([self.expected_max(k) for k in range(1, self.n + 1)])
+            return np.array([self.expected_max(k, estimator) for k in range(1, self.n + 1)])
         n = check_int(n, "n", minimum=1, constraint="an int >= 1 (a number of seeds)")
-        return statistics.expected_max(self.scores, n, self.higher_is_better)[0]
+        return statistics.expected_max(self.scores, n, self.higher_is_better, estimator)[0]
 
     def seeds_needed(self, width: float, confidence_level: float = 0.95) -> int:
         """How many seeds make the confidence interval of the mean narrower than
@@ -381,6 +391,8 @@ class SeedStudy:
             "higher_is_better": self.higher_is_better,
             "seeds": self.seeds.tolist(), "scores": _json_floats(self.scores),
             "dropped_seeds": self.dropped_seeds.tolist(),
+            "discarded_seeds": self.discarded_seeds.tolist(),
+            "failed_seeds": self.failed_seeds.tolist(),
             "test_scores": None if self.test_scores is None else _json_floats(self.test_scores),
             "curves": {k: _json_floats(v) for k, v in self.curves.items()},
             "ensemble_score": (None if self.ensemble_score is None
@@ -409,13 +421,16 @@ class SeedStudy:
                   for k, v in (data.get("curves") or {}).items()}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", SeedStudyWarning)
-            return cls(scores, seeds, metric=data.get("metric"),
+            study = cls(scores, seeds, metric=data.get("metric"),
                        higher_is_better=data.get("higher_is_better", True),
                        name=data.get("name"),
                        test_scores=None if test is None else
                        _from_json(test) + [None] * (len(seeds) - kept),
                        curves=curves, ensemble_score=data.get("ensemble_score"),
                        diversity=data.get("diversity"))
+        study.discarded_seeds = np.array(data.get("discarded_seeds") or [], dtype=np.int64)
+        study.failed_seeds = np.array(data.get("failed_seeds") or [], dtype=np.int64)
+        return study
 
     def save(self, path) -> None:
         """Writes :meth:`to_dict` as JSON to ``path``, atomically; every float
@@ -489,14 +504,7 @@ class SeedStudy:
 
         store = SeedStore(path, create=False)
         configs = store.configs()
-        if config is None:
-            if len(configs) != 1:
-                names = ", ".join(info["name"] for info in configs.values()) or "none"
-                raise StoreError(f"`config`: '{path}' holds {len(configs)} configurations "
-                                 f"({names}); name the one to study.")
-            key = next(iter(configs))
-        else:
-            key = store.find_config(config)
+        key = store.only_config() if config is None else store.find_config(config)
         definition = configs[key]["definition"]
         runs = store.runs(key)
         scored = [run for run in runs if run.status in ("done", "diverged")]
@@ -511,8 +519,17 @@ class SeedStudy:
             names = set.intersection(*(set(run.history) for run in scored))
             curves = {name: np.array([run.history[name] for run in scored], dtype=float).T
                       for name in sorted(names)}
+        test_name = f"test_{metric}"
+        tested = all(test_name in run.metrics for run in scored)
+        ensemble = store.ensemble(key)
+        finished = sorted(run.seed for run in scored if run.status == "done")
         study = cls({run.seed: math.nan if run.score is None else run.score for run in scored},
                     metric=metric,
+                    test_scores=([run.metrics[test_name] for run in scored] if tested
+                                 else None),
+                    # Only an ensemble of exactly the finished seeds stands for them.
+                    ensemble_score=(ensemble[1].get(metric) if ensemble is not None
+                                    and ensemble[0] == finished else None),
                     higher_is_better=(is_higher_better(metric) if higher is None and metric
                                       else True if higher is None else bool(higher)),
                     name=configs[key]["name"], curves=curves)

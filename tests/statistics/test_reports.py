@@ -75,7 +75,9 @@ def test_markdown_report_holds_the_tables_and_its_figures(tmp_path):
     low, high = summary["mean_ci"]
     assert f"| 95% CI of the mean (bootstrap) | {low:.4g} to {high:.4g} |" in text
     assert "| 111 | 0.7 | " in text and "| worse |" in text      # the black swan
-    assert f"| 12 | {study.expected_max(12):.4g} | " in text
+    assert (f"| 12 | {study.expected_max(12):.4g} | "
+            f"{study.expected_max(12, 'without_replacement'):.4g} | ") in text
+    assert "Tang et al. 2020" in text
     assert "1 seed(s) with NaN scores were left out: 112." in text
     figures = sorted(p.name for p in (tmp_path / "report_figures").iterdir())
     assert figures == ["curves_accuracy.png", "curves_loss.png", "distribution.png",
@@ -166,6 +168,12 @@ def test_study_command_repeats_bit_for_bit_and_report_and_compare_read_it(tmp_pa
     assert set(study.curves) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert f"mean            {study.summary()['mean']:.4g}" in runs[0].stdout
     assert (tmp_path / "a" / "report.md").exists()
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["seed"] == 3 and len(manifest["replicas"]["replica_seeds"]) == 4
+    assert (tmp_path / "a" / "ensemble" / "saved_model.pb").exists()
+    from keras_seeds.cli import build_parser
+
+    assert build_parser().parse_args(["study"]).replicas == 64  # the bundled study's seeds
 
     report = run_python("-m", "keras_seeds.cli", "report", tmp_path / "a" / "study.json",
                         "-o", tmp_path / "again.html")

@@ -84,6 +84,36 @@ def test_expected_max_equals_enumerating_every_draw():
         s.expected_max(0)
 
 
+def test_expected_max_without_replacement_equals_every_subset_and_is_unbiased():
+    values = [0.80, 0.83, 0.83, 0.90, 0.71]
+    s = ks.SeedStudy(values)
+    low = ks.SeedStudy(values, higher_is_better=False)
+    for n in range(1, 6):
+        subsets = list(itertools.combinations(values, n))          # n distinct seeds
+        assert s.expected_max(n, "without_replacement") == pytest.approx(
+            np.mean([max(c) for c in subsets]))
+        assert low.expected_max(n, "without_replacement") == pytest.approx(
+            np.mean([min(c) for c in subsets]))
+    # Never below the with-replacement figure, which may draw one seed twice.
+    assert (s.expected_max(estimator="without_replacement") >= s.expected_max() - 1e-12).all()
+    # Unbiased: over many studies of 6 seeds from N(0, 1), it averages to the
+    # best of 3 fresh seeds, 3 / (2 sqrt(pi)); the with-replacement one falls short.
+    samples = np.random.default_rng(1).normal(size=(4000, 6))
+    truth = 3 / (2 * np.sqrt(np.pi))
+    tang = np.mean([ks.SeedStudy(x).expected_max(3, "without_replacement") for x in samples])
+    dodge = np.mean([ks.SeedStudy(x).expected_max(3) for x in samples])
+    assert abs(tang - truth) < 0.03 < truth - dodge
+    # Thousands of seeds: weights from log-gamma, no overflow.
+    weights = ks.statistics.max_of_n_weights_without_replacement(5000, 300)
+    assert weights.sum() == pytest.approx(1.0) and np.isfinite(weights).all()
+    with pytest.raises(ValueError, match=r"`n`: without replacement at most the 5 observed "
+                                         r"values can be drawn; received n=6\."):
+        s.expected_max(6, "without_replacement")
+    with pytest.raises(ValueError, match=r"`estimator` must be one of \['with_replacement', "
+                                         r"'without_replacement'\]; received estimator='tang'"):
+        s.expected_max(2, "tang")
+
+
 def test_outliers_are_the_median_mad_rule_on_both_tails():
     z = study().robust_z()
     median = np.median(SCORES)
@@ -346,9 +376,11 @@ def test_a_study_read_from_a_store_is_the_study_of_its_scores(tmp_path):
     assert read.seeds.tolist() == expected.seeds.tolist()
     assert read.scores.tolist() == expected.scores.tolist()
     summary = read.summary(random_state=1)
-    assert summary.pop("n_dropped") == 1  # the diverged seed
+    # The diverged seed, and the discarded and failed ones, counted apart.
+    assert (summary.pop("n_dropped"), summary.pop("n_discarded"), summary.pop("n_failed")) \
+        == (1, 1, 1)
     assert summary == {k: v for k, v in expected.summary(random_state=1).items()
-                       if k != "n_dropped"}
+                       if k not in ("n_dropped", "n_discarded", "n_failed")}
     assert read.dropped_seeds.tolist() == [60]
     assert read.discarded_seeds.tolist() == [61] and read.failed_seeds.tolist() == [62]
     assert read.curves["val_loss"][1].tolist() == SCORES[order].tolist()
@@ -357,7 +389,7 @@ def test_a_study_read_from_a_store_is_the_study_of_its_scores(tmp_path):
 def test_a_store_of_several_configs_needs_the_config_named(tmp_path):
     _store_with_two_configs(tmp_path / "seeds.db")
     with pytest.raises(ValueError, match=r"`config`: '.*seeds\.db' holds 2 configurations "
-                                         r"\(wide, narrow\); name the one to study\."):
+                                         r"\(wide, narrow\); name the one to use\."):
         ks.SeedStudy.from_store(tmp_path / "seeds.db")
     assert ks.SeedStudy.from_store(tmp_path / "seeds.db", config="narrow").n == 2
     with pytest.raises(ValueError, match=r"'.*absent\.db' does not exist"):
@@ -425,3 +457,23 @@ def test_paired_compare_follows_the_metric_direction_and_needs_shared_seeds():
                                          r"have; a and d share 0 seed\(s\)\."):
         ks.compare(losses, ks.SeedStudy([0.1, 0.2], seeds=[100, 101], higher_is_better=False,
                                         name="d"), paired=True)
+
+
+def test_compare_advises_the_ensemble_and_the_single_seed_to_ship():
+    a = ks.SeedStudy([0.90, 0.91, 0.95, 0.92], name="wide", ensemble_score=0.96)
+    b = ks.SeedStudy([0.90, 0.905, 0.91, 0.908], name="narrow", ensemble_score=0.93)
+    advice = ("To ship: as an ensemble of its seeds, wide scores the better score (0.96 "
+              "against 0.93); as a single seed, narrow is the safer pick: its seeds span a "
+              "range of 0.01 against 0.05.")
+    for paired in (False, True):
+        result = ks.compare(a, b, paired=paired)
+        assert result.advice == advice and result.verdict.endswith(advice)
+    # Lower is better: the lower ensemble loss is the better one.
+    low_a = ks.SeedStudy([0.3, 0.2], metric="loss", higher_is_better=False, name="a",
+                         ensemble_score=0.25)
+    low_b = ks.SeedStudy([0.3, 0.28], metric="loss", higher_is_better=False, name="b",
+                         ensemble_score=0.27)
+    assert ks.compare(low_a, low_b).advice.startswith(
+        "To ship: as an ensemble of its seeds, a scores the better loss (0.25 against 0.27); "
+        "as a single seed, b is the safer pick")
+    assert ks.compare(ks.SeedStudy([0.9, 0.8]), low_a.scores).advice is None
