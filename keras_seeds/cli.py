@@ -128,6 +128,18 @@ def _sweep_compile_kwargs(build_fn, args) -> dict:
             "metrics": [args.metric] if args.metric and args.metric != "loss" else []}
 
 
+def _parse_discard(text: str | None):
+    """``--discard AFTER_EPOCHS,FRACTION`` as a pair (checked again by sweep)."""
+    if text is None:
+        return None
+    try:
+        after, fraction = text.split(",")
+        return int(after), float(fraction)
+    except ValueError:
+        raise ValueError(f"`--discard` must be AFTER_EPOCHS,FRACTION (e.g. 3,0.5); received "
+                         f"--discard={text!r}.") from None
+
+
 def _cmd_sweep(args) -> int:
     from keras_seeds.statistics.report import number
 
@@ -136,6 +148,7 @@ def _cmd_sweep(args) -> int:
                          "((x_train, y_train), (x_val, y_val)).")
     # Checked before TensorFlow starts: a bad command line fails at once.
     seeds = parse_seeds(args.seeds)
+    discard = _parse_discard(args.discard)
     if os.path.exists(args.store):
         from keras_seeds.store import SeedStore
 
@@ -149,12 +162,20 @@ def _cmd_sweep(args) -> int:
     study = sweep(build_fn, load_fn, seeds=seeds, epochs=args.epochs,
                   compile_kwargs=compile_kwargs, fit_kwargs=fit_kwargs,
                   replicas_per_job=args.replicas_per_job or "auto", store=args.store,
-                  config=args.config, metric=args.metric)
+                  config=args.config, metric=args.metric, keep_weights=True,
+                  discard=discard, progress=False if args.quiet else "auto")
     print(f"{'seed':>12}  {study.metric}")
     for seed, score in sorted(zip(study.seeds.tolist(), study.scores.tolist())):
         print(f"{seed:>12}  {number(score)}")
     _print_study(study)
     print(f"store           {args.store} (configuration {study.name})")
+    from keras_seeds.sweep_report import write_sweep_folder
+
+    paths = write_sweep_folder(study, args.store, build_fn, args.out,
+                               report_format=args.format, command=sys.argv,
+                               export=not args.no_export)
+    for what, path in paths.items():
+        print(f"{what:<16}{path}")
     return 0
 
 
@@ -170,8 +191,8 @@ def _cmd_study(args) -> int:
                                    verbose=args.verbose)
     print(f"seed            {seed}")
     _print_study(study)
-    print(f"study           {paths['study']}")
-    print(f"report          {paths['report']}")
+    for what, path in paths.items():
+        print(f"{what:<16}{path}")
     print(f"Run `keras-seeds study --seed {seed}` again: the same numbers, bit for bit.")
     return 0
 
@@ -189,9 +210,11 @@ def _print_study(study) -> None:
     outliers = study.outliers()
     print("black swans     " + (", ".join(f"seed {o['seed']} ({number(o['score'])})"
                                           for o in outliers) or "none"))
-    print(f"best of {study.n:<8}{number(study.expected_max(study.n))} expected "
-          f"(picking the best seed adds "
-          f"{number(abs(study.expected_max(study.n) - summary['mean']))})")
+    n = min(10, study.n)
+    tang, dodge = study.expected_max(n, "without_replacement"), study.expected_max(n)
+    print(f"best of {n:<8}{number(tang)} expected from {n} fresh seeds (Tang et al. 2020; "
+          f"{number(dodge)} with replacement, Dodge et al. 2019): picking the best adds "
+          f"{number(abs(tang - summary['mean']))} over the mean")
     if study.ensemble_score is not None:
         gain = study.ensemble_gain()
         print(f"ensemble        {number(gain['ensemble'])} ({gain['over_mean']:+.4g} over the "
@@ -292,10 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seeds fused into one fit (default: chosen from the model)")
     study.add_argument("--seed", type=_seed_arg, default=None,
                        help="master seed (default: drawn from OS entropy and printed)")
-    study.add_argument("--replicas", type=_positive_int, default=8)
+    study.add_argument("--discard", metavar="AFTER_EPOCHS,FRACTION",
+                       help="early discard: stop the worst FRACTION of each chunk's seeds "
+                       "after AFTER_EPOCHS epochs (off by default)")
+    study.add_argument("--quiet", action="store_true", help="no progress bar")
+    study.add_argument("--no-export", action="store_true",
+                       help="no ensemble SavedModel in --out (BUILD_FN sweeps)")
+    study.add_argument("--replicas", type=_positive_int, default=64,
+                       help="replicas of the bundled digits study (default 64)")
     study.add_argument("--epochs", type=_positive_int, default=20)
     study.add_argument("--out", default="keras-seeds-study",
-                       help="directory for study.json and the report")
+                       help="directory for study.json, the report, the manifest and (for "
+                       "BUILD_FN) the ensemble SavedModel")
     study.add_argument("--format", choices=("md", "html"), default="md",
                        help="report format")
     study.add_argument("--verbose", type=int, default=0)

@@ -3,7 +3,7 @@
 One row per (configuration, seed): its status (``done``, ``diverged``,
 ``discarded``, ``failed`` with the error), score, final and per-epoch metrics,
 optional outputs (validation predictions, for ensemble scores), timing and
-manifest. A configuration is identified by the hash of what defines it
+manifest; and per configuration the scores of the ensemble of its seeds. A configuration is identified by the hash of what defines it
 (architecture, hyperparameters, data fingerprint), so two configurations live
 side by side in one store and are compared from it.
 
@@ -59,7 +59,22 @@ CREATE TABLE runs (
     written REAL NOT NULL,
     PRIMARY KEY (config_hash, seed)
 );
+CREATE TABLE IF NOT EXISTS ensembles (
+    config_hash TEXT PRIMARY KEY REFERENCES configs(config_hash),
+    seeds TEXT NOT NULL,
+    metrics TEXT NOT NULL,
+    written REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS weights (
+    config_hash TEXT NOT NULL REFERENCES configs(config_hash),
+    seed INTEGER NOT NULL,
+    arrays BLOB NOT NULL,
+    PRIMARY KEY (config_hash, seed)
+)
 """
+# Stores made before ensembles and weights were kept lack those tables; they are
+# added on the first write (older readers ignore them: the schema version stays).
+_ENSEMBLES, _WEIGHTS = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS ensembles"):].split(";")
 
 
 class StoreError(ValueError):
@@ -80,6 +95,8 @@ class SeedRun:
     error: str | None = None
     seconds: float | None = None
     manifest: dict[str, Any] | None = None
+    # The trained model's variables (an .npz), kept apart: runs() does not read them.
+    weights: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -230,6 +247,15 @@ class SeedStore:
         returns its hash."""
         key = config_hash(definition)
         text = json.dumps(definition, sort_keys=True, default=repr)
+        if name is not None:
+            for other, info in self.configs().items():
+                if info["name"] == name and other != key:
+                    differ = sorted(k for k in set(info["definition"]) | set(definition)
+                                    if info["definition"].get(k) != json.loads(text).get(k))
+                    raise StoreError(
+                        f"`config`: the name {name!r} is already used in '{self.path}' by "
+                        f"another configuration (they differ in {', '.join(differ)}); give "
+                        "this one another name.")
         self._write(lambda c: c.execute(
             "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?)",
             (key, name or key[:12], text, time.time())))
@@ -244,6 +270,16 @@ class SeedStore:
                 "ORDER BY c.created").fetchall()
         return {key: {"name": name, "definition": json.loads(text), "runs": count}
                 for key, name, text, count in rows}
+
+    def only_config(self) -> str:
+        """The hash of the store's one configuration (an error names them all
+        when there are several)."""
+        configs = self.configs()
+        if len(configs) != 1:
+            names = ", ".join(info["name"] for info in configs.values()) or "none"
+            raise StoreError(f"`config`: '{self.path}' holds {len(configs)} configurations "
+                             f"({names}); name the one to use.")
+        return next(iter(configs))
 
     def find_config(self, name_or_hash: str) -> str:
         """The hash of the configuration with that name or hash (prefix)."""
@@ -277,6 +313,10 @@ class SeedStore:
                      _dumps(run.sub_seeds), _dumps(run.metrics), _dumps(run.history),
                      run.outputs, run.error, run.seconds, _dumps(run.manifest), time.time()))
                 written += cursor.rowcount
+                if cursor.rowcount and run.weights is not None:
+                    connection.execute(_WEIGHTS)
+                    connection.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)",
+                                       (key, int(run.seed), run.weights))
             return written
 
         if not runs:
@@ -302,3 +342,37 @@ class SeedStore:
                         _loads(history) or {}, outputs, error, seconds, _loads(manifest))
                 for (seed, status, score, sub_seeds, metrics, history, outputs, error,
                      seconds, manifest) in rows]
+
+    # -- ensembles --------------------------------------------------------
+    def set_ensemble(self, key: str, seeds, metrics: dict[str, float]) -> None:
+        """Records the metrics of the ensemble of configuration ``key``'s
+        ``seeds`` (replacing an earlier one)."""
+        def replace(connection) -> None:
+            connection.execute(_ENSEMBLES)
+            connection.execute("INSERT OR REPLACE INTO ensembles VALUES (?, ?, ?, ?)",
+                               (key, json.dumps(sorted(int(s) for s in seeds)),
+                                _dumps(metrics), time.time()))
+
+        self._write(replace)
+
+    def ensemble(self, key: str) -> tuple[list[int], dict[str, float]] | None:
+        """``(seeds, metrics)`` of configuration ``key``'s ensemble, or ``None``."""
+        with self._connection() as connection:
+            try:
+                row = connection.execute("SELECT seeds, metrics FROM ensembles WHERE "
+                                         "config_hash = ?", (key,)).fetchone()
+            except sqlite3.OperationalError:  # a store made before ensembles were kept
+                return None
+        return None if row is None else (json.loads(row[0]), _loads(row[1]))
+
+    def weights(self, key: str, seeds=None) -> dict[int, bytes]:
+        """``{seed: .npz bytes}`` of the trained variables kept for configuration
+        ``key`` (all its seeds, or those in ``seeds``)."""
+        with self._connection() as connection:
+            try:
+                rows = connection.execute("SELECT seed, arrays FROM weights WHERE "
+                                          "config_hash = ? ORDER BY seed", (key,)).fetchall()
+            except sqlite3.OperationalError:  # a store made before weights were kept
+                return {}
+        wanted = None if seeds is None else {int(s) for s in seeds}
+        return {seed: arrays for seed, arrays in rows if wanted is None or seed in wanted}

@@ -12,7 +12,10 @@ solo runs only up to float reassociation; the same chunk gives the same bits).
 
 from __future__ import annotations
 
+import io
+import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -22,11 +25,13 @@ import numpy as np
 from keras_seeds._validation import check_int, must_be
 from keras_seeds.callback import architecture_fingerprint
 from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
+from keras_seeds.records.manifest import environment_section
 from keras_seeds.replicas.model import SeededModel
 from keras_seeds.seeding.contract import check_seed_list
 from keras_seeds.statistics.metric_names import replica_curves
 from keras_seeds.statistics.study import SeedStudy
 from keras_seeds.store import SeedRun, SeedStore
+from keras_seeds.sweep_progress import SweepProgress
 
 # Fused chunks beyond this size stop paying off on a CPU (docs/benchmarks.md).
 _MOST_REPLICAS = 32
@@ -105,10 +110,28 @@ def _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric) -> d
     }
 
 
+def _check_discard(discard, epochs: int):
+    """``discard`` as ``(after_epochs, fraction)``, or ``None``."""
+    if discard is None:
+        return None
+    expected = (f"None or (after_epochs, fraction) with 1 <= after_epochs < epochs ({epochs}) "
+                "and 0 < fraction < 1")
+    if not isinstance(discard, (tuple, list)) or len(discard) != 2:
+        raise must_be("discard", expected, discard)
+    after, fraction = discard
+    if (isinstance(after, bool) or not isinstance(after, (int, np.integer))
+            or not 1 <= after < epochs or isinstance(fraction, bool)
+            or not isinstance(fraction, (int, float, np.floating)) or not 0 < fraction < 1):
+        raise must_be("discard", expected, discard)
+    return int(after), float(fraction)
+
+
 def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
           compile_kwargs: dict | None = None, fit_kwargs: dict | None = None,
           replicas_per_job: "int | str" = "auto", store="seeds.db",
-          config: str | None = None, metric: str | None = None) -> SeedStudy:
+          config: str | None = None, metric: str | None = None, ensemble: bool = True,
+          keep_weights: bool = False, discard=None,
+          progress: "bool | str" = "auto") -> SeedStudy:
     """Trains ``build_fn``'s model once per seed and returns their study.
 
     Args:
@@ -128,10 +151,28 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
         config: a name for this configuration in the store.
         metric: the score, a compiled metric on the validation data (default:
             the first compiled metric, else the loss).
+        ensemble: keep each seed's validation predictions in the store
+            (``float32``, validation examples x outputs per seed) and score the
+            ensemble of all the configuration's finished seeds (their mean
+            prediction) with the compiled loss and metrics.
+        keep_weights: keep each finished seed's trained variables in the store,
+            for :meth:`SeedEnsemble.from_store <keras_seeds.SeedEnsemble.from_store>`.
+        discard: early discard (Dodge et al. 2020), off by default:
+            ``(after_epochs, fraction)`` stops, in each fused chunk, the
+            ``floor(fraction * seeds in the chunk)`` seeds whose validation
+            score after ``after_epochs`` epochs is worst; the store marks them
+            ``discarded`` (with that score) and the study counts them apart.
+            They stop changing, but a fused chunk still computes them: the
+            saving is in what you look at, not in time. Part of the
+            configuration (a sweep with another ``discard`` is another group).
+        progress: a progress bar on stderr (seeds done, seeds per minute, ETA,
+            best and worst score so far): ``"auto"`` shows it when stderr is a
+            terminal, ``True`` always, ``False`` never.
 
     Returns:
         The :class:`~keras_seeds.SeedStudy` of this configuration's seeds in
-        the store (``SeedStudy.from_store``).
+        the store (``SeedStudy.from_store``), with the ensemble score when
+        ``ensemble`` and the test scores when ``data`` has a test split.
 
     Example:
 
@@ -140,16 +181,19 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     >>> path = os.path.join(tempfile.mkdtemp(), "seeds.db")
     >>> study = sweep(digits_mlp, lambda: load_digits_split(0), seeds=range(3), epochs=1,
     ...               store=path, config="mlp")
-    >>> study.n, study.metric, study.name
-    (3, 'accuracy', 'mlp')
+    >>> study.n, study.metric, study.name, study.ensemble_score is not None
+    (3, 'accuracy', 'mlp', True)
     """
     seeds = check_seed_list(list(seeds), "seeds")
     epochs = check_int(epochs, "epochs", minimum=1)
+    discard = _check_discard(discard, epochs)
+    if progress not in (True, False, "auto"):
+        raise must_be("progress", "True, False or 'auto'", progress)
     compile_kwargs = dict(compile_kwargs or {"optimizer": "adam",
                                              "loss": "sparse_categorical_crossentropy",
                                              "metrics": ["accuracy"]})
     fit_kwargs = dict(fit_kwargs or {})
-    for reserved in ("x", "y", "epochs", "validation_data", "callbacks"):
+    for reserved in ("x", "y", "epochs", "validation_data", "callbacks", "initial_epoch"):
         if reserved in fit_kwargs:
             raise ValueError(f"`fit_kwargs`: {reserved!r} is set by sweep itself; received "
                              f"fit_kwargs with {reserved!r}.")
@@ -168,6 +212,8 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     member = probe.architecture
     definition = _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric)
     definition["higher_is_better"] = probe.higher_is_better(metric)
+    if discard is not None:
+        definition["discard"] = list(discard)
     if replicas_per_job == "auto":
         size = replicas_per_chunk(member, int(fit_kwargs.get("batch_size") or 32), len(seeds))
     elif isinstance(replicas_per_job, str):
@@ -177,37 +223,140 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     seed_store = SeedStore(store)  # only now: bad arguments leave no store behind
     key = seed_store.add_config(definition, name=config)
     done = seed_store.done_seeds(key)
-    for start in range(0, len(seeds), size):
-        chunk = seeds[start:start + size]
-        if set(chunk) <= done:
-            continue
-        seed_store.write(key, _train_chunk(build_fn, chunk, compile_kwargs, fit_kwargs,
-                                           epochs, splits, metric, done))
+    job = _Chunks(build_fn, compile_kwargs, fit_kwargs, epochs, splits, metric,
+                  definition["higher_is_better"], ensemble, discard, keep_weights)
+    shown = sys.stderr.isatty() if progress == "auto" else progress
+    with SweepProgress(len(seeds), definition["higher_is_better"], metric,
+                       enabled=shown) as bar:
+        bar.add([run for run in seed_store.runs(key) if run.seed in set(seeds)], fresh=False)
+        for start in range(0, len(seeds), size):
+            chunk = seeds[start:start + size]
+            if set(chunk) <= done:
+                continue
+            runs = job.train(chunk, done)
+            seed_store.write(key, runs)
+            bar.add(runs)
+    if ensemble:
+        _score_ensemble(seed_store, key, compile_kwargs, splits[1],
+                        fit_kwargs.get("batch_size"))
     return SeedStudy.from_store(seed_store.path, config=key)
 
 
-def _train_chunk(build_fn, chunk, compile_kwargs, fit_kwargs, epochs, splits, metric,
-                 done) -> list[SeedRun]:
-    (x, y), (x_val, y_val) = splits[:2]
-    start = time.perf_counter()
-    model = SeededModel(build_fn, seeds=chunk)
-    model.compile(**_fresh(compile_kwargs))
-    history = model.fit(x, y, validation_data=(x_val, y_val), epochs=epochs, verbose=0,
-                        **fit_kwargs)
-    scores = model.evaluate_replicas(x_val, y_val,
-                                     batch_size=fit_kwargs.get("batch_size"))
-    seconds = (time.perf_counter() - start) / len(chunk)
-    curves = replica_curves(history.history)
-    runs = []
-    for k, seed in enumerate(chunk):
-        if seed in done:
-            continue
-        final = {name: float(values[k]) for name, values in scores.items()}
-        score = final[metric]
-        finite = np.isfinite(final.get("loss", score)) and np.isfinite(score)
-        runs.append(SeedRun(
-            seed, "done" if finite else "diverged", score=score if finite else None,
-            sub_seeds=model.replica_sub_seeds(k).to_config(), metrics=final,
-            history={name: [float(v) for v in values[:, k]] for name, values in curves.items()},
-            seconds=seconds))
-    return runs
+class _Chunks:
+    """Trains one fused chunk of seeds and turns it into store rows."""
+
+    def __init__(self, build_fn, compile_kwargs, fit_kwargs, epochs, splits, metric,
+                 higher_is_better, ensemble, discard, keep_weights):
+        self.build_fn, self.compile_kwargs, self.fit_kwargs = build_fn, compile_kwargs, fit_kwargs
+        self.epochs, self.splits, self.metric = epochs, splits, metric
+        self.higher_is_better, self.ensemble, self.discard = higher_is_better, ensemble, discard
+        self.keep_weights = keep_weights
+        self.environment = environment_section()
+
+    def _fit(self, model, initial_epoch: int, epochs: int) -> dict:
+        (x, y), validation = self.splits[:2]
+        history = model.fit(x, y, validation_data=validation, initial_epoch=initial_epoch,
+                            epochs=epochs, verbose=0, **self.fit_kwargs)
+        return replica_curves(history.history)
+
+    def _discarded(self, curves: dict) -> list[int]:
+        """The replicas whose validation score after the discard epoch is in the
+        worst fraction of the chunk."""
+        after, fraction = self.discard
+        name = f"val_{self.metric}"
+        scores = curves[name][after - 1]
+        count = int(math.floor(fraction * len(scores)))
+        signed = np.where(np.isfinite(scores), scores if self.higher_is_better else -scores,
+                          -np.inf)
+        return sorted(np.argsort(signed, kind="stable")[:count].tolist())
+
+    def train(self, chunk: list[int], done: set) -> list[SeedRun]:
+        (x, y), (x_val, y_val) = self.splits[:2]
+        batch_size = self.fit_kwargs.get("batch_size")
+        start = time.perf_counter()
+        model = SeededModel(self.build_fn, seeds=chunk)
+        model.compile(**_fresh(self.compile_kwargs))
+        discarded: list[int] = []
+        if self.discard is None:
+            curves = self._fit(model, 0, self.epochs)
+        else:
+            first = self._fit(model, 0, self.discard[0])
+            discarded = self._discarded(first)
+            for k in discarded:
+                model.freeze_replica(k)
+            rest = self._fit(model, self.discard[0], self.epochs)
+            curves = {name: np.concatenate([first[name], rest[name]])
+                      for name in first if name in rest}
+        scores = model.evaluate_replicas(x_val, y_val, batch_size=batch_size)
+        if len(self.splits) == 3:
+            tested = model.evaluate_replicas(*self.splits[2], batch_size=batch_size)
+            scores.update({f"test_{name}": values for name, values in tested.items()})
+        outputs = model.predict_replicas(x_val, batch_size=batch_size, verbose=0) \
+            if self.ensemble else None
+        seconds = (time.perf_counter() - start) / len(chunk)
+        runs = []
+        for k, seed in enumerate(chunk):
+            if seed in done:
+                continue
+            # A fused replica equals its solo run up to float reassociation; the
+            # same chunk, on the same machine and versions, gives the same bits.
+            manifest = {"chunk": list(chunk), "replica": k, "environment": self.environment}
+            final = {name: float(values[k]) for name, values in scores.items()}
+            history = {name: [float(v) for v in values[:, k]] for name, values in curves.items()}
+            if k in discarded:
+                after = self.discard[0]
+                runs.append(SeedRun(
+                    seed, "discarded", score=float(curves[f"val_{self.metric}"][after - 1, k]),
+                    sub_seeds=model.replica_sub_seeds(k).to_config(),
+                    metrics={"discarded_after_epoch": after},
+                    history={name: values[:after] for name, values in history.items()},
+                    seconds=seconds, manifest=manifest))
+                continue
+            score = final[self.metric]
+            finite = np.isfinite(final.get("loss", score)) and np.isfinite(score)
+            runs.append(SeedRun(
+                seed, "done" if finite else "diverged", score=score if finite else None,
+                sub_seeds=model.replica_sub_seeds(k).to_config(), metrics=final,
+                history=history, seconds=seconds, manifest=manifest,
+                outputs=(_array_bytes(outputs[k]) if finite and isinstance(outputs, np.ndarray)
+                         else None),
+                weights=(_arrays_bytes(model.get_replica_weights(k))
+                         if finite and self.keep_weights else None)))
+        return runs
+
+
+def _array_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array, dtype=np.float32), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _arrays_bytes(arrays: list) -> bytes:
+    """Variables as an ``.npz``, named by position (``SeedEnsemble.from_store``)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **{str(i): np.asarray(a) for i, a in enumerate(arrays)})
+    return buffer.getvalue()
+
+
+def _score_ensemble(seed_store: SeedStore, key: str, compile_kwargs: dict, validation,
+                    batch_size) -> None:
+    """Scores the mean prediction of the configuration's finished seeds with
+    the compiled loss and metrics, and records it in the store."""
+    import keras
+
+    runs = [run for run in seed_store.runs(key) if run.status == "done"]
+    if not runs or any(run.outputs is None for run in runs):
+        return  # an output that is not one array (several heads), or not kept
+    total = None
+    for run in runs:
+        prediction = np.load(io.BytesIO(run.outputs), allow_pickle=False).astype(np.float64)
+        total = prediction if total is None else total + prediction
+    mean = (total / len(runs)).astype(np.float32)
+    # The compiled loss and metrics applied to the mean prediction, as Keras
+    # computes them for a model: an identity model that outputs it.
+    scorer = keras.Sequential([keras.Input(mean.shape[1:]), keras.layers.Identity()])
+    scorer.compile(**_fresh(compile_kwargs))
+    logs = scorer.evaluate(mean, validation[1], batch_size=batch_size, verbose=0,
+                           return_dict=True)
+    seed_store.set_ensemble(key, [run.seed for run in runs],
+                            {name: float(value) for name, value in logs.items()})

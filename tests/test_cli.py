@@ -1,6 +1,7 @@
 """The command line: the demo is repeatable, and diff explains manifests."""
 
 import json
+from pathlib import Path
 
 from conftest import run_python
 
@@ -48,6 +49,7 @@ def _study(store, *options, build="sweep_job:build", check=True):
 
     return run_python("-m", "keras_seeds.cli", "study", build, "--data", "sweep_job:load",
                       "--seeds", "0..7", "--store", store, "--epochs", 2,
+                      "--out", Path(store).parent / f"{Path(store).stem}-report",
                       "--replicas-per-job", 4, "--loss", "sparse_categorical_crossentropy",
                       "--metric", "accuracy", *options, cwd=SCRIPTS, check=check)
 
@@ -71,27 +73,67 @@ def test_a_killed_cli_sweep_rerun_ends_with_one_row_per_seed_and_the_same_scores
 
     whole = _study(tmp_path / "whole.db", "--config", "adam")
     assert "metric          accuracy (higher is better), 8 seeds" in whole.stdout
+    _assert_sweep_folder(tmp_path / "whole-report", tmp_path / "whole.db", whole.stdout)
     store = tmp_path / "seeds.db"
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_seeds.cli", "study", "sweep_job:build_paused", "--data",
          "sweep_job:load", "--seeds", "0..7", "--store", str(store), "--epochs", "2",
          "--replicas-per-job", "4", "--loss", "sparse_categorical_crossentropy", "--metric",
-         "accuracy", "--config", "adam"], cwd=SCRIPTS, stdin=subprocess.PIPE,
+         "accuracy", "--config", "adam", "--out", str(tmp_path / "killed-report"),
+         "--no-export"], cwd=SCRIPTS, stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "SWEEP_STORE": str(store), "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert process.stdout.readline().strip() == "PAUSED"  # the first chunk is in the store
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     assert [seed for seed, _, _ in _rows(store)] == [0, 1, 2, 3]
-    _study(store, "--config", "adam")
+    _study(store, "--config", "adam", "--no-export")
     assert _rows(store) == _rows(tmp_path / "whole.db")  # one row per seed, the same scores
 
     # A second configuration in the same store, compared seed by seed.
-    _study(store, "--config", "sgd", "--optimizer", "sgd")
+    _study(store, "--config", "sgd", "--optimizer", "sgd", "--no-export")
     report = run_python("-m", "keras_seeds.cli", "report", "--store", store,
                         "--config", "adam", "--config", "sgd")
     assert "configuration   adam" in report.stdout and "configuration   sgd" in report.stdout
     assert "on 8 shared seeds" in report.stdout or "seed by seed" in report.stdout
+
+
+def _assert_sweep_folder(folder, store, stdout):
+    """The report folder: the report and its figures, the manifest, and the
+    ensemble SavedModel that serves the mean of the seeds' stored predictions."""
+    import io
+
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_seeds.store import SeedStore
+
+    assert f"report          {folder / 'report.md'}" in stdout
+    assert "ensemble        " in stdout and "Tang et al. 2020" in stdout
+    report = (folder / "report.md").read_text()
+    assert "## Ensemble" in report and "(without replacement)" in report
+    assert sorted(p.name for p in (folder / "report_figures").iterdir())[:2] == [
+        "curves_accuracy.png", "curves_loss.png"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["seeds"] == {"done": list(range(8))}
+    assert manifest["configuration"]["name"] == "adam"
+    assert manifest["ensemble"]["seeds"] == list(range(8))
+    assert manifest["environment"]["versions"]["keras_seeds"]
+    seed_store = SeedStore(store)
+    runs = seed_store.runs(seed_store.find_config("adam"))
+    mean = np.mean([np.load(io.BytesIO(run.outputs)) for run in runs], axis=0)
+    import importlib.util
+
+    from conftest import SCRIPTS
+
+    spec = importlib.util.spec_from_file_location("sweep_job", SCRIPTS / "sweep_job.py")
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    load = job.load
+    loaded = tf.saved_model.load(str(folder / "ensemble"))  # kept: it owns the variables
+    served = loaded.serve(load()[1][0])
+    np.testing.assert_allclose(served.numpy(), mean, atol=1e-6)
+    assert manifest["ensemble"]["score"] == float(np.mean(mean.argmax(-1) == load()[1][1]))
 
 
 def test_cli_sweep_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path):

@@ -143,3 +143,36 @@ store.write(store.add_config({{"a": 1}}), [SeedRun(1, "done", score=1.0)])
 print(sorted(m for m in ("keras", "tensorflow") if m in sys.modules))
 """
     assert run_python("-c", code).stdout.strip() == "[]"
+
+
+def test_weights_and_ensembles_are_kept_beside_the_runs_and_older_stores_gain_them(tmp_path):
+    path = tmp_path / "seeds.db"
+    store = SeedStore(path)
+    key = store.add_config({"units": 64}, name="mlp")
+    # A store made before weights and ensembles were kept: neither table.
+    with sqlite3.connect(path) as connection:
+        connection.execute("DROP TABLE weights")
+        connection.execute("DROP TABLE ensembles")
+    assert store.weights(key) == {} and store.ensemble(key) is None
+    store.write(key, [SeedRun(1, "done", score=0.9, weights=b"npz-1"),
+                      SeedRun(2, "done", score=0.8, weights=b"npz-2"),
+                      SeedRun(3, "failed", error="OOM")])
+    store.set_ensemble(key, [2, 1], {"accuracy": 0.95})
+    again = SeedStore(path)
+    assert again.weights(key) == {1: b"npz-1", 2: b"npz-2"}
+    assert again.weights(key, seeds=[2]) == {2: b"npz-2"}
+    assert again.ensemble(key) == ([1, 2], {"accuracy": 0.95})
+    # A seed already done keeps its weights: a second write changes nothing.
+    assert again.write(key, [SeedRun(1, "done", score=0.1, weights=b"other")]) == 0
+    assert again.weights(key, seeds=[1]) == {1: b"npz-1"}
+
+
+def test_a_name_already_given_to_another_configuration_is_refused(tmp_path):
+    store = SeedStore(tmp_path / "seeds.db")
+    store.add_config({"units": 64, "epochs": 10}, name="mlp")
+    assert store.add_config({"units": 64, "epochs": 10}, name="mlp")  # the same one: fine
+    with pytest.raises(StoreError, match=r"^`config`: the name 'mlp' is already used in "
+                                         r"'.*seeds\.db' by another configuration \(they "
+                                         r"differ in epochs\); give this one another name\.$"):
+        store.add_config({"units": 64, "epochs": 20}, name="mlp")
+    assert len(store.configs()) == 1

@@ -28,15 +28,15 @@ class CountingChunks:
     def __init__(self, monkeypatch, fail_at=None):
         from keras_seeds import sweeps
 
-        self.trained, self.fail_at, train = [], fail_at, sweeps._train_chunk
+        self.trained, self.fail_at, train = [], fail_at, sweeps._Chunks.train
 
-        def counted(build_fn, chunk, *args):
+        def counted(job, chunk, *args):
             if len(self.trained) + 1 == self.fail_at:
                 raise MemoryError("the machine went away")
             self.trained.append(list(chunk))
-            return train(build_fn, chunk, *args)
+            return train(job, chunk, *args)
 
-        monkeypatch.setattr(sweeps, "_train_chunk", counted)
+        monkeypatch.setattr(sweeps._Chunks, "train", counted)
 
 
 def _sweep(path, build=digits_mlp, **kwargs):
@@ -134,3 +134,85 @@ def test_auto_chunks_depend_on_the_model_and_memory_only(monkeypatch):
     # replica; a quarter of 1 MiB holds one.
     monkeypatch.setattr(sweep_module, "_memory_bytes", lambda: 2 ** 20)
     assert sweep_module.replicas_per_chunk(model, 32, seeds=1000) == 1
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory):
+    """A 3-epoch sweep that kept its seeds' weights and validation predictions."""
+    path = tmp_path_factory.mktemp("kept") / "seeds.db"
+    return path, _sweep(path, epochs=3, keep_weights=True, progress=False)
+
+
+def _stored_predictions(path) -> dict:
+    import io
+
+    store = SeedStore(path)
+    return {run.seed: np.load(io.BytesIO(run.outputs))
+            for run in store.runs(store.only_config())}
+
+
+def test_the_ensemble_score_is_that_of_the_mean_prediction_of_the_seeds_models(kept):
+    path, study = kept
+    _, (x_val, y_val) = _data()
+    predictions = _stored_predictions(path)
+    mean = np.mean([predictions[s] for s in sorted(SEEDS)], axis=0)
+    # Independent: accuracy of the mean prediction, in NumPy.
+    assert study.ensemble_score == pytest.approx(float(np.mean(mean.argmax(-1) == y_val)))
+    assert ks.SeedStudy.from_store(path).ensemble_score == study.ensemble_score
+    # The kept weights are each seed's trained model: the fused ensemble rebuilt
+    # from them predicts the stored mean, and one seed alone its own prediction.
+    ensemble = ks.SeedEnsemble.from_store(path, digits_mlp)
+    assert ensemble.seeds == sorted(SEEDS)
+    np.testing.assert_allclose(ensemble.predict(x_val, verbose=0), mean, atol=1e-6)
+    alone = ks.SeedEnsemble.from_store(path, digits_mlp, seeds=[42])
+    np.testing.assert_allclose(alone.predict(x_val, verbose=0), predictions[42], atol=1e-6)
+    with pytest.raises(ValueError, match=r"^`seeds`: no kept weights in '.*seeds\.db' for "
+                                         r"seed\(s\) \[1000\]; run the sweep with "
+                                         r"keep_weights=True"):
+        ks.SeedEnsemble.from_store(path, digits_mlp, seeds=[1000])
+    # A seed added later: the ensemble is scored again over all of them.
+    more = _sweep(path, seeds=SEEDS + [99], epochs=3, keep_weights=True, progress=False)
+    predictions = _stored_predictions(path)
+    mean = np.mean([predictions[s] for s in sorted(SEEDS + [99])], axis=0)
+    assert more.n == 7
+    assert more.ensemble_score == pytest.approx(float(np.mean(mean.argmax(-1) == y_val)))
+
+
+def test_early_discard_stops_the_worst_of_each_chunk_and_leaves_the_others_alone(tmp_path,
+                                                                                 kept):
+    _, full = kept
+    study = _sweep(tmp_path / "seeds.db", epochs=3, discard=(1, 0.5), progress=False)
+    # Independent: in each chunk (4 seeds, then 2), the floor(0.5 x size) seeds
+    # with the lowest validation accuracy after epoch 1 (ties: chunk order).
+    after_one = dict(zip(full.seeds.tolist(), full.curves["val_accuracy"][0].tolist()))
+    expected = []
+    for chunk in (SEEDS[:4], SEEDS[4:]):
+        ranked = sorted(range(len(chunk)), key=lambda i: (after_one[chunk[i]], i))
+        expected += [chunk[i] for i in ranked[:len(chunk) // 2]]
+    assert sorted(study.discarded_seeds.tolist()) == sorted(expected)
+    rows = {seed: (status, score) for seed, status, score in _rows(tmp_path / "seeds.db")}
+    assert {seed: rows[seed] for seed in expected} == {
+        seed: ("discarded", after_one[seed]) for seed in expected}
+    # The seeds that went on trained exactly as without the discard.
+    scores = dict(zip(full.seeds.tolist(), full.scores.tolist()))
+    assert dict(zip(study.seeds.tolist(), study.scores.tolist())) == {
+        seed: scores[seed] for seed in SEEDS if seed not in expected}
+    assert study.summary()["n_discarded"] == 3
+    study.report(tmp_path / "report.md")
+    assert "3 more seed(s) were discarded early" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ValueError, match=r"^`discard` must be None or \(after_epochs, "
+                                         r"fraction\) with 1 <= after_epochs < epochs \(3\) "
+                                         r"and 0 < fraction < 1; received discard=\(3, 0\.5\)"):
+        _sweep(tmp_path / "other.db", epochs=3, discard=(3, 0.5))
+    assert not (tmp_path / "other.db").exists()
+
+
+def test_the_progress_bar_counts_seeds_and_is_quiet_off_a_terminal(tmp_path, capsys):
+    _sweep(tmp_path / "seeds.db", seeds=[1, 2], epochs=1, progress=True)
+    bar = capsys.readouterr().err
+    assert "2/2" in bar and "seeds/min" in bar and "accuracy best" in bar
+    _sweep(tmp_path / "more.db", seeds=[1, 2], epochs=1)  # "auto": stderr is no terminal
+    assert "seeds/min" not in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"^`progress` must be True, False or 'auto'; "
+                                         r"received progress='yes'"):
+        _sweep(tmp_path / "other.db", progress="yes")

@@ -43,7 +43,9 @@ def run_study(seed=None, replicas: int = 8, epochs: int = 20, out="keras-seeds-s
 
     The data are split 60/20/20 by the master seed's ``split`` sub-seed; each
     replica is scored on the validation and the test split, and the ensemble on
-    the validation split. Writes ``<out>/study.json`` and ``<out>/report.<format>``.
+    the validation split. Writes ``<out>/study.json``, ``<out>/report.<format>``,
+    ``<out>/manifest.json`` (seeds, training, environment) and the ensemble's
+    SavedModel ``<out>/ensemble``.
 
     Returns:
         ``(study, seed, paths)``.
@@ -52,6 +54,8 @@ def run_study(seed=None, replicas: int = 8, epochs: int = 20, out="keras-seeds-s
 
     import keras
 
+    from keras_seeds._files import write_json_atomically
+    from keras_seeds.records.manifest import environment_section, now
     from keras_seeds.replicas.model import SeededModel
     from keras_seeds.seeding.contract import Seeds, draw_seed
 
@@ -66,7 +70,17 @@ def run_study(seed=None, replicas: int = 8, epochs: int = 20, out="keras-seeds-s
                         name=f"digits MLP, validation split, seed {seed}")
     os.makedirs(out, exist_ok=True)
     paths = {"study": os.path.join(out, "study.json"),
-             "report": os.path.join(out, f"report.{report_format}")}
+             "report": os.path.join(out, f"report.{report_format}"),
+             "manifest": os.path.join(out, "manifest.json"),
+             "ensemble": os.path.join(out, "ensemble")}
     study.save(paths["study"])
     study.report(paths["report"])
+    model.ensemble(name="seed_ensemble").export(paths["ensemble"])
+    write_json_atomically(paths["manifest"], {
+        "kind": "keras-seeds study", "written": now(), "seed": seed,
+        "model": "digits MLP (keras_seeds.demo.digits_mlp)",
+        "training": {"epochs": epochs, "batch_size": 32, "optimizer": "adam",
+                     "learning_rate": 1e-3, "data": "scikit-learn digits, 60/20/20 by the "
+                     "split sub-seed"},
+        "replicas": model.seed_record(), "environment": environment_section()})
     return study, seed, paths

@@ -253,6 +253,63 @@ class SeedEnsemble(keras.Model):
         ensemble.seeds = config.get("seeds")
         return ensemble
 
+    @classmethod
+    def from_store(cls, path, build_fn, config: str | None = None, seeds=None,
+                   combine: str = "mean", uncertainty: bool = False,
+                   name: str | None = None) -> "SeedEnsemble":
+        """The fused ensemble of a sweep's seeds, from the weights the seed
+        store kept (``sweep(..., keep_weights=True)``).
+
+        Args:
+            path: the seed store.
+            build_fn: the sweep's ``build_fn`` (gives the architecture; its
+                weights are replaced by each seed's).
+            config: the configuration's name or hash (prefix); may be left
+                out when the store holds one.
+            seeds: which seeds (default: every finished seed with weights).
+            combine, uncertainty, name: as in :class:`SeedEnsemble`.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> import keras_seeds as ks
+        >>> from keras_seeds.demo import digits_mlp, load_digits_split
+        >>> path = os.path.join(tempfile.mkdtemp(), "seeds.db")
+        >>> _ = ks.sweep(digits_mlp, lambda: load_digits_split(0), seeds=[4, 5], epochs=1,
+        ...              store=path, keep_weights=True, progress=False)
+        >>> ks.SeedEnsemble.from_store(path, digits_mlp).seeds
+        [4, 5]
+        """
+        import io
+
+        from keras_seeds.replicas.members import MemberFactory, member_variables
+        from keras_seeds.seeding.contract import Seeds
+        from keras_seeds.store import SeedStore, StoreError
+
+        store = SeedStore(path, create=False)
+        key = store.only_config() if config is None else store.find_config(config)
+        finished = {run.seed for run in store.runs(key) if run.status == "done"}
+        kept = {seed: arrays for seed, arrays in store.weights(key, seeds).items()
+                if seed in finished}
+        wanted = sorted(finished) if seeds is None else [int(s) for s in seeds]
+        missing = [seed for seed in wanted if seed not in kept]
+        if not kept or (seeds is not None and missing):
+            raise StoreError(f"`seeds`: no kept weights in '{path}' for seed(s) "
+                             f"{missing[:8] or wanted[:8]}; run the sweep with "
+                             "keep_weights=True (the command line keeps them).")
+        order = sorted(kept) if seeds is None else wanted
+        factory = MemberFactory(build_fn)
+        architecture = factory.finish(factory.new(Seeds(order[0])), Seeds(order[0]))
+        count = len(member_variables(architecture))
+        values = []
+        for seed in order:
+            with np.load(io.BytesIO(kept[seed]), allow_pickle=False) as arrays:
+                values.append([arrays[str(i)] for i in range(count)])
+        ensemble = cls(combine=combine, uncertainty=uncertainty, name=name,
+                       _fused=(architecture, len(order), values))
+        ensemble.seeds = order
+        return ensemble
+
 
 def fused_ensemble(stacked: StackedVariables, seeds, combine: str = "mean",
                    uncertainty: bool = False, name: str | None = None) -> SeedEnsemble:

@@ -1,0 +1,71 @@
+"""The folder a command-line sweep leaves: what a reader of the study needs,
+and the ensemble of its seeds ready to serve.
+
+``<out>/study.json`` (:meth:`SeedStudy.save <keras_seeds.SeedStudy.save>`),
+``<out>/report.md`` (or ``.html``) with its figures, ``<out>/manifest.json``
+(the command, the store and configuration, the seeds by status, the ensemble
+and the environment) and ``<out>/ensemble/``, the SavedModel of the fused
+ensemble of every finished seed (:meth:`SeedEnsemble.from_store
+<keras_seeds.SeedEnsemble.from_store>`), which plain TensorFlow serves.
+"""
+
+from __future__ import annotations
+
+import os
+
+from keras_seeds._files import write_json_atomically
+from keras_seeds.records.manifest import environment_section, now
+from keras_seeds.replicas.ensemble import SeedEnsemble
+from keras_seeds.store import SeedStore
+
+
+def write_sweep_folder(study, store_path, build_fn, out, report_format: str = "md",
+                       command=None, export: bool = True) -> dict[str, str]:
+    """Writes the folder for ``study`` (one configuration of the store at
+    ``store_path``) and returns ``{what: path}``; ``export=False`` leaves out
+    the SavedModel (the manifest still names the ensemble's seeds).
+
+    Example:
+
+    >>> import os, tempfile
+    >>> import keras_seeds as ks
+    >>> from keras_seeds.demo import digits_mlp, load_digits_split
+    >>> folder = tempfile.mkdtemp()
+    >>> store = os.path.join(folder, "seeds.db")
+    >>> study = ks.sweep(digits_mlp, lambda: load_digits_split(0), seeds=[1, 2], epochs=1,
+    ...                  store=store, keep_weights=True, progress=False)
+    >>> sorted(write_sweep_folder(study, store, digits_mlp, os.path.join(folder, "out")))
+    ['ensemble', 'manifest', 'report', 'study']
+    """
+    store = SeedStore(store_path, create=False)
+    key = store.find_config(study.name)
+    os.makedirs(out, exist_ok=True)
+    paths = {"study": os.path.join(out, "study.json"),
+             "report": os.path.join(out, f"report.{report_format}"),
+             "manifest": os.path.join(out, "manifest.json"),
+             "ensemble": os.path.join(out, "ensemble")}
+    study.save(paths["study"])
+    study.report(paths["report"])
+    ensemble = SeedEnsemble.from_store(store_path, build_fn, config=key,
+                                       name="seed_ensemble")
+    if export:
+        ensemble.export(paths["ensemble"])
+    else:
+        del paths["ensemble"]
+    by_status: dict[str, list[int]] = {}
+    for run in store.runs(key):
+        by_status.setdefault(run.status, []).append(run.seed)
+    write_json_atomically(paths["manifest"], {
+        "kind": "keras-seeds sweep",
+        "command": list(command) if command is not None else None,
+        "written": now(),
+        "store": os.path.abspath(os.fspath(store_path)),
+        "configuration": {"name": study.name, "hash": key,
+                          "definition": store.configs()[key]["definition"]},
+        "seeds": by_status,
+        "score": {"metric": study.metric, "higher_is_better": study.higher_is_better},
+        "ensemble": {"seeds": ensemble.seeds, "score": study.ensemble_score,
+                     "savedmodel": paths.get("ensemble")},
+        "environment": environment_section(),
+    })
+    return paths
