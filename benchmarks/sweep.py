@@ -13,8 +13,9 @@ Each part runs in a fresh process, so that each peak RSS is its own:
   extrapolated to N seeds.
 
 Printed: wall time and seeds per minute of each sweep, the extrapolation to
-10,000 seeds, the speed-up over sequential plain fits, and the peak RSS of the
-N-seed sweep over the 64-seed one (memory stays flat when that is near 1).
+10,000 seeds, the speed-up over sequential plain fits, the peak RSS of the
+N-seed sweep over the 64-seed one, and the highest RSS in each quarter of the
+N-seed sweep's time (flat when memory does not climb chunk after chunk).
 
 Usage::
 
@@ -68,16 +69,38 @@ def _plain(fits: int, epochs: int) -> dict:
     return {"seconds": sum(times), "per_fit": sorted(times)[len(times) // 2]}
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _child(args) -> int:
     import resource
+    import threading
 
+    samples, done = [], threading.Event()
+
+    def sample():  # the RSS once a second: does it climb chunk after chunk?
+        while not done.wait(1.0):
+            samples.append(_rss_mib())
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     if args.part == "plain":
         result = _plain(args.plain, args.epochs)
     else:
         per_job = "auto" if args.replicas_per_job == "auto" else int(args.replicas_per_job)
         result = _sweep(int(args.part), args.epochs, per_job)
+    done.set()
+    sampler.join()
     # ru_maxrss is in KiB on Linux.
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["rss_by_quarter"] = [max(samples[int(len(samples) * q / 4):
+                                            max(int(len(samples) * (q + 1) / 4), 1)] or [0])
+                                for q in range(4)]
     print(json.dumps(result))
     return 0
 
@@ -121,7 +144,9 @@ def main(argv=None) -> int:
     print(f"10,000 seeds, extrapolated: sweep {10000 / rate / 60:.1f} min, sequential plain fits "
           f"{plain['per_fit'] * 10000 / 3600:.1f} h")
     print(f"peak RSS, {args.seeds}-seed sweep / 64-seed sweep: "
-          f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f} (target <= 1.5)")
+          f"{large['peak_rss_mib'] / small['peak_rss_mib']:.2f} (target <= 1.5); highest RSS "
+          f"in each quarter of the {args.seeds}-seed sweep: "
+          f"{', '.join(f'{v:.0f}' for v in large['rss_by_quarter'])} MiB")
     return 0
 
 

@@ -173,6 +173,8 @@ if _TF:
     _require(_TF["tf_config"], "is_op_determinism_enabled",
              "tensorflow.python.framework.config")
     _require(_TF["eager_context"], "global_seed", "tensorflow.python.eager.context")
+    _require(_TF["eager_context"].context(), "clear_kernel_cache",
+             "tensorflow.python.eager.context.context()")
     _require(_TF["pfor"], "RegisterPFor", "tensorflow.python.ops.parallel_for.pfor")
     _require(_TF["pfor"], "_pfor_converter_registry", "tensorflow.python.ops.parallel_for.pfor")
 
@@ -189,6 +191,16 @@ def op_determinism_enabled() -> bool:
 def tensorflow_global_seed() -> int | None:
     """The seed ``tf.random.set_seed`` set, or ``None``."""
     return _TF["eager_context"].global_seed()
+
+
+def release_eager_kernels() -> None:
+    """Drops TensorFlow's cache of eager kernels. It keeps one per op and
+    attributes ever run eagerly, and grows by about 40 MB with each fused
+    chunk of a sweep (its variables' shapes and initializers); the kernels are
+    made again when needed. ``keras.backend.clear_session`` does this too, but
+    also resets the user's global Keras state (dtype policy, names)."""
+    if _TF:
+        _TF["eager_context"].context().clear_kernel_cache()
 
 
 def register_bitcast_vectorization() -> None:

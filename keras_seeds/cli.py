@@ -149,10 +149,12 @@ def _cmd_sweep(args) -> int:
     # Checked before TensorFlow starts: a bad command line fails at once.
     seeds = parse_seeds(args.seeds)
     discard = _parse_discard(args.discard)
-    if os.path.exists(args.store):
-        from keras_seeds.store import SeedStore
+    from keras_seeds.store import SeedStore
 
+    if os.path.exists(args.store):
         SeedStore(args.store, create=False)  # refuses a foreign or newer store, read-only
+    else:
+        SeedStore.check_can_create(args.store)
     build_fn = load_function(args.build_fn, "BUILD_FN")
     load_fn = load_function(args.data, "--data")
     from keras_seeds.sweeps import sweep

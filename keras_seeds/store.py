@@ -25,6 +25,7 @@ import json
 import math
 import os
 import sqlite3
+import tempfile
 import time
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
@@ -193,14 +194,25 @@ class SeedStore:
                 f"this one reads up to {SCHEMA_VERSION}); it was left untouched. Upgrade "
                 "keras-seeds to use it.")
 
-    def _create(self) -> None:
-        directory = self.path.parent
+    @staticmethod
+    def check_can_create(path) -> None:
+        """Raises :class:`StoreError` unless a store can be created at ``path``:
+        its directory exists and takes a new file (tried with a temporary file,
+        removed at once: file modes do not stop root, a read-only mount does)."""
+        path = Path(path)
+        directory = path.parent
         if not directory.is_dir():
-            raise StoreError(f"cannot create the seed store '{self.path}': directory "
+            raise StoreError(f"cannot create the seed store '{path}': directory "
                              f"'{directory}' does not exist.")
-        if not os.access(directory, os.W_OK):
-            raise StoreError(f"cannot create the seed store '{self.path}': directory "
-                             f"'{directory}' is not writable.")
+        try:
+            with tempfile.TemporaryFile(dir=directory):
+                pass
+        except OSError as error:
+            raise StoreError(f"cannot create the seed store '{path}': directory "
+                             f"'{directory}' is not writable ({error.strerror}).") from None
+
+    def _create(self) -> None:
+        self.check_can_create(self.path)
         try:
             with self._connection() as connection:
                 # IMMEDIATE: two processes creating the same store at once take

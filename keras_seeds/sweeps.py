@@ -33,8 +33,11 @@ from keras_seeds.statistics.study import SeedStudy
 from keras_seeds.store import SeedRun, SeedStore
 from keras_seeds.sweep_progress import SweepProgress
 
-# Fused chunks beyond this size stop paying off on a CPU (docs/benchmarks.md).
-_MOST_REPLICAS = 32
+# Beyond this many fused replicas a seed costs no less on a CPU: the digits MLP
+# sweep ran at 186 seeds/min in chunks of 32, 308 in chunks of 128, and chunks
+# of 256 cost per seed what 128 do (docs/benchmarks.md); smaller chunks lose
+# less to a kill and show progress more often.
+_MOST_REPLICAS = 128
 # A chunk's training state may take this share of the machine's memory.
 _MEMORY_SHARE = 0.25
 
@@ -59,8 +62,8 @@ def _memory_bytes() -> int:
 
 
 def replicas_per_chunk(member, batch_size: int, seeds: int) -> int:
-    """How many replicas to fuse into one fit: at most 32 (beyond that a CPU
-    gains little), and few enough that the chunk's weights, optimizer slots,
+    """How many replicas to fuse into one fit: at most 128 (beyond that a CPU
+    gains nothing per seed), and few enough that the chunk's weights, optimizer slots,
     gradients and a batch of activations per replica fit in a quarter of the
     machine's memory. Depends only on the model and the machine, so a rerun cuts
     the seeds the same way."""
@@ -199,6 +202,8 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
                              f"fit_kwargs with {reserved!r}.")
     if Path(store).exists():
         SeedStore(store, create=False)  # a foreign or newer store: refused before training
+    else:
+        SeedStore.check_can_create(store)
     splits = _splits(data)
     (x, y), (x_val, y_val) = splits[:2]
     probe = SeededModel(build_fn, seeds=seeds[:1])
@@ -236,10 +241,23 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
             runs = job.train(chunk, done)
             seed_store.write(key, runs)
             bar.add(runs)
+            _release_memory()
     if ensemble:
         _score_ensemble(seed_store, key, compile_kwargs, splits[1],
                         fit_kwargs.get("batch_size"))
     return SeedStudy.from_store(seed_store.path, config=key)
+
+
+def _release_memory() -> None:
+    """Frees what a finished chunk leaves behind, so that memory stays flat over
+    thousands of seeds: its model's reference cycles, and TensorFlow's eager
+    kernel cache (docs/benchmarks.md has the measurement)."""
+    import gc
+
+    from keras_seeds import _keras_private as private
+
+    gc.collect()
+    private.release_eager_kernels()
 
 
 class _Chunks:
@@ -252,6 +270,21 @@ class _Chunks:
         self.higher_is_better, self.ensemble, self.discard = higher_is_better, ensemble, discard
         self.keep_weights = keep_weights
         self.environment = environment_section()
+
+    def _compile_arguments(self) -> dict:
+        """The compile arguments, with a whole epoch per call of the training
+        function unless the user set ``steps_per_execution``: a chunk's fit
+        then pays Keras' per-step overhead once an epoch (the digits MLP at
+        K=128: 12% faster), for the same bits (the steps are the same ops;
+        a test checks it)."""
+        import keras
+
+        arguments = _fresh(self.compile_kwargs)
+        if "steps_per_execution" not in arguments:
+            batch_size = int(self.fit_kwargs.get("batch_size") or 32)
+            samples = len(keras.tree.flatten(self.splits[0][0])[0])
+            arguments["steps_per_execution"] = max(1, -(-samples // batch_size))
+        return arguments
 
     def _fit(self, model, initial_epoch: int, epochs: int) -> dict:
         (x, y), validation = self.splits[:2]
@@ -275,7 +308,7 @@ class _Chunks:
         batch_size = self.fit_kwargs.get("batch_size")
         start = time.perf_counter()
         model = SeededModel(self.build_fn, seeds=chunk)
-        model.compile(**_fresh(self.compile_kwargs))
+        model.compile(**self._compile_arguments())
         discarded: list[int] = []
         if self.discard is None:
             curves = self._fit(model, 0, self.epochs)

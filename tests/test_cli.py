@@ -166,3 +166,19 @@ def test_cli_sweep_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path):
     assert refused.returncode == 2
     assert "is an SQLite database but not a keras-seeds seed store" in refused.stderr
     assert foreign.read_bytes() == before
+    from keras_seeds.store import SeedStore
+
+    newer = tmp_path / "newer.db"
+    SeedStore(newer)
+    with sqlite3.connect(newer) as connection:
+        connection.execute("PRAGMA user_version = 99")
+    before = newer.read_bytes()
+    refused = _study(newer, check=False)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "was written by a newer keras-seeds (store schema 99" in refused.stderr
+    assert newer.read_bytes() == before
+    # /proc takes no new file, even from root (CI runs as root).
+    read_only = _study("/proc/seeds.db", check=False)
+    assert read_only.returncode == 2 and len(read_only.stderr.strip().splitlines()) == 1
+    assert "cannot create the seed store '/proc/seeds.db': directory '/proc' is not " \
+           "writable" in read_only.stderr

@@ -55,6 +55,10 @@ def test_each_private_name_does_what_keras_seeds_relies_on():
 
     assert keras_fit.install() == "tf.random.shuffle in ArrayDataAdapter.get_tf_dataset"
 
+    before = tf.constant([1.0]) + 1.0
+    private.release_eager_kernels()  # kernels are made again when needed
+    assert float((tf.constant([1.0]) + 1.0)[0]) == float(before[0]) == 2.0
+
     private.register_bitcast_vectorization()
     seeds = tf.constant([[1, 2], [3, 4]], tf.int64)
     bitcast = tf.vectorized_map(lambda s: tf.bitcast(s, tf.int32), seeds)

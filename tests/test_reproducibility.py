@@ -1,16 +1,28 @@
 """Same seed, two processes: bit-identical weights and History, for five model kinds."""
 
+import functools
+
 import pytest
 
 from conftest import run_script_json
 
 MODELS = ["mlp", "cnn", "text_rnn", "two_input", "subclassed"]
+# The tests share their runs (each is a fresh process): one worker runs them all.
+shared_runs = pytest.mark.xdist_group("train_models")
 
 
+@functools.lru_cache(maxsize=None)
+def trained(seed: int, mode: str, process: int) -> dict:
+    """``train_models.py SEED MODE`` in a process of its own (``process`` tells
+    two runs of the same arguments apart)."""
+    return run_script_json("train_models.py", seed, mode)
+
+
+@shared_runs
 @pytest.mark.parametrize("mode", ["seeded", "reinit"])
 def test_same_seed_two_processes_bit_identical(mode):
-    first = run_script_json("train_models.py", 7, mode)
-    second = run_script_json("train_models.py", 7, mode)
+    first = trained(7, mode, process=1)
+    second = trained(7, mode, process=2)
     assert sorted(first) == sorted(MODELS)
     for name in MODELS:
         assert first[name]["weights"] == second[name]["weights"], name
@@ -26,9 +38,10 @@ def test_same_seed_two_processes_bit_identical(mode):
             assert first[name]["built"] == second[name]["built"], name
 
 
+@shared_runs
 def test_different_seeds_give_different_weights():
-    a = run_script_json("train_models.py", 7, "seeded")
-    b = run_script_json("train_models.py", 8, "seeded")
+    a = trained(7, "seeded", process=1)
+    b = trained(8, "seeded", process=1)
     for name in MODELS:
         assert a[name]["built"] != b[name]["built"], name
         assert a[name]["weights"] != b[name]["weights"], name

@@ -54,15 +54,25 @@ def test_a_sweep_stores_one_row_per_seed_with_the_chunks_own_scores(tmp_path):
     assert sorted(study.seeds.tolist()) == sorted(SEEDS)
     assert study.metric == "accuracy" and study.higher_is_better and study.name == "mlp"
     assert [seed for seed, _, _ in _rows(tmp_path / "seeds.db")] == sorted(SEEDS)
-    # The second chunk, trained apart: the same fused fit gives the same bits.
+    # The second chunk, trained apart (one step per call of the training
+    # function, where the sweep runs a whole epoch per call): the same fused
+    # fit gives the same bits.
     chunk = ks.SeededModel(digits_mlp, seeds=SEEDS[4:])
     chunk.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     (x, y), (x_val, y_val) = _data()
     chunk.fit(x, y, validation_data=(x_val, y_val), epochs=2, verbose=0)
     scores = dict(zip(study.seeds.tolist(), study.scores.tolist()))
-    assert [scores[s] for s in SEEDS[4:]] == np.asarray(
-        chunk.evaluate_replicas(x_val, y_val)["accuracy"]).tolist()
+    alone = chunk.evaluate_replicas(x_val, y_val)
+    assert [scores[s] for s in SEEDS[4:]] == np.asarray(alone["accuracy"]).tolist()
+    rows = {run.seed: run for run in SeedStore(tmp_path / "seeds.db").runs(
+        SeedStore(tmp_path / "seeds.db").only_config())}
+    assert [rows[s].metrics["loss"] for s in SEEDS[4:]] == alone["loss"]
+    predictions = chunk.predict_replicas(x_val, verbose=0)
+    for k, seed in enumerate(SEEDS[4:]):
+        assert rows[seed].manifest["chunk"] == SEEDS[4:] and rows[seed].manifest["replica"] == k
+        stored = np.load(__import__("io").BytesIO(rows[seed].outputs))
+        assert np.array_equal(stored, predictions[k])
     assert study.curves["val_accuracy"].shape == (2, 6)
 
 
@@ -128,7 +138,7 @@ def test_auto_chunks_depend_on_the_model_and_memory_only(monkeypatch):
     from keras_seeds import sweeps as sweep_module
 
     model = digits_mlp()
-    assert sweep_module.replicas_per_chunk(model, 32, seeds=1000) == 32
+    assert sweep_module.replicas_per_chunk(model, 32, seeds=1000) == 128
     assert sweep_module.replicas_per_chunk(model, 32, seeds=5) == 5
     # 4 bytes x (4 x 4,810 weights + 3 x 32 x 64 activations x 3 layers) = 150 KiB a
     # replica; a quarter of 1 MiB holds one.
