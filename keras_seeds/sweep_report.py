@@ -25,17 +25,7 @@ def write_sweep_folder(study, store_path, build_fn, out, report_format: str = "m
     ``store_path``) and returns ``{what: path}``; ``export=False`` leaves out
     the SavedModel (the manifest still names the ensemble's seeds).
 
-    Example:
-
-    >>> import os, tempfile
-    >>> import keras_seeds as ks
-    >>> from keras_seeds.demo import digits_mlp, load_digits_split
-    >>> folder = tempfile.mkdtemp()
-    >>> store = os.path.join(folder, "seeds.db")
-    >>> study = ks.sweep(digits_mlp, lambda: load_digits_split(0), seeds=[1, 2], epochs=1,
-    ...                  store=store, keep_weights=True, progress=False)
-    >>> sorted(write_sweep_folder(study, store, digits_mlp, os.path.join(folder, "out")))
-    ['ensemble', 'manifest', 'report', 'study']
+    The command line's ``keras-seeds study BUILD_FN`` calls it (tested there).
     """
     store = SeedStore(store_path, create=False)
     key = store.find_config(study.name)

@@ -217,10 +217,23 @@ def test_early_discard_stops_the_worst_of_each_chunk_and_leaves_the_others_alone
     assert not (tmp_path / "other.db").exists()
 
 
+def _with_test_split():
+    (x, y), (x_val, y_val) = _data()
+    return (x[:192], y[:192]), (x_val, y_val), (x[192:], y[192:])
+
+
 def test_the_progress_bar_counts_seeds_and_is_quiet_off_a_terminal(tmp_path, capsys):
-    _sweep(tmp_path / "seeds.db", seeds=[1, 2], epochs=1, progress=True)
+    study = ks.sweep(digits_mlp, _with_test_split, seeds=[1, 2], epochs=1,
+                     store=tmp_path / "seeds.db", progress=True)
     bar = capsys.readouterr().err
     assert "2/2" in bar and "seeds/min" in bar and "accuracy best" in bar
+    # A third split: each seed's test score, as its chunk's model scores it.
+    chunk = ks.SeededModel(digits_mlp, seeds=[1, 2])
+    chunk.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    train, validation, (x_test, y_test) = _with_test_split()
+    chunk.fit(*train, validation_data=validation, epochs=1, verbose=0)
+    assert study.test_scores.tolist() == chunk.evaluate_replicas(x_test, y_test)["accuracy"]
     _sweep(tmp_path / "more.db", seeds=[1, 2], epochs=1)  # "auto": stderr is no terminal
     assert "seeds/min" not in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"^`progress` must be True, False or 'auto'; "
