@@ -13,6 +13,7 @@ solo runs only up to float reassociation; the same chunk gives the same bits).
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 import sys
@@ -32,6 +33,8 @@ from keras_seeds.statistics.metric_names import replica_curves
 from keras_seeds.statistics.study import SeedStudy
 from keras_seeds.store import SeedRun, SeedStore
 from keras_seeds.sweep_progress import SweepProgress
+
+logger = logging.getLogger("keras_seeds")
 
 # Beyond this many fused replicas a seed costs no less on a CPU: the digits MLP
 # sweep ran at 186 seeds/min in chunks of 32, 308 in chunks of 128, and chunks
@@ -177,6 +180,11 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
         the store (``SeedStudy.from_store``), with the ensemble score when
         ``ensemble`` and the test scores when ``data`` has a test split.
 
+    A chunk whose training raises an ``Exception`` (out of memory, say) is
+    logged, its seeds are stored as ``failed`` with the error, and the sweep
+    goes on; a rerun tries them again. A killed process leaves the chunks it
+    finished in the store, and a rerun trains the rest.
+
     Example:
 
     >>> import os, tempfile
@@ -238,7 +246,14 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
             chunk = seeds[start:start + size]
             if set(chunk) <= done:
                 continue
-            runs = job.train(chunk, done)
+            try:
+                runs = job.train(chunk, done)
+            except Exception as error:  # one chunk's failure must not lose the others
+                reason = f"{type(error).__name__}: {error}"
+                logger.warning("sweep: the chunk of seeds %s failed (%s); its seeds are "
+                               "marked failed and a rerun tries them again.", chunk, reason)
+                runs = [SeedRun(seed, "failed", error=reason) for seed in chunk
+                        if seed not in done]
             seed_store.write(key, runs)
             bar.add(runs)
             _release_memory()
@@ -250,13 +265,10 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
 
 def _release_memory() -> None:
     """Frees what a finished chunk leaves behind, so that memory stays flat over
-    thousands of seeds: its model's reference cycles, and TensorFlow's eager
-    kernel cache (docs/benchmarks.md has the measurement)."""
-    import gc
-
+    thousands of seeds: TensorFlow's eager kernel cache (docs/benchmarks.md has
+    the measurement; a garbage collection on top changed nothing)."""
     from keras_seeds import _keras_private as private
 
-    gc.collect()
     private.release_eager_kernels()
 
 

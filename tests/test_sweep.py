@@ -29,9 +29,11 @@ class CountingChunks:
         from keras_seeds import sweeps
 
         self.trained, self.fail_at, train = [], fail_at, sweeps._Chunks.train
+        self.attempts = 0
 
         def counted(job, chunk, *args):
-            if len(self.trained) + 1 == self.fail_at:
+            self.attempts += 1
+            if self.attempts == self.fail_at:
                 raise MemoryError("the machine went away")
             self.trained.append(list(chunk))
             return train(job, chunk, *args)
@@ -76,17 +78,20 @@ def test_a_sweep_stores_one_row_per_seed_with_the_chunks_own_scores(tmp_path):
     assert study.curves["val_accuracy"].shape == (2, 6)
 
 
-def test_a_sweep_that_crashed_is_finished_by_a_rerun_with_the_same_scores(tmp_path,
-                                                                          monkeypatch):
+def test_a_failed_chunk_is_stored_as_failed_and_a_rerun_ends_with_the_same_scores(
+        tmp_path, monkeypatch):
     uninterrupted = _sweep(tmp_path / "whole.db")
-    CountingChunks(monkeypatch, fail_at=2)  # the second chunk dies
-    with pytest.raises(MemoryError):
-        _sweep(tmp_path / "seeds.db")
-    assert [seed for seed, _, _ in _rows(tmp_path / "seeds.db")] == sorted(SEEDS[:4])
+    CountingChunks(monkeypatch, fail_at=1)  # the first chunk dies; the sweep goes on
+    partial = _sweep(tmp_path / "seeds.db")
+    assert sorted(partial.seeds.tolist()) == sorted(SEEDS[4:])
+    assert sorted(partial.failed_seeds.tolist()) == sorted(SEEDS[:4])
+    failed = [run for run in SeedStore(tmp_path / "seeds.db").runs(
+        SeedStore(tmp_path / "seeds.db").only_config()) if run.status == "failed"]
+    assert {run.error for run in failed} == {"MemoryError: the machine went away"}
     monkeypatch.undo()
     rerun = CountingChunks(monkeypatch)
     resumed = _sweep(tmp_path / "seeds.db")
-    assert rerun.trained == [SEEDS[4:]]  # only what was missing
+    assert rerun.trained == [SEEDS[:4]]  # only what failed
     assert _rows(tmp_path / "seeds.db") == _rows(tmp_path / "whole.db")
     assert resumed.scores.tolist() == uninterrupted.scores.tolist()
     monkeypatch.undo()

@@ -509,8 +509,10 @@ class SeedStudy:
         runs = store.runs(key)
         scored = [run for run in runs if run.status in ("done", "diverged")]
         if not scored:
+            failed = [run for run in runs if run.status == "failed"]
             raise StoreError(f"`config`: {configs[key]['name']!r} in '{path}' has no finished "
-                             "seed yet.")
+                             "seed yet" + (f"; {len(failed)} failed, the first with "
+                                           f"{failed[0].error}" if failed else "") + ".")
         metric = definition.get("metric")
         higher = definition.get("higher_is_better")
         curves = {}

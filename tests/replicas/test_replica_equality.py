@@ -10,6 +10,8 @@ on weights: how far reassociated float sums drift after N epochs depends on the
 CPU. And the criterion is shown to reject the bugs it is there to catch.
 """
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -52,9 +54,15 @@ MODELS = {"mlp": digits_mlp, "cnn": digits_cnn, "augmented cnn": cnn_with_shared
 # ------------------------------------------------------- exact: bit for bit
 @pytest.fixture(scope="module", params=["mlp", "cnn", "shared augmentation"])
 def probed(request):
+    return _probed(request.param)
+
+
+# Cached per worker process: xdist may run other modules' tests between these,
+# which makes pytest set a module-scoped fixture up again.
+@functools.lru_cache(maxsize=None)
+def _probed(kind):
     """A fused K=4 fit of a probed digits model and each seed's solo fit, with
     every model's initial replica weights."""
-    kind = request.param
     data, _ = digits("mlp" if kind == "mlp" else "cnn")
     steps = PROBED_EPOCHS * -(-len(data[0]) // BATCH)
     initial = []
@@ -113,6 +121,7 @@ def test_replica_draws_its_solo_runs_dropout_masks_bitwise(probed):
     assert first.mean() == pytest.approx(0.8, abs=0.01)  # Dropout(0.2) keeps 80%
 
 
+@pytest.mark.xdist_group("probed")
 @pytest.mark.parametrize("probed", ["augmented", "shared augmentation"], indirect=True)
 def test_replica_draws_its_solo_runs_augmentations_bitwise(probed):
     # keras-io's augmentation (RandomFlip, RandomRotation, RandomZoom) inside the
@@ -176,6 +185,11 @@ def test_one_adam_step_is_adams_step_on_moments_within_float32_ulps(kind):
 # ------------------------------------------- whole trainings: function space
 @pytest.fixture(scope="module")
 def adam_runs():
+    return _adam_runs()
+
+
+@functools.lru_cache(maxsize=None)
+def _adam_runs():
     """The same K=4 training in two processes; the first also trains each seed alone."""
     return (run_script_json("train_replicas.py", "adam", "--solo"),
             run_script_json("train_replicas.py", "adam"))
@@ -228,6 +242,11 @@ BUG_EPOCHS = 8
 
 @pytest.fixture(scope="module")
 def mlp_solo_runs():
+    return _mlp_solo_runs()
+
+
+@functools.lru_cache(maxsize=None)
+def _mlp_solo_runs():
     data, (x_held, _) = digits("mlp")
     return data, x_held, solo_outputs(digits_mlp, SEEDS, data, x_held, epochs=BUG_EPOCHS)
 

@@ -6,6 +6,7 @@ whose losses live in ``compute_loss``. The same checks as for the digits models
 bit, one step within float32 ulps, a whole training in function space. And a
 custom ``train_step`` is refused with an error that says what to do."""
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -83,9 +84,16 @@ def train(case: Case, seeds, epochs, probe=None, before_fit=None, **kwargs):
 
 @pytest.fixture(scope="module", params=PARAMS)
 def probed(request):
+    return _probed(request.param)
+
+
+# Cached per worker process: xdist may run other modules' tests between these,
+# which makes pytest set a module-scoped fixture up again.
+@functools.lru_cache(maxsize=None)
+def _probed(name):
     """Each case trained 2 epochs with its probes, fused and seed by seed, with
     everyone's initial weights."""
-    case = CASES[request.param]
+    case = CASES[name]
     probe = (steps_for(case, 2), case.batch_size)
     initial = []
 
