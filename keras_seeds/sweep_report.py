@@ -1,5 +1,5 @@
-"""The folder a command-line sweep leaves: what a reader of the study needs,
-and the ensemble of its seeds ready to serve.
+"""The folder a study leaves (a command-line sweep, the bundled study): what a
+reader of the study needs, and the ensemble of its seeds ready to serve.
 
 ``<out>/study.json`` (:meth:`SeedStudy.save <keras_seeds.SeedStudy.save>`),
 ``<out>/report.md`` (or ``.html``) with its figures, ``<out>/manifest.json``
@@ -19,6 +19,28 @@ from keras_seeds.replicas.ensemble import SeedEnsemble
 from keras_seeds.store import SeedStore
 
 
+def write_study_folder(study, out, ensemble, manifest: dict,
+                       report_format: str = "md") -> dict[str, str]:
+    """Writes ``study`` into the folder ``out``: ``study.json``, the report with
+    its figures, ``ensemble/`` (the SavedModel of ``ensemble``; left out when
+    ``ensemble`` is ``None``) and ``manifest.json`` (``manifest``, the files
+    and the environment). Returns ``{what: path}``."""
+    os.makedirs(out, exist_ok=True)
+    paths = {"study": os.path.join(out, "study.json"),
+             "report": os.path.join(out, f"report.{report_format}"),
+             "manifest": os.path.join(out, "manifest.json"),
+             "ensemble": os.path.join(out, "ensemble")}
+    study.save(paths["study"])
+    study.report(paths["report"])
+    if ensemble is not None:
+        ensemble.export(paths["ensemble"])
+    else:
+        del paths["ensemble"]
+    write_json_atomically(paths["manifest"], {**manifest, "written": now(), "files": paths,
+                                              "environment": environment_section()})
+    return paths
+
+
 def write_sweep_folder(study, store_path, build_fn, out, report_format: str = "md",
                        command=None, export: bool = True) -> dict[str, str]:
     """Writes the folder for ``study`` (one configuration of the store at
@@ -29,33 +51,18 @@ def write_sweep_folder(study, store_path, build_fn, out, report_format: str = "m
     """
     store = SeedStore(store_path, create=False)
     key = store.find_config(study.name)
-    os.makedirs(out, exist_ok=True)
-    paths = {"study": os.path.join(out, "study.json"),
-             "report": os.path.join(out, f"report.{report_format}"),
-             "manifest": os.path.join(out, "manifest.json"),
-             "ensemble": os.path.join(out, "ensemble")}
-    study.save(paths["study"])
-    study.report(paths["report"])
     ensemble = SeedEnsemble.from_store(store_path, build_fn, config=key,
                                        name="seed_ensemble")
-    if export:
-        ensemble.export(paths["ensemble"])
-    else:
-        del paths["ensemble"]
     by_status: dict[str, list[int]] = {}
     for run in store.runs(key):
         by_status.setdefault(run.status, []).append(run.seed)
-    write_json_atomically(paths["manifest"], {
+    return write_study_folder(study, out, ensemble if export else None, {
         "kind": "keras-seeds sweep",
         "command": list(command) if command is not None else None,
-        "written": now(),
         "store": os.path.abspath(os.fspath(store_path)),
         "configuration": {"name": study.name, "hash": key,
                           "definition": store.configs()[key]["definition"]},
         "seeds": by_status,
         "score": {"metric": study.metric, "higher_is_better": study.higher_is_better},
-        "ensemble": {"seeds": ensemble.seeds, "score": study.ensemble_score,
-                     "savedmodel": paths.get("ensemble")},
-        "environment": environment_section(),
-    })
-    return paths
+        "ensemble": {"seeds": ensemble.seeds, "score": study.ensemble_score},
+    }, report_format=report_format)

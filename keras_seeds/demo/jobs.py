@@ -50,14 +50,12 @@ def run_study(seed=None, replicas: int = 8, epochs: int = 20, out="keras-seeds-s
     Returns:
         ``(study, seed, paths)``.
     """
-    import os
 
     import keras
 
-    from keras_seeds._files import write_json_atomically
-    from keras_seeds.records.manifest import environment_section, now
     from keras_seeds.replicas.model import SeededModel
     from keras_seeds.seeding.contract import Seeds, draw_seed
+    from keras_seeds.sweep_report import write_study_folder
 
     seed = draw_seed() if seed is None else seed
     train, val, test = load_digits_splits(Seeds(seed).split)
@@ -68,19 +66,11 @@ def run_study(seed=None, replicas: int = 8, epochs: int = 20, out="keras-seeds-s
                         verbose=verbose)
     study = model.study(*val, test_data=test, history=history,
                         name=f"digits MLP, validation split, seed {seed}")
-    os.makedirs(out, exist_ok=True)
-    paths = {"study": os.path.join(out, "study.json"),
-             "report": os.path.join(out, f"report.{report_format}"),
-             "manifest": os.path.join(out, "manifest.json"),
-             "ensemble": os.path.join(out, "ensemble")}
-    study.save(paths["study"])
-    study.report(paths["report"])
-    model.ensemble(name="seed_ensemble").export(paths["ensemble"])
-    write_json_atomically(paths["manifest"], {
-        "kind": "keras-seeds study", "written": now(), "seed": seed,
+    paths = write_study_folder(study, out, model.ensemble(name="seed_ensemble"), {
+        "kind": "keras-seeds study", "seed": seed,
         "model": "digits MLP (keras_seeds.demo.digits_mlp)",
         "training": {"epochs": epochs, "batch_size": 32, "optimizer": "adam",
                      "learning_rate": 1e-3, "data": "scikit-learn digits, 60/20/20 by the "
                      "split sub-seed"},
-        "replicas": model.seed_record(), "environment": environment_section()})
+        "replicas": model.seed_record()}, report_format=report_format)
     return study, seed, paths
