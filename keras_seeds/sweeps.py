@@ -195,6 +195,8 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     >>> study.n, study.metric, study.name, study.ensemble_score is not None
     (3, 'accuracy', 'mlp', True)
     """
+    import keras
+
     seeds = check_seed_list(list(seeds), "seeds")
     epochs = check_int(epochs, "epochs", minimum=1)
     discard = _check_discard(discard, epochs)
@@ -216,7 +218,9 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     (x, y), (x_val, y_val) = splits[:2]
     probe = SeededModel(build_fn, seeds=seeds[:1])
     probe.compile(**_fresh(compile_kwargs))
-    probe.evaluate(x_val[:1], y_val[:1], verbose=0)  # builds the metrics, to name the score
+    # One example builds the metrics, to name the score (inputs may be a dict).
+    first = keras.tree.map_structure(lambda array: array[:1], (x_val, y_val))
+    probe.evaluate(*first, verbose=0)
     names = list(probe.replica_metric_results())  # the loss first, then the metrics
     metric = metric if metric is not None else (names[1] if len(names) > 1 else names[0])
     if metric not in names:

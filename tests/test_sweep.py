@@ -244,3 +244,17 @@ def test_the_progress_bar_counts_seeds_and_is_quiet_off_a_terminal(tmp_path, cap
     with pytest.raises(ValueError, match=r"^`progress` must be True, False or 'auto'; "
                                          r"received progress='yes'"):
         _sweep(tmp_path / "other.db", progress="yes")
+
+
+def test_a_keras_io_wide_and_deep_model_with_string_features_sweeps(tmp_path):
+    from keras_io_models import wide_and_deep, wine_features
+
+    # Named inputs as a dict, string features as NumPy object arrays.
+    study = ks.sweep(wide_and_deep, wine_features, seeds=[0, 1, 2], epochs=2,
+                     store=tmp_path / "seeds.db", replicas_per_job=2,
+                     fit_kwargs={"batch_size": 16}, progress=False)
+    _, (_, y_val) = wine_features()
+    predictions = _stored_predictions(tmp_path / "seeds.db")
+    mean = np.mean([predictions[s] for s in (0, 1, 2)], axis=0)
+    assert study.n == 3 and mean.shape == (len(y_val), 3)
+    assert study.ensemble_score == pytest.approx(float(np.mean(mean.argmax(-1) == y_val)))
