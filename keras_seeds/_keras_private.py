@@ -103,6 +103,29 @@ def restore_keras_global_seed(state: list) -> None:
     set_keras_global_seed(*state)
 
 
+_UNINITIALIZED = "uninitialized_variables"
+
+
+def uninitialized_variables() -> list:
+    """The variables Keras will create on leaving its next stateless scope."""
+    return list(_global_state.get_global_attribute(_UNINITIALIZED) or [])
+
+
+@contextlib.contextmanager
+def deferred_variables():
+    """Variables created inside are left to their initializers (Keras'
+    ``StatelessScope`` without initialization): no backend variable is made,
+    reading one gives its initializer's value and writes stay in the scope.
+    On exit they are dropped from Keras' list of variables to initialize, so
+    nothing creates them later (inside a traced step, say)."""
+    before = uninitialized_variables()
+    try:
+        with keras.StatelessScope(initialize_variables=False) as scope:
+            yield scope
+    finally:
+        _global_state.set_global_attribute(_UNINITIALIZED, before)
+
+
 def flatten_layers(model) -> list:
     """All layers of ``model``, itself and nested ones, in Keras' own order."""
     return list(model._flatten_layers(include_self=True, recursive=True))

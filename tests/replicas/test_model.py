@@ -11,7 +11,8 @@ from scipy.special import softmax
 from sklearn.datasets import load_digits
 
 import keras_seeds as ks
-from keras_seeds.demo import digits_mlp
+from keras_seeds import _keras_private as private
+from keras_seeds.demo import digits_cnn, digits_mlp
 from keras_seeds.seeding.contract import derive_seed
 
 from replica_runs import assert_within_ulps
@@ -66,6 +67,37 @@ def test_each_replica_starts_from_its_own_init_seed():
     # Each slice drawn with its own fan-in: Glorot uniform limit sqrt(6 / (64 + 64)).
     assert np.abs(kernels[0]).max() <= np.sqrt(6 / 128)
     assert np.abs(kernels[0]).max() > 0.9 * np.sqrt(6 / 128)
+
+
+class _ConstantOffset(keras.layers.Layer):
+    """Makes a variable from a constant, which Keras refuses to defer."""
+
+    def build(self, input_shape):
+        self.offset = keras.Variable(np.linspace(0, 1, input_shape[-1], dtype="float32"),
+                                     trainable=False)
+
+    def call(self, x):
+        return x + self.offset
+
+
+def _offset_mlp():
+    return keras.Sequential([keras.Input((64,)), _ConstantOffset(), keras.layers.Dense(8),
+                             keras.layers.Dropout(0.2), keras.layers.Dense(10)])
+
+
+@pytest.mark.parametrize("build_fn", [digits_cnn, _offset_mlp])
+def test_every_replica_holds_the_weights_building_its_seed_alone_gives(build_fn):
+    # Replicas after the first are built with deferred variables (values drawn from
+    # the initializers, no backend variable made), or as usual when a layer makes a
+    # variable from a constant; either way each equals the solo build of its seed.
+    seeds = [4, 5, 6]
+    model = ks.SeededModel(build_fn, seeds=seeds)
+    for k, seed in enumerate(seeds):
+        alone = ks.SeededModel(build_fn, seeds=[seed])
+        for got, want in zip(model.get_replica_weights(k), alone.get_replica_weights(0)):
+            np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(model.get_replica_weights(1)[0], model.get_replica_weights(2)[0])
+    assert private.uninitialized_variables() == []  # nothing left for Keras to create later
 
 
 def test_building_replicas_leaves_the_callers_random_streams_alone():
