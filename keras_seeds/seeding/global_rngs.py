@@ -22,6 +22,7 @@ import contextlib
 import os
 import random
 import sys
+import threading
 
 import numpy as np
 
@@ -107,6 +108,46 @@ def seed_everything(seed: "int | Seeds | None" = None, *, verbose: bool = True) 
     return seeds.master
 
 
+# The functions of Python's ``random`` module that draw from or reset its
+# shared generator.
+_RANDOM_FUNCTIONS = ("seed", "getstate", "setstate", "random", "uniform", "triangular",
+                     "randint", "randrange", "choice", "choices", "sample", "shuffle",
+                     "getrandbits", "randbytes", "gauss", "normalvariate", "lognormvariate",
+                     "expovariate", "vonmisesvariate", "gammavariate", "betavariate",
+                     "paretovariate", "weibullvariate", "binomialvariate")
+_this_thread = threading.local()
+_dispatch_lock = threading.Lock()
+_shared: dict = {}  # name -> the random module's own function, once dispatch is on
+
+
+def _per_thread(name: str):
+    shared = _shared[name]
+
+    def draw(*args, **kwargs):
+        generator = getattr(_this_thread, "generator", None)
+        return shared(*args, **kwargs) if generator is None else \
+            getattr(generator, name)(*args, **kwargs)
+
+    draw.__name__, draw.__doc__, draw.__wrapped__ = name, shared.__doc__, shared
+    return draw
+
+
+def _dispatch_random_per_thread() -> None:
+    """Makes ``random.<function>`` draw from the calling thread's own generator
+    while it builds under :func:`seeded_construction`, and from the shared one
+    otherwise (once per process). Other threads of the process (a Dask
+    worker's event loop, a notebook's) may draw from the shared generator at
+    any moment: seeding it would let them shift a model's weights."""
+    with _dispatch_lock:
+        if _shared:
+            return
+        for name in _RANDOM_FUNCTIONS:
+            if hasattr(random, name):
+                _shared[name] = getattr(random, name)
+        for name in _shared:
+            setattr(random, name, _per_thread(name))
+
+
 @contextlib.contextmanager
 def seeded_construction(init_seed: int):
     """Builds what is constructed inside under ``init_seed``, then restores state.
@@ -114,7 +155,9 @@ def seeded_construction(init_seed: int):
     Seeds what Keras draws from when layers are created (Python's ``random``,
     NumPy's global generator, Keras' global ``SeedGenerator``) and puts the
     previous states back on exit, so building seed replicas does not disturb
-    the caller's random streams.
+    the caller's random streams. Python's ``random`` is seeded for this thread
+    alone (a generator of its own, the same draws as ``random.seed(init_seed)``
+    gives): what other threads draw meanwhile changes nothing here.
 
     Example:
 
@@ -129,14 +172,16 @@ def seeded_construction(init_seed: int):
     """
     from keras_seeds import _keras_private as private
 
+    _dispatch_random_per_thread()
     saved_keras = private.keras_global_seed_state()
-    saved_python, saved_numpy = random.getstate(), np.random.get_state()
+    saved_numpy = np.random.get_state()
+    saved_generator = getattr(_this_thread, "generator", None)
     try:
-        random.seed(init_seed)
+        _this_thread.generator = random.Random(init_seed)
         np.random.seed(init_seed)
         private.set_keras_global_seed(init_seed)
         yield
     finally:
-        random.setstate(saved_python)
+        _this_thread.generator = saved_generator
         np.random.set_state(saved_numpy)
         private.restore_keras_global_seed(saved_keras)

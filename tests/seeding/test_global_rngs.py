@@ -52,3 +52,30 @@ def test_random_hash_seed_is_said_in_the_audit_not_warned_on_every_run():
     assert run_python("-c", script, env=env).stdout.split() == ["0", "check"]
     env["PYTHONHASHSEED"] = "5"
     assert run_python("-c", script, env=env).stdout.split() == ["0", "controlled"]
+
+def test_another_thread_drawing_from_random_does_not_shift_the_replicas_weights():
+    # A Dask worker's event loop, a notebook's threads: they draw from Python's
+    # shared `random` whenever they like, while Keras draws initializer seeds from it.
+    import threading
+
+    from keras_seeds.demo import digits_mlp
+
+    want = ks.SeededModel(digits_mlp, seeds=[1, 2]).get_weights()
+    stop, draws = threading.Event(), []
+
+    def draw():
+        while not stop.is_set():
+            draws.append(random.random())
+
+    thread = threading.Thread(target=draw)
+    thread.start()
+    try:
+        got = ks.SeededModel(digits_mlp, seeds=[1, 2]).get_weights()
+    finally:
+        stop.set()
+        thread.join()
+    assert len(draws) > 1000  # it did draw while the replicas were built
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(a, b)
+    random.seed(3)  # the shared generator still works as Python's own
+    assert random.random() == random.Random(3).random()
