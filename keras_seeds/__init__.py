@@ -35,7 +35,7 @@ _EXPORTS = {
     "SeedCallback": "callback", "BackupAndRestore": "backup", "sweep": "sweeps",
     "SeededModel": "replicas.model", "replica_key": "statistics.metric_names",
     "ReplicaEarlyStopping": "replicas.early_stopping",
-    "SeedEnsemble": "replicas.ensemble",
+    "SeedEnsemble": "replicas.ensemble", "SeedTensorBoard": "seed_tensorboard",
     # statistics
     "SeedStudy": "statistics.study", "Comparison": "statistics.compare",
     "compare": "statistics.compare", "SeedStudyWarning": "statistics.functions",

@@ -159,13 +159,14 @@ def _cmd_sweep(args) -> int:
     load_fn = load_function(args.data, "--data")
     from keras_seeds.sweeps import sweep
 
+    engine = None if args.scheduler is None else _cluster(args.scheduler, build_fn, load_fn)
     compile_kwargs = _sweep_compile_kwargs(build_fn, args)
     fit_kwargs = {} if args.batch_size is None else {"batch_size": args.batch_size}
     study = sweep(build_fn, load_fn, seeds=seeds, epochs=args.epochs,
                   compile_kwargs=compile_kwargs, fit_kwargs=fit_kwargs,
                   replicas_per_job=args.replicas_per_job or "auto", store=args.store,
                   config=args.config, metric=args.metric, keep_weights=True,
-                  discard=discard, progress=False if args.quiet else "auto")
+                  discard=discard, progress=False if args.quiet else "auto", engine=engine)
     print(f"{'seed':>12}  {study.metric}")
     for seed, score in sorted(zip(study.seeds.tolist(), study.scores.tolist())):
         print(f"{seed:>12}  {number(score)}")
@@ -181,11 +182,31 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cluster(address: str, *functions):
+    """A client of the Dask scheduler at ``address``; the user's modules that
+    ``functions`` come from travel with the tasks (pickled by value), so the
+    workers need not have them installed."""
+    from keras_seeds.sweep_engines import dask_client
+
+    client = dask_client(address)
+    import cloudpickle
+
+    for function in functions:
+        module = sys.modules.get(getattr(function, "__module__", None) or "")
+        if module is not None and module.__name__.split(".")[0] not in ("keras_seeds", "keras"):
+            cloudpickle.register_pickle_by_value(module)
+    return client
+
+
 def _cmd_study(args) -> int:
     from keras_seeds.demo.jobs import run_study
 
     if args.build_fn is not None:
         return _cmd_sweep(args)
+    if args.scheduler is not None:
+        raise ValueError("`--scheduler` runs a sweep's chunks on a Dask cluster: give the "
+                         "model as MODULE:BUILD_FN and --data MODULE:LOAD_FN; the bundled "
+                         "study is one fused fit in this process.")
     if args.seed is None:
         print("No --seed given: drawing one from OS entropy (it is recorded below).")
     study, seed, paths = run_study(seed=args.seed, replicas=args.replicas, epochs=args.epochs,
@@ -320,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--discard", metavar="AFTER_EPOCHS,FRACTION",
                        help="early discard: stop the worst FRACTION of each chunk's seeds "
                        "after AFTER_EPOCHS epochs (off by default)")
+    study.add_argument("--scheduler", metavar="ADDRESS",
+                       help="train the sweep's chunks on this Dask scheduler "
+                            "(tcp://host:8786; pip install 'keras-seeds[dask]'); this "
+                            "process writes the store")
     study.add_argument("--quiet", action="store_true", help="no progress bar")
     study.add_argument("--no-export", action="store_true",
                        help="no ensemble SavedModel in --out (BUILD_FN sweeps)")

@@ -13,7 +13,6 @@ solo runs only up to float reassociation; the same chunk gives the same bits).
 from __future__ import annotations
 
 import io
-import logging
 import math
 import os
 import sys
@@ -23,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from keras_seeds import sweep_engines as engines
 from keras_seeds._validation import check_int, must_be
 from keras_seeds.callback import architecture_fingerprint
 from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
@@ -33,8 +33,6 @@ from keras_seeds.statistics.metric_names import replica_curves
 from keras_seeds.statistics.study import SeedStudy
 from keras_seeds.store import SeedRun, SeedStore
 from keras_seeds.sweep_progress import SweepProgress
-
-logger = logging.getLogger("keras_seeds")
 
 # Beyond this many fused replicas a seed costs no less on a CPU: the digits MLP
 # sweep ran at 186 seeds/min in chunks of 32, 308 in chunks of 128, and chunks
@@ -137,7 +135,7 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
           replicas_per_job: "int | str" = "auto", store="seeds.db",
           config: str | None = None, metric: str | None = None, ensemble: bool = True,
           keep_weights: bool = False, discard=None,
-          progress: "bool | str" = "auto") -> SeedStudy:
+          progress: "bool | str" = "auto", engine=None, track=None) -> SeedStudy:
     """Trains ``build_fn``'s model once per seed and returns their study.
 
     Args:
@@ -174,6 +172,19 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
         progress: a progress bar on stderr (seeds done, seeds per minute, ETA,
             best and worst score so far): ``"auto"`` shows it when stderr is a
             terminal, ``True`` always, ``False`` never.
+        engine: where the chunks train: ``None``, this process; a
+            ``dask.distributed.Client`` (a ``LocalCluster``'s, a
+            dask-jobqueue ``SLURMCluster``'s) or a Dask scheduler address, one
+            task per chunk on the cluster's workers (``pip install
+            'keras-seeds[dask]'``). Each task builds the model in its worker
+            from ``build_fn`` and ``data`` (pass a function that loads the data
+            to have each worker load it instead of receiving the arrays), and
+            this process alone writes the store. The same seeds give the same
+            rows on either engine (same hardware and versions). See
+            docs/clusters.md.
+        track: where else each seed goes, as its chunk finishes: a
+            :class:`~keras_seeds.SeedTensorBoard` (one TensorBoard run per
+            seed, then the mean and band over the finished seeds), or a list.
 
     Returns:
         The :class:`~keras_seeds.SeedStudy` of this configuration's seeds in
@@ -183,7 +194,9 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     A chunk whose training raises an ``Exception`` (out of memory, say) is
     logged, its seeds are stored as ``failed`` with the error, and the sweep
     goes on; a rerun tries them again. A killed process leaves the chunks it
-    finished in the store, and a rerun trains the rest.
+    finished in the store, and a rerun trains the rest. On a Dask cluster, a
+    worker that dies loses only the chunk it was training, which the scheduler
+    gives to another worker.
 
     Example:
 
@@ -202,6 +215,7 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     discard = _check_discard(discard, epochs)
     if progress not in (True, False, "auto"):
         raise must_be("progress", "True, False or 'auto'", progress)
+    trackers = _trackers(track)
     compile_kwargs = dict(compile_kwargs or {"optimizer": "adam",
                                              "loss": "sparse_categorical_crossentropy",
                                              "metrics": ["accuracy"]})
@@ -210,6 +224,13 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
         if reserved in fit_kwargs:
             raise ValueError(f"`fit_kwargs`: {reserved!r} is set by sweep itself; received "
                              f"fit_kwargs with {reserved!r}.")
+    client = None
+    if engine is not None:
+        client = engines.dask_client(engine)
+        if not callable(build_fn) or isinstance(build_fn, keras.Model):
+            raise TypeError("`build_fn`: on a Dask cluster each worker builds its own models, "
+                            "so `build_fn` must be a function that returns a new model; "
+                            f"received {type(build_fn).__name__}.")
     if Path(store).exists():
         SeedStore(store, create=False)  # a foreign or newer store: refused before training
     else:
@@ -239,32 +260,63 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
         size = check_int(replicas_per_job, "replicas_per_job", minimum=1)
     seed_store = SeedStore(store)  # only now: bad arguments leave no store behind
     key = seed_store.add_config(definition, name=config)
+    for tracker in trackers:
+        tracker.start_sweep({"config": seed_store.configs()[key]["name"], "epochs": epochs,
+                             **{name: _hparam(value) for name, value in compile_kwargs.items()
+                                if name in ("optimizer", "loss")},
+                             **{name: value for name, value in fit_kwargs.items()
+                                if isinstance(value, (bool, int, float, str))}})
     done = seed_store.done_seeds(key)
-    job = _Chunks(build_fn, compile_kwargs, fit_kwargs, epochs, splits, metric,
-                  definition["higher_is_better"], ensemble, discard, keep_weights)
+    arguments = dict(build_fn=build_fn, data=data if callable(data) else splits,
+                     compile_kwargs=compile_kwargs, fit_kwargs=fit_kwargs, epochs=epochs,
+                     metric=metric, higher_is_better=definition["higher_is_better"],
+                     ensemble=ensemble, discard=discard, keep_weights=keep_weights)
+    todo = [chunk for chunk in (seeds[start:start + size] for start in range(0, len(seeds), size))
+            if not set(chunk) <= done]
     shown = sys.stderr.isatty() if progress == "auto" else progress
     with SweepProgress(len(seeds), definition["higher_is_better"], metric,
                        enabled=shown) as bar:
         bar.add([run for run in seed_store.runs(key) if run.seed in set(seeds)], fresh=False)
-        for start in range(0, len(seeds), size):
-            chunk = seeds[start:start + size]
-            if set(chunk) <= done:
-                continue
-            try:
-                runs = job.train(chunk, done)
-            except Exception as error:  # one chunk's failure must not lose the others
-                reason = f"{type(error).__name__}: {error}"
-                logger.warning("sweep: the chunk of seeds %s failed (%s); its seeds are "
-                               "marked failed and a rerun tries them again.", chunk, reason)
-                runs = [SeedRun(seed, "failed", error=reason) for seed in chunk
-                        if seed not in done]
+
+        def write(runs: list) -> None:
             seed_store.write(key, runs)
             bar.add(runs)
-            _release_memory()
+            for tracker in trackers:
+                tracker.log_runs(runs)
+
+        if client is None:
+            job = _Chunks.create(**{**arguments, "data": splits})
+            engines.run_local(job.train, todo, done, write, job.release)
+        else:
+            engines.run_dask(client, engines.ChunkSpec.of(_Chunks.create, arguments), todo, done,
+                             write)
     if ensemble:
         _score_ensemble(seed_store, key, compile_kwargs, splits[1],
                         fit_kwargs.get("batch_size"))
+    for tracker in trackers:
+        tracker.log_band([run for run in seed_store.runs(key) if run.seed in set(seeds)])
     return SeedStudy.from_store(seed_store.path, config=key)
+
+
+def _trackers(track) -> list:
+    """``track`` as a list of trackers (each with ``start_sweep``, ``log_runs``
+    and ``log_band``)."""
+    from keras_seeds.seed_tensorboard import SeedTensorBoard
+
+    trackers = [] if track is None else list(track) if isinstance(track, (list, tuple)) \
+        else [track]
+    for tracker in trackers:
+        if not isinstance(tracker, SeedTensorBoard):
+            raise must_be("track", "None, a keras_seeds.SeedTensorBoard or a list of them",
+                          tracker, TypeError)
+    return trackers
+
+
+def _hparam(value) -> str:
+    """An optimizer or loss as one word: its name or class name."""
+    if isinstance(value, str):
+        return value
+    return getattr(value, "name", None) or type(value).__name__
 
 
 def _release_memory() -> None:
@@ -286,6 +338,16 @@ class _Chunks:
         self.higher_is_better, self.ensemble, self.discard = higher_is_better, ensemble, discard
         self.keep_weights = keep_weights
         self.environment = environment_section()
+
+    @classmethod
+    def create(cls, *, build_fn, data, compile_kwargs, fit_kwargs, epochs, metric,
+               higher_is_better, ensemble, discard, keep_weights) -> "_Chunks":
+        """The job where it runs (a Dask worker loads ``data`` if it is a function)."""
+        return cls(build_fn, compile_kwargs, fit_kwargs, epochs, _splits(data), metric,
+                   higher_is_better, ensemble, discard, keep_weights)
+
+    def release(self) -> None:
+        _release_memory()
 
     def _compile_arguments(self) -> dict:
         """The compile arguments, with a whole epoch per call of the training
