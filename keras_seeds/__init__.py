@@ -36,6 +36,7 @@ _EXPORTS = {
     "SeededModel": "replicas.model", "replica_key": "statistics.metric_names",
     "ReplicaEarlyStopping": "replicas.early_stopping",
     "SeedEnsemble": "replicas.ensemble", "SeedTensorBoard": "seed_tensorboard",
+    "MLflowLogger": "seed_mlflow",
     # statistics
     "SeedStudy": "statistics.study", "Comparison": "statistics.compare",
     "compare": "statistics.compare", "SeedStudyWarning": "statistics.functions",

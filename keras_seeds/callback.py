@@ -17,6 +17,7 @@ from keras_seeds.records.fingerprint import (
     weights_fingerprint,
 )
 from keras_seeds.records.fit_call import fit_arguments
+from keras_seeds.seed_mlflow import log_to_active_run
 from keras_seeds.seeding import determinism
 from keras_seeds.seeding import layer_randomness as generators
 from keras_seeds.seeding.contract import Seeds
@@ -282,6 +283,7 @@ class SeedCallback(keras.callbacks.Callback):
             "final_logs": jsonable(logs or {}),
         }
         self._write_manifest()
+        log_to_active_run(self.seed, self.seeds.as_dict(), self._manifest)
 
     # -- helpers ----------------------------------------------------------
     def _check_data_order(self) -> str:

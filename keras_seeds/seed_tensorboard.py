@@ -38,7 +38,7 @@ def band(values) -> dict[str, float] | None:
     Example:
 
     >>> {k: round(v, 3) for k, v in band([1.0, 2.0, 3.0, float("nan")]).items()}
-    {'mean': 2.0, 'min': 1.0, 'max': 3.0, 'std_lower': 1.184, 'std_upper': 2.816}
+    {'mean': 2.0, 'min': 1.0, 'max': 3.0, 'std_lower': 1.0, 'std_upper': 3.0}
     """
     finite = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
     if finite.size == 0:
@@ -205,7 +205,11 @@ class SeedTensorBoard(keras.callbacks.Callback):
                                      if epoch < len(values)}, epoch)
             self._writers.pop(name).close()  # a thousand seeds: a thousand files, not open
 
-    def log_band(self, runs) -> None:
+    def abort(self) -> None:
+        """A sweep stopped early: what was written stays, the files are closed."""
+        self.close()
+
+    def end_sweep(self, study, runs) -> None:
         """Writes the mean and band runs over the finished seeds' histories."""
         histories = [run.history for run in runs if run.status == "done" and run.history]
         if not histories:

@@ -182,9 +182,12 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
             this process alone writes the store. The same seeds give the same
             rows on either engine (same hardware and versions). See
             docs/clusters.md.
-        track: where else each seed goes, as its chunk finishes: a
-            :class:`~keras_seeds.SeedTensorBoard` (one TensorBoard run per
-            seed, then the mean and band over the finished seeds), or a list.
+        track: where else each seed goes, as its chunk finishes:
+            ``"mlflow"`` (one parent run, one child run per seed, in MLflow's
+            current tracking URI and experiment; ``pip install
+            'keras-seeds[mlflow]'``), a :class:`~keras_seeds.SeedTensorBoard`
+            (one TensorBoard run per seed, then the mean and band over the
+            finished seeds), or a list of them.
 
     Returns:
         The :class:`~keras_seeds.SeedStudy` of this configuration's seeds in
@@ -284,31 +287,41 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
             for tracker in trackers:
                 tracker.log_runs(runs)
 
-        if client is None:
-            job = _Chunks.create(**{**arguments, "data": splits})
-            engines.run_local(job.train, todo, done, write, job.release)
-        else:
-            engines.run_dask(client, engines.ChunkSpec.of(_Chunks.create, arguments), todo, done,
-                             write)
+        try:
+            if client is None:
+                job = _Chunks.create(**{**arguments, "data": splits})
+                engines.run_local(job.train, todo, done, write, job.release)
+            else:
+                engines.run_dask(client, engines.ChunkSpec.of(_Chunks.create, arguments), todo,
+                                 done, write)
+        except BaseException:  # interrupted: the trackers close what they opened
+            for tracker in trackers:
+                tracker.abort()
+            raise
     if ensemble:
         _score_ensemble(seed_store, key, compile_kwargs, splits[1],
                         fit_kwargs.get("batch_size"))
+    study = SeedStudy.from_store(seed_store.path, config=key)
     for tracker in trackers:
-        tracker.log_band([run for run in seed_store.runs(key) if run.seed in set(seeds)])
-    return SeedStudy.from_store(seed_store.path, config=key)
+        tracker.end_sweep(study, [run for run in seed_store.runs(key) if run.seed in set(seeds)])
+    return study
 
 
 def _trackers(track) -> list:
-    """``track`` as a list of trackers (each with ``start_sweep``, ``log_runs``
-    and ``log_band``)."""
+    """``track`` as a list of trackers (each with ``start_sweep``, ``log_runs``,
+    ``end_sweep`` and ``abort``)."""
     from keras_seeds.seed_tensorboard import SeedTensorBoard
 
     trackers = [] if track is None else list(track) if isinstance(track, (list, tuple)) \
         else [track]
-    for tracker in trackers:
-        if not isinstance(tracker, SeedTensorBoard):
-            raise must_be("track", "None, a keras_seeds.SeedTensorBoard or a list of them",
-                          tracker, TypeError)
+    expected = "None, 'mlflow', a keras_seeds.SeedTensorBoard or a list of them"
+    for index, tracker in enumerate(trackers):
+        if tracker == "mlflow":
+            from keras_seeds.seed_mlflow import MLflowTracker
+
+            trackers[index] = MLflowTracker()
+        elif not isinstance(tracker, SeedTensorBoard):
+            raise must_be("track", expected, tracker, TypeError)
     return trackers
 
 

@@ -17,7 +17,8 @@ LAYERS = [
     ("keras_seeds.seeding", "keras_seeds.data_order", "keras_seeds.records"),
     ("keras_seeds.callback", "keras_seeds.backup", "keras_seeds.replicas",
      "keras_seeds.sweeps", "keras_seeds.sweep_engines", "keras_seeds.sweep_progress",
-     "keras_seeds.sweep_report", "keras_seeds.seed_tensorboard"),
+     "keras_seeds.sweep_report", "keras_seeds.seed_tensorboard",
+     "keras_seeds.seed_mlflow"),
     ("keras_seeds.cli", "keras_seeds.demo"),
 ]
 STATISTICS = "keras_seeds.statistics"

@@ -2,9 +2,13 @@
 127.0.0.1, one thread each. Each chunk is a task built inside a worker; this
 process alone writes the store."""
 
+import atexit
+import functools
 import os
 import signal
 import sqlite3
+import tempfile
+from pathlib import Path
 
 import pytest
 from distributed import Client, LocalCluster
@@ -13,7 +17,7 @@ import keras_seeds as ks
 from keras_seeds.demo import digits_mlp
 from keras_seeds.store import SeedStore
 
-SEEDS = [11, 3, 7, 42, 5, 8]
+SEEDS = [11, 3, 7, 42]
 pytestmark = pytest.mark.xdist_group("dask")
 
 
@@ -47,19 +51,40 @@ class KillsItsWorkerOnce:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-@pytest.fixture(scope="module")
+@functools.lru_cache(maxsize=None)
+def _client():
+    """One cluster per test process, kept while it lives: pytest tears module
+    fixtures down whenever xdist runs another module's test in between."""
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None)
+    client = Client(cluster)
+
+    def close():
+        client.close()
+        cluster.close()
+
+    atexit.register(close)
+    return client
+
+
+@pytest.fixture
 def client():
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        yield client
+    client = _client()
+    client.wait_for_workers(2)
+    return client
 
 
-@pytest.fixture(scope="module")
-def in_process(tmp_path_factory):
-    path = tmp_path_factory.mktemp("local") / "seeds.db"
-    ks.sweep(digits_mlp, _data, seeds=SEEDS, epochs=2, replicas_per_job=3, store=path,
+@functools.lru_cache(maxsize=None)
+def _in_process_rows():
+    path = Path(tempfile.mkdtemp()) / "seeds.db"
+    ks.sweep(digits_mlp, _data, seeds=SEEDS, epochs=2, replicas_per_job=2, store=path,
              config="mlp", progress=False)
     return _rows(path)
+
+
+@pytest.fixture
+def in_process():
+    return _in_process_rows()
 
 
 def _rows(path):
@@ -79,7 +104,7 @@ def _same_rows(got, want):
 def test_a_sweep_on_a_local_cluster_stores_the_rows_the_in_process_sweep_does(
         client, in_process, tmp_path):
     path = tmp_path / "seeds.db"
-    study = ks.sweep(digits_mlp, _data, seeds=SEEDS, epochs=2, replicas_per_job=3,
+    study = ks.sweep(digits_mlp, _data, seeds=SEEDS, epochs=2, replicas_per_job=2,
                      store=path, config="mlp", progress=False, engine=client)
     rows = _rows(path)
     _same_rows(rows, in_process)
@@ -92,7 +117,7 @@ def test_a_worker_killed_mid_sweep_loses_only_its_chunk_which_is_trained_again(
         client, in_process, tmp_path):
     marker = tmp_path / "killed"
     path = tmp_path / "seeds.db"
-    ks.sweep(KillsItsWorkerOnce(marker), _data, seeds=SEEDS, epochs=2, replicas_per_job=3,
+    ks.sweep(KillsItsWorkerOnce(marker), _data, seeds=SEEDS, epochs=2, replicas_per_job=2,
              store=path, config="mlp", progress=False, engine=client)
     assert marker.exists()  # a worker process did die mid-chunk
     with sqlite3.connect(path) as connection:
@@ -119,19 +144,37 @@ def test_a_build_model_is_refused_on_a_cluster_and_dask_is_named_when_missing(
                  engine="tcp://127.0.0.1:8786")
 
 
+USER_MODULE = """
+def load():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.data / 16.0).astype("float32")
+    return (x[:256], digits.target[:256]), (x[256:384], digits.target[256:384])
+
+
+def build():
+    import keras
+
+    return keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"),
+                             keras.layers.Dense(10, activation="softmax")])
+"""
+
+
 def test_the_command_line_sweeps_on_a_scheduler_sending_the_users_module_along(
         client, tmp_path, monkeypatch, capsys):
     from keras_seeds import cli
 
-    from conftest import SCRIPTS
-
-    monkeypatch.syspath_prepend(str(SCRIPTS))  # here, not on the workers
+    # The user's module is on this process's path only: the workers, started
+    # before it existed, can only have it from the tasks.
+    (tmp_path / "user_model_for_dask.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
     store = tmp_path / "seeds.db"
-    assert cli.main(["study", "sweep_job:build", "--data", "sweep_job:load", "--seeds", "0..3",
-                     "--store", str(store), "--epochs", "1", "--replicas-per-job", "2",
-                     "--loss", "sparse_categorical_crossentropy", "--metric", "accuracy",
-                     "--scheduler", client.scheduler.address, "--quiet", "--no-export",
-                     "--out", str(tmp_path / "out")]) == 0
+    assert cli.main(["study", "user_model_for_dask:build", "--data", "user_model_for_dask:load",
+                     "--seeds", "0..3", "--store", str(store), "--epochs", "1",
+                     "--replicas-per-job", "2", "--loss", "sparse_categorical_crossentropy",
+                     "--metric", "accuracy", "--scheduler", client.scheduler.address,
+                     "--quiet", "--no-export", "--out", str(tmp_path / "out")]) == 0
     rows = _rows(store)
     assert sorted(rows) == [0, 1, 2, 3] and {run.status for run in rows.values()} == {"done"}
     assert {run.manifest["worker"] for run in rows.values()} <= set(
@@ -140,7 +183,7 @@ def test_the_command_line_sweeps_on_a_scheduler_sending_the_users_module_along(
     def importable():
         import importlib.util
 
-        return importlib.util.find_spec("sweep_job") is not None
+        return importlib.util.find_spec("user_model_for_dask") is not None
 
     assert set(client.run(importable).values()) == {False}  # it travelled by value
     capsys.readouterr()
