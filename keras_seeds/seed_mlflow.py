@@ -183,8 +183,9 @@ class MLflowLogger(keras.callbacks.Callback):
     seeds as params, the mean over the replicas of each logged value per
     epoch, and at the end the study of the last epoch (``SeedStudy.from_history``):
     summary, black swans and report. Each child run holds its seed and
-    sub-seeds as params and its own per-epoch values. Children are written at
-    the end of training, in one batch each.
+    sub-seeds as params, its own per-epoch values, and a manifest (its
+    replica index, seeds, how randomness was controlled, the environment).
+    Children are written at the end of training, in one batch each.
 
     Args:
         run_name: the parent run's name (default ``"SeededModel, K seeds"``).
@@ -240,15 +241,20 @@ class MLflowLogger(keras.callbacks.Callback):
             self._history.setdefault(name, []).append(float(value))
 
     def on_train_end(self, logs=None):
+        from keras_seeds.records.manifest import environment_section
         from keras_seeds.statistics.study import SeedStudy
 
         model, runs = self.model, self.runs
         try:
+            record, environment = model.seed_record(), environment_section()
             for k, seed in enumerate(model.replica_seeds):
                 own = {name: self._history[replica_key(name, k)] for name in self._history
                        if is_mean_key(name) and replica_key(name, k) in self._history}
+                manifest = {"replica": k, "seeds": record["sub_seeds"][k],
+                            "replica_seeds": record["replica_seeds"],
+                            "control": record["control"], "environment": environment}
                 runs.child(seed, params=model.replica_sub_seeds(k).as_dict(),
-                           metrics=_history_metrics(own))
+                           metrics=_history_metrics(own), manifest=manifest)
             try:
                 study = SeedStudy.from_history(self._history, seeds=list(model.replica_seeds))
             except ValueError:  # no per-replica values (no epoch finished)

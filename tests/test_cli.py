@@ -54,6 +54,20 @@ def _study(store, *options, build="sweep_job:build", check=True):
                       "--metric", "accuracy", *options, cwd=SCRIPTS, check=check)
 
 
+def _study_here(capsys, store, *options):
+    """``_study`` in this process (no TensorFlow start-up to pay): its stdout.
+    Needs ``tests/scripts`` on ``sys.path``."""
+    from keras_seeds import cli
+
+    capsys.readouterr()
+    assert cli.main(["study", "sweep_job:build", "--data", "sweep_job:load", "--seeds", "0..7",
+                     "--store", str(store), "--epochs", "2", "--out",
+                     str(Path(store).parent / f"{Path(store).stem}-report"),
+                     "--replicas-per-job", "4", "--loss", "sparse_categorical_crossentropy",
+                     "--metric", "accuracy", *options]) == 0
+    return capsys.readouterr().out
+
+
 def _rows(store):
     import sqlite3
 
@@ -63,7 +77,8 @@ def _rows(store):
             "ON c.config_hash = r.config_hash WHERE c.name = 'adam' ORDER BY r.seed").fetchall()
 
 
-def test_a_killed_cli_sweep_rerun_ends_with_one_row_per_seed_and_the_same_scores(tmp_path):
+def test_a_killed_cli_sweep_rerun_ends_with_one_row_per_seed_and_the_same_scores(
+        tmp_path, capsys, monkeypatch):
     import os
     import signal
     import subprocess
@@ -71,9 +86,11 @@ def test_a_killed_cli_sweep_rerun_ends_with_one_row_per_seed_and_the_same_scores
 
     from conftest import SCRIPTS
 
-    whole = _study(tmp_path / "whole.db", "--config", "adam")
-    assert "metric          accuracy (higher is better), 8 seeds" in whole.stdout
-    _assert_sweep_folder(tmp_path / "whole-report", tmp_path / "whole.db", whole.stdout)
+    # Only the killed run needs a process of its own; the others run here.
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+    whole = _study_here(capsys, tmp_path / "whole.db", "--config", "adam")
+    assert "metric          accuracy (higher is better), 8 seeds" in whole
+    _assert_sweep_folder(tmp_path / "whole-report", tmp_path / "whole.db", whole)
     store = tmp_path / "seeds.db"
     process = subprocess.Popen(
         [sys.executable, "-m", "keras_seeds.cli", "study", "sweep_job:build_paused", "--data",
@@ -87,15 +104,18 @@ def test_a_killed_cli_sweep_rerun_ends_with_one_row_per_seed_and_the_same_scores
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     assert [seed for seed, _, _ in _rows(store)] == [0, 1, 2, 3]
-    _study(store, "--config", "adam", "--no-export")
+    _study_here(capsys, store, "--config", "adam", "--no-export")
     assert _rows(store) == _rows(tmp_path / "whole.db")  # one row per seed, the same scores
 
     # A second configuration in the same store, compared seed by seed.
-    _study(store, "--config", "sgd", "--optimizer", "sgd", "--no-export")
-    report = run_python("-m", "keras_seeds.cli", "report", "--store", store,
-                        "--config", "adam", "--config", "sgd")
-    assert "configuration   adam" in report.stdout and "configuration   sgd" in report.stdout
-    assert "on 8 shared seeds" in report.stdout or "seed by seed" in report.stdout
+    _study_here(capsys, store, "--config", "sgd", "--optimizer", "sgd", "--no-export")
+    from keras_seeds import cli
+
+    assert cli.main(["report", "--store", str(store), "--config", "adam",
+                     "--config", "sgd"]) == 0
+    report = capsys.readouterr().out
+    assert "configuration   adam" in report and "configuration   sgd" in report
+    assert "on 8 shared seeds" in report or "seed by seed" in report
 
 
 def _assert_sweep_folder(folder, store, stdout):

@@ -57,8 +57,9 @@ def test_a_sweep_tracked_in_mlflow_has_a_parent_and_one_child_per_seed(tracking,
     def data():
         return (X[:200], Y[:200]), (X[200:], Y[200:])
 
-    study = ks.sweep(digits_mlp, data, seeds=seeds, epochs=2, replicas_per_job=2,
-                     store=tmp_path / "seeds.db", config="mlp", progress=False, track="mlflow")
+    study = ks.sweep(digits_mlp, data, seeds=seeds, epochs=2, replicas_per_job=4,
+                     store=tmp_path / "seeds.db", config="mlp", progress=False, ensemble=False,
+                     track="mlflow")
     store = SeedStore(tmp_path / "seeds.db", create=False)
     rows = {run.seed: run for run in store.runs(store.only_config())}
     parent, children = _family(client, experiment)
@@ -94,6 +95,8 @@ def test_a_seeded_model_fit_logs_a_parent_and_one_child_per_replica(tracking):
     for k, seed in enumerate(model.replica_seeds):
         np.testing.assert_allclose(_history(client, children[seed], "val_accuracy"),
                                    history.history[ks.replica_key("val_accuracy", k)])
+        manifest = _artifact(client, children[seed], "manifest.json")
+        assert manifest["replica"] == k and manifest["seeds"] == Seeds(seed).to_config()
     assert parent.data.metrics["summary_n"] == 2
 
 

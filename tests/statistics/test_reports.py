@@ -157,7 +157,7 @@ def test_to_frame_without_pandas_says_how_to_get_it():
 
 
 # ---------------------------------------------------------------- command line
-def test_study_command_repeats_bit_for_bit_and_report_and_compare_read_it(tmp_path):
+def test_study_command_repeats_bit_for_bit_and_report_and_compare_read_it(tmp_path, capsys):
     runs = [run_python("-m", "keras_seeds.cli", "study", "--seed", 3, "--replicas", 4,
                        "--epochs", 3, "--out", tmp_path / name) for name in ("a", "b")]
     assert (tmp_path / "a" / "study.json").read_bytes() == (tmp_path / "b" / "study.json"
@@ -175,20 +175,28 @@ def test_study_command_repeats_bit_for_bit_and_report_and_compare_read_it(tmp_pa
 
     assert build_parser().parse_args(["study"]).replicas == 64  # the bundled study's seeds
 
-    report = run_python("-m", "keras_seeds.cli", "report", tmp_path / "a" / "study.json",
-                        "-o", tmp_path / "again.html")
-    assert f"report          {tmp_path / 'again.html'}" in report.stdout
+    # The commands that only read studies run here (no process start-up to pay).
+    from keras_seeds.cli import main
+
+    def command(*args):
+        capsys.readouterr()
+        code = main([str(arg) for arg in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = command("report", tmp_path / "a" / "study.json", "-o", tmp_path / "again.html")
+    assert code == 0 and f"report          {tmp_path / 'again.html'}" in out
     assert (tmp_path / "again.html").read_text().count("data:image/png;base64,") == 5
 
-    compared = run_python("-m", "keras_seeds.cli", "compare", tmp_path / "a" / "study.json",
-                          tmp_path / "b" / "study.json")
-    assert "are not distinguishable from seed noise with 4 and 4 seeds" in compared.stdout
-    assert "The means are equal" in compared.stdout
-    paired = run_python("-m", "keras_seeds.cli", "compare", tmp_path / "a" / "study.json",
-                        tmp_path / "b" / "study.json", "--paired")
-    assert "are not distinguishable from seed noise on 4 shared seeds" in paired.stdout
-    assert "Every seed scores the same" in paired.stdout
+    _, compared, _ = command("compare", tmp_path / "a" / "study.json",
+                             tmp_path / "b" / "study.json")
+    assert "are not distinguishable from seed noise with 4 and 4 seeds" in compared
+    assert "The means are equal" in compared
+    _, paired, _ = command("compare", tmp_path / "a" / "study.json",
+                           tmp_path / "b" / "study.json", "--paired")
+    assert "are not distinguishable from seed noise on 4 shared seeds" in paired
+    assert "Every seed scores the same" in paired
 
-    bad = run_python("-m", "keras_seeds.cli", "report", tmp_path / "nope.json", check=False)
-    assert bad.returncode == 2 and "keras-seeds report: error:" in bad.stderr
+    code, _, err = command("report", tmp_path / "nope.json")
+    assert code == 2 and "keras-seeds report: error:" in err
     assert not math.isnan(study.ensemble_score)
