@@ -218,18 +218,15 @@ class MLflowLogger(keras.callbacks.Callback):
         self._history: dict = {}
 
     def on_train_begin(self, logs=None):
-        model = self.model
-        if not hasattr(model, "replica_seeds"):
-            raise TypeError("MLflowLogger logs the replicas of a keras_seeds.SeededModel; for "
-                            "one model use mlflow.keras.autolog() with ks.SeedCallback (which "
-                            f"logs its seed to the active run). Received a {type(model).__name__}.")
-        seeds = list(model.replica_seeds)
-        optimizer = model.optimizer
-        self.runs = _Runs(self.run_name or f"SeededModel, {len(seeds)} seeds", {
-            "optimizer": type(optimizer).__name__,
-            "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
-            "epochs": dict(self.params or {}).get("epochs"), "replica_seeds": seeds,
-            **self.extra_params})
+        from keras_seeds.replicas.callbacks import fused_fit_params
+
+        params = fused_fit_params(self, (
+            "MLflowLogger logs the replicas of a keras_seeds.SeededModel; for one model use "
+            "mlflow.keras.autolog() with ks.SeedCallback (which logs its seed to the active "
+            "run)."))
+        seeds = list(self.model.replica_seeds)
+        self.runs = _Runs(self.run_name or f"SeededModel, {len(seeds)} seeds",
+                          {**params, "replica_seeds": seeds, **self.extra_params})
         self._history = {}
 
     def on_epoch_end(self, epoch, logs=None):

@@ -88,6 +88,7 @@ class SeedTensorBoard(keras.callbacks.Callback):
         self.hparams = dict(hparams or {})
         self._writers: dict = {}
         self._seeds: list[int] = []
+        self._layout_written = False
 
     # ------------------------------------------------------------ writing
     def _writer(self, run: str):
@@ -158,17 +159,12 @@ class SeedTensorBoard(keras.callbacks.Callback):
 
     # ----------------------------------------------------------- callback
     def on_train_begin(self, logs=None):
-        model = self.model
-        if not hasattr(model, "replica_seeds"):
-            raise TypeError("SeedTensorBoard writes the replicas of a keras_seeds.SeededModel "
-                            "(or the seeds of ks.sweep); for one model use "
-                            f"keras.callbacks.TensorBoard. Received a {type(model).__name__}.")
-        self._seeds = list(model.replica_seeds)
-        optimizer = model.optimizer
-        self.hparams = {"optimizer": type(optimizer).__name__,
-                        "learning_rate": float(keras.ops.convert_to_numpy(
-                            optimizer.learning_rate)),
-                        "epochs": int(self.params.get("epochs") or 0), **self.hparams}
+        from keras_seeds.replicas.callbacks import fused_fit_params
+
+        self.hparams = {**fused_fit_params(self, (
+            "SeedTensorBoard writes the replicas of a keras_seeds.SeededModel (or the seeds "
+            "of ks.sweep); for one model use keras.callbacks.TensorBoard.")), **self.hparams}
+        self._seeds = list(self.model.replica_seeds)
         self._layout_written = False
 
     def on_epoch_end(self, epoch, logs=None):

@@ -65,6 +65,19 @@ class ReplicaLogs(keras.callbacks.Callback):
                     "leave it out.", RuntimeWarning, stacklevel=2)
 
 
+def fused_fit_params(callback: keras.callbacks.Callback, refusal: str) -> dict:
+    """What a tracking callback records of the SeededModel fit it is in: the
+    optimizer, learning rate and epochs. A model that is not a SeededModel is
+    refused with ``refusal`` (what the callback logs and what to use instead)."""
+    model = callback.model
+    if not hasattr(model, "replica_seeds"):
+        raise TypeError(f"{refusal} Received a {type(model).__name__}.")
+    optimizer = model.optimizer
+    return {"optimizer": type(optimizer).__name__,
+            "learning_rate": float(keras.ops.convert_to_numpy(optimizer.learning_rate)),
+            "epochs": int(dict(callback.params or {}).get("epochs") or 0)}
+
+
 def means_only(logs):
     return None if logs is None else {k: v for k, v in logs.items() if is_mean_key(k)}
 
