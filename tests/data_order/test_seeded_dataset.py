@@ -81,3 +81,27 @@ def test_bad_pipeline_input_is_rejected():
         ks.seeded_dataset(np.zeros(10), batch_size=0, seed=0)
     with pytest.raises(ValueError, match="`seed` must be an int"):
         ks.seeded_dataset(np.zeros(10), seed=-5)
+
+
+@pytest.mark.parametrize("num_samples", [1, 2, 3, 5, 64, 1437])
+def test_the_numpy_order_is_tensorflows_stateless_shuffle_bit_for_bit(num_samples):
+    # The JAX backend's replicas draw their orders with NumPy alone: they must be
+    # the one definition, pass_order, index for index (Philox counters across a
+    # 4-draw block, 64-bit seeds, a pass index above 2**32).
+    from keras_seeds.data_order.order import (
+        pass_order,
+        pass_order_numpy,
+        replica_orders,
+        replica_orders_numpy,
+    )
+
+    seeds = [0, 7, 123456789, 2**40 + 5]
+    for pass_index in (0, 3, 2**33 + 1):
+        np.testing.assert_array_equal(
+            replica_orders_numpy(num_samples, seeds, pass_index),
+            replica_orders(num_samples, seeds, pass_index).numpy())
+        np.testing.assert_array_equal(
+            pass_order_numpy(num_samples, [seeds[1], pass_index]),
+            pass_order(num_samples, [seeds[1], pass_index]).numpy())
+    np.testing.assert_array_equal(replica_orders_numpy(num_samples, seeds, 0, shuffle=False),
+                                  np.tile(np.arange(num_samples), (4, 1)))
