@@ -241,6 +241,25 @@ def register_bitcast_vectorization() -> None:
         return pfor.wrap(array_ops.bitcast(stacked, pfor_input.get_attr("type")), True)
 
 
+# ---------------------------------------------------------------------- JAX
+def jax_devices_started() -> bool:
+    """Whether JAX's XLA devices have started (after which XLA_FLAGS is read no
+    more). JAX has no public way to ask without starting them."""
+    import jax._src.xla_bridge as xla_bridge
+
+    started = getattr(xla_bridge, "backends_are_initialized", None)
+    if started is None:
+        raise _missing("`jax._src.xla_bridge.backends_are_initialized`")
+    return bool(started())
+
+
+def jax_platform() -> str:
+    """The platform of JAX's default device: ``cpu``, ``gpu`` (``cuda``) or ``tpu``."""
+    import jax
+
+    return jax.devices()[0].platform
+
+
 # ------------------------------------------------ Keras' shuffle of arrays
 def install_array_shuffle(shuffle, on_new_pipeline) -> str | None:
     """Routes the epoch permutation of Keras' own ``fit(x, y, shuffle=True)``

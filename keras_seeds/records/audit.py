@@ -106,6 +106,10 @@ def _global_items() -> list[AuditItem]:
 
 
 def _runtime_items(model) -> list[AuditItem]:
+    import keras
+
+    if keras.backend.backend() == "jax":
+        return _jax_runtime_items()
     import tensorflow as tf
 
     items = []
@@ -141,6 +145,24 @@ def _runtime_items(model) -> list[AuditItem]:
                                f"{len(gpus)} GPU(s): cuDNN picks non-deterministic kernels",
                                "keras_seeds.enable_determinism()"))
     return items
+
+
+def _jax_runtime_items() -> list[AuditItem]:
+    """The JAX backend: XLA compiles every step; on CPU its kernels are
+    deterministic, on GPU only with ``--xla_gpu_deterministic_ops=true``."""
+    import jax
+
+    gpus = [d for d in jax.devices() if d.platform != "cpu"]
+    if not gpus:
+        return [AuditItem("XLA (JAX)", CONTROLLED, "CPU only: XLA's CPU kernels are "
+                          "deterministic")]
+    if determinism.JAX_DETERMINISTIC_FLAG in os.environ.get("XLA_FLAGS", "").split():
+        return [AuditItem("XLA (JAX)", CONTROLLED, f"{len(gpus)} accelerator(s), "
+                          f"{determinism.JAX_DETERMINISTIC_FLAG} set")]
+    return [AuditItem("XLA (JAX)", UNCONTROLLED,
+                      f"{len(gpus)} accelerator(s): XLA's GPU kernels are not deterministic",
+                      f"start Python with XLA_FLAGS={determinism.JAX_DETERMINISTIC_FLAG} or "
+                      "call keras_seeds.enable_determinism() before JAX starts")]
 
 
 def _model_items(model) -> list[AuditItem]:

@@ -23,6 +23,7 @@ ENV_VARS = (
     "PYTHONHASHSEED", "TF_DETERMINISTIC_OPS", "TF_CUDNN_DETERMINISTIC",
     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
     "TF_ENABLE_ONEDNN_OPTS", "TF_XLA_FLAGS", "CUDA_VISIBLE_DEVICES", "KERAS_BACKEND",
+    "XLA_FLAGS",
 )
 
 
@@ -86,21 +87,20 @@ def environment_section() -> dict:
     """Versions, hardware, environment variables, threads and determinism flags."""
     import keras
     import sklearn
-    import tensorflow as tf
 
-    from keras_seeds.seeding.determinism import determinism_enabled, thread_settings
+    from keras_seeds.seeding.determinism import (
+        determinism_enabled,
+        thread_settings,
+        xla_enabled,
+    )
 
-    devices = tf.config.list_physical_devices("GPU")
-    build = tf.sysconfig.get_build_info()
-    gpu_details = []
-    for device in devices:
-        try:
-            gpu_details.append(tf.config.experimental.get_device_details(device))
-        except Exception:  # device details are best effort
-            gpu_details.append({"name": device.name})
+    backend = keras.backend.backend()
+    devices, gpu_details, build = _accelerators(backend)
     return {
         "versions": {
-            "python": platform.python_version(), "tensorflow": tf.__version__,
+            "python": platform.python_version(), "backend": backend,
+            "tensorflow": _distribution_version("tensorflow"),
+            "jax": _distribution_version("jax"), "jaxlib": _distribution_version("jaxlib"),
             "keras": keras.__version__, "numpy": np.__version__,
             "scikit-learn": sklearn.__version__,
             "keras_seeds": _own_version(),
@@ -110,16 +110,44 @@ def environment_section() -> dict:
         "hardware": {
             "platform": platform.platform(), "machine": platform.machine(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
-            "gpus": [d.name for d in devices], "gpu_details": gpu_details,
+            "gpus": devices, "gpu_details": gpu_details,
         },
         "environment": {name: os.environ.get(name) for name in ENV_VARS},
         "determinism": {
             "op_determinism": determinism_enabled(),
-            "xla_autoclustering": bool(tf.config.optimizer.get_jit()),
+            "xla_autoclustering": xla_enabled() if backend == "tensorflow" else None,
             "threads": thread_settings(),
             "python_hash_seed_fixed": _hash_seed_fixed(),
         },
     }
+
+
+def _accelerators(backend: str) -> tuple[list, list, dict]:
+    """The GPUs the backend sees, their details, and the CUDA build."""
+    if backend == "jax":
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform != "cpu"]
+        return ([str(d) for d in gpus], [{"name": d.device_kind} for d in gpus], {})
+    import tensorflow as tf
+
+    devices = tf.config.list_physical_devices("GPU")
+    gpu_details = []
+    for device in devices:
+        try:
+            gpu_details.append(tf.config.experimental.get_device_details(device))
+        except Exception:  # device details are best effort
+            gpu_details.append({"name": device.name})
+    return [d.name for d in devices], gpu_details, tf.sysconfig.get_build_info()
+
+
+def _distribution_version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def _hash_seed_fixed() -> bool:

@@ -151,23 +151,15 @@ class SeedEnsemble(keras.Model):
         >>> SeedEnsemble(members).predict_members(np.ones((5, 4), "float32")).shape
         (3, 5, 2)
         """
-        import tensorflow as tf
-
-        dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
-        step = tf.function(lambda batch: self.member_outputs(batch))
-        parts = [step(batch) for batch in dataset]
+        parts = _in_batches(self.member_outputs, x, batch_size)
         return keras.tree.map_structure(
             lambda *p: np.concatenate([np.asarray(t) for t in p], axis=1), *parts)
 
     def uncertainty(self, x, batch_size: int = 32) -> dict:
         """The combined prediction and the members' spread as NumPy arrays:
         ``{"prediction", "std"[, "disagreement"]}`` (see the class docs)."""
-        import tensorflow as tf
-
-        dataset = tf.data.Dataset.from_tensor_slices(x).batch(batch_size)
-        step = tf.function(lambda batch: uncertainty_of(self.member_outputs(batch),
-                                                        self.combine))
-        parts = [step(batch) for batch in dataset]
+        parts = _in_batches(lambda batch: uncertainty_of(self.member_outputs(batch),
+                                                         self.combine), x, batch_size)
         return {key: np.concatenate([np.asarray(p[key]) for p in parts]) for key in parts[0]}
 
     # ------------------------------------------------------------- exporting
@@ -183,6 +175,11 @@ class SeedEnsemble(keras.Model):
         returns; ``serve_uncertainty`` returns ``{"prediction", "std"[,
         "disagreement"]}``. Load with ``tf.saved_model.load(path).serve(x)``,
         ``keras.layers.TFSMLayer(path)``, or TensorFlow Serving.
+
+        Needs TensorFlow installed, on the JAX backend too: there Keras' own
+        export converts the served functions with ``jax2tf``, which embeds
+        them as XLA programs (``XlaCallModule``), so a server needs XLA
+        support for them and ``jit_compile`` does not apply.
 
         Args:
             filepath: the SavedModel directory to write.
@@ -208,7 +205,6 @@ class SeedEnsemble(keras.Model):
         >>> bool(np.allclose(served.serve(x), ensemble.predict(x, verbose=0), atol=1e-6))
         True
         """
-        import tensorflow as tf
         from keras.export import ExportArchive
 
         if jit_compile not in ("auto", True, False):
@@ -221,13 +217,12 @@ class SeedEnsemble(keras.Model):
             UNCERTAINTY_ENDPOINT: lambda *inputs: uncertainty_of(self.member_outputs(*inputs),
                                                                  self.combine),
         }
-        if jit_compile == "auto":
+        if jit_compile == "auto" and keras.backend.backend() != "jax":
             jit_compile = _compiles_with_xla(endpoints["serve"], signature)
         archive = ExportArchive()
         archive.track(self)
         for name, fn in endpoints.items():  # "serve" first: it becomes serving_default
-            archive.add_endpoint(name, tf.function(fn, input_signature=signature,
-                                                   jit_compile=bool(jit_compile)))
+            archive.add_endpoint(name, *_served_function(fn, signature, jit_compile))
         write_directory_atomically(filepath, lambda path: archive.write_out(path,
                                                                              verbose=verbose))
 
@@ -345,6 +340,33 @@ def uncertainty_of(stacked, combine: str) -> dict:
         result["disagreement"] = ops.mean(ops.cast(ops.not_equal(votes, chosen), "float32"),
                                           axis=0)
     return result
+
+
+def _in_batches(fn, x, batch_size: int) -> list:
+    """``fn`` compiled and applied to ``x`` in batches of ``batch_size``."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        step = jax.jit(fn)
+        count = len(keras.tree.flatten(x)[0])
+        return [step(keras.tree.map_structure(lambda a: np.asarray(a)[start:start + batch_size],
+                                              x))
+                for start in range(0, count, batch_size)]
+    import tensorflow as tf
+
+    step = tf.function(fn)
+    return [step(batch) for batch in tf.data.Dataset.from_tensor_slices(x).batch(batch_size)]
+
+
+def _served_function(fn, signature, jit_compile) -> tuple:
+    """``(function, input_signature)`` for ``ExportArchive.add_endpoint``: a
+    ``tf.function`` on TensorFlow; on JAX the plain function, which Keras
+    converts with jax2tf."""
+    if keras.backend.backend() == "jax":
+        return fn, signature
+    import tensorflow as tf
+
+    return tf.function(fn, input_signature=signature, jit_compile=bool(jit_compile)), None
 
 
 def _compiles_with_xla(fn, signature) -> bool:

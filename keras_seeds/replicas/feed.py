@@ -11,6 +11,7 @@ once (its elements are batches, as Keras reads them), and ``class_weight`` and
 from __future__ import annotations
 
 import math
+import sys
 
 import keras
 import numpy as np
@@ -19,9 +20,8 @@ from keras_seeds.data_order import order as data_order
 
 
 def is_dataset(x) -> bool:
-    import tensorflow as tf
-
-    return isinstance(x, tf.data.Dataset)
+    tf = sys.modules.get("tensorflow")  # no dataset can exist before TensorFlow is imported
+    return tf is not None and isinstance(x, tf.data.Dataset)
 
 
 def peek(x, y, sample_weight):
@@ -36,6 +36,8 @@ def peek(x, y, sample_weight):
 def as_tensor(array):
     """A NumPy array as a tensor; arrays of strings (object or unicode dtype)
     become string tensors (Keras' own converter refuses those dtypes)."""
+    if keras.backend.backend() != "tensorflow":
+        return keras.ops.convert_to_tensor(array)
     import tensorflow as tf
 
     return tf.constant(array.astype(bytes) if array.dtype.kind in "OU" else array)
@@ -44,7 +46,7 @@ def as_tensor(array):
 def strings_as_tensors(data):
     """``data`` (a structure of arrays, or a dataset) with its string arrays as
     string tensors, for Keras' evaluate/predict, which refuse NumPy strings."""
-    if data is None or is_dataset(data):
+    if data is None or is_dataset(data) or keras.backend.backend() != "tensorflow":
         return data
     return keras.tree.map_structure(
         lambda a: as_tensor(a) if isinstance(a, np.ndarray) and a.dtype.kind in "OU" else a,
@@ -221,12 +223,20 @@ class ReplicaFeed:
         self.num_samples = len(tf.nest.flatten(data)[0])
         self.pass_index.assign(int(pass_index))
 
+    @property
+    def steps(self) -> int:
+        """Batches in one pass."""
+        return -(-self.num_samples // self.batch_size)
+
+    def fit_input(self, steps_per_epoch: int | None) -> dict:
+        """What Keras' ``fit`` iterates over: :meth:`dataset` of batch numbers."""
+        return {"x": self.dataset(repeat=steps_per_epoch is not None)}
+
     def dataset(self, repeat: bool):
         """Batch numbers of one pass (forever, passes back to back, if ``repeat``)."""
         import tensorflow as tf
 
-        steps = -(-self.num_samples // self.batch_size)
-        dataset = tf.data.Dataset.from_tensor_slices({BATCH_KEY: np.arange(steps)})
+        dataset = tf.data.Dataset.from_tensor_slices({BATCH_KEY: np.arange(self.steps)})
         return dataset.repeat() if repeat else dataset
 
     def batch(self, number):
@@ -246,3 +256,96 @@ class ReplicaFeed:
         start = number * self.batch_size
         indices = self.order[:, start:start + self.batch_size]
         return tf.nest.map_structure(lambda variable: tf.gather(variable, indices), self.data)
+
+
+class _PassCounter:
+    """The pass a :class:`HostReplicaFeed` draws next; ``assign`` (as on a
+    variable) also starts that pass from its first batch."""
+
+    def __init__(self, feed: "HostReplicaFeed"):
+        self._feed = feed
+        self.value = 0
+
+    def assign(self, value) -> None:
+        self.value = int(value)
+        self._feed.position = 0
+
+    def numpy(self):
+        return np.int64(self.value)
+
+
+class HostReplicaFeed:
+    """:class:`ReplicaFeed` for the JAX backend: the training arrays on the
+    device, each pass's orders drawn on the host with NumPy
+    (``data_order.order.replica_orders_numpy``, bit for bit TensorFlow's, so
+    replica k sees the batches it sees on TensorFlow, and no TensorFlow is
+    needed) and each step's ``(K, batch, ...)`` batch gathered by one compiled
+    function. Keras' JAX ``fit`` iterates over a placeholder array of
+    one element per step; :meth:`next_batch` is what the step trains on."""
+
+    def __init__(self, data: tuple, data_seeds, batch_size: int, shuffle: bool):
+        import jax
+
+        self.data_seeds = list(data_seeds)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.position = 0
+        self.pass_index = _PassCounter(self)
+        self.order = None
+        self._kind = self._kind_of(data)
+        self._gather = jax.jit(lambda arrays, indices: keras.tree.map_structure(
+            lambda a: a[indices], arrays))
+        self.load(data, 0)
+
+    def _kind_of(self, data) -> tuple:
+        leaves = keras.tree.flatten(data)
+        return (keras.tree.map_structure(lambda _: 0, data), self.batch_size, self.shuffle,
+                tuple(self.data_seeds), tuple((a.dtype, a.shape[1:]) for a in leaves))
+
+    def accepts(self, data, data_seeds, batch_size: int, shuffle: bool) -> bool:
+        return (list(data_seeds), batch_size, shuffle) == (
+            self.data_seeds, self.batch_size, self.shuffle) and (
+            self._kind_of(data) == self._kind)
+
+    def load(self, data, pass_index: int) -> None:
+        import jax.numpy as jnp
+
+        for leaf in keras.tree.flatten(data):
+            if leaf.dtype.kind in "OUS":
+                raise TypeError(
+                    "`x`: string features need the TensorFlow backend (JAX arrays hold "
+                    f"numbers only); received an array of dtype {leaf.dtype}. Encode the "
+                    "strings before fit (a StringLookup applied to the data), or run with "
+                    "KERAS_BACKEND=tensorflow.")
+        self.data = keras.tree.map_structure(jnp.asarray, data)
+        self.num_samples = len(keras.tree.flatten(data)[0])
+        self.pass_index.assign(pass_index)
+
+    @property
+    def steps(self) -> int:
+        """Batches in one pass."""
+        return -(-self.num_samples // self.batch_size)
+
+    def fit_input(self, steps_per_epoch: int | None) -> dict:
+        """What Keras' ``fit`` iterates over: one placeholder element per step."""
+        return {"x": np.zeros((steps_per_epoch or self.steps,), "float32"), "batch_size": 1}
+
+    def next_batch(self):
+        """The replicas' next batch: ``(K, batch, ...)`` leaves."""
+        if self.position == 0:
+            self.order = data_order.replica_orders_numpy(
+                self.num_samples, self.data_seeds, self.pass_index.value, self.shuffle)
+            self.pass_index.value += 1
+        start = self.position * self.batch_size
+        indices = self.order[:, start:start + self.batch_size]
+        self.position = (self.position + 1) % self.steps
+        return self._gather(self.data, indices)
+
+    def first_batch(self, replicas: int):
+        """The first ``batch_size`` rows, the same for ``replicas`` replicas (for
+        timing probes)."""
+        import jax.numpy as jnp
+
+        return keras.tree.map_structure(
+            lambda a: jnp.broadcast_to(a[:self.batch_size],
+                                       (replicas,) + a[:self.batch_size].shape), self.data)

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 
 from keras_seeds import _keras_private as private
+from keras_seeds.replicas.fusing import backend, replica_map
 from keras_seeds.statistics.metric_names import base_name, is_higher_better
 
 
@@ -35,15 +36,13 @@ class ReplicaMetrics:
     def build(self, data_batch) -> None:
         """Creates the member's compiled metrics for data like ``data_batch``
         ``(x, y, sample_weight)`` and stacks their state, once."""
-        import tensorflow as tf
-
         if self.built:
             return
         private.symbolic_build(self.member, data_batch)
         self.member.reset_metrics()
         self._initial = [np.array(v.numpy()) for v in self.member.metrics_variables]
-        self.variables = [tf.Variable(np.stack([value] * self.replicas), trainable=False,
-                                      name=f"replica_metric_{i}")
+        self.variables = [keras.Variable(np.stack([value] * self.replicas), trainable=False,
+                                         name=f"replica_metric_{i}")
                           for i, value in enumerate(self._initial)]
 
     def reset(self) -> None:
@@ -77,17 +76,16 @@ class ReplicaMetrics:
             return self.member.get_metrics_result()
 
     # ------------------------------------------------------- all replicas
-    def results(self) -> dict[str, np.ndarray]:
-        """Each replica's current results: ``{name: (K,) array}``."""
-        import tensorflow as tf
-
+    def results(self, values=None) -> dict[str, np.ndarray]:
+        """Each replica's results: ``{name: (K,) array}``, of the current state or
+        of the given metric ``values`` (as :meth:`tensors` gives them)."""
         if not self.built:
             return {}
         if self._results_fn is None:
-            self._results_fn = tf.function(
-                lambda values: tf.vectorized_map(self._results_of, values), autograph=False)
-        return {name: np.asarray(value) for name, value in
-                self._results_fn(self.tensors()).items()}
+            self._results_fn = compiled(lambda values: replica_map(self._results_of, values))
+        values = self.tensors() if values is None else values
+        return {name: keras.ops.convert_to_numpy(value)
+                for name, value in self._results_fn(values).items()}
 
     def names(self) -> list[str]:
         """The result names, in the member's order (``loss`` first when compiled)."""
@@ -120,20 +118,30 @@ def means(per_replica: dict, training: bool, losses=None) -> dict:
     """Means over the replicas whose loss is finite, and during training the
     number that diverged (``diverged``). ``per_replica``: ``{name: (K,) tensor}``;
     the loss is its ``loss`` entry, else ``losses`` (the step's, per replica)."""
-    import tensorflow as tf
-
+    ops = keras.ops
     source = per_replica.get("loss", losses)
-    finite = None if source is None else tf.math.is_finite(tf.cast(source, tf.float32))
-    count = None if finite is None else tf.reduce_sum(tf.cast(finite, tf.float32))
+    finite = None if source is None else ops.isfinite(ops.cast(source, "float32"))
+    count = None if finite is None else ops.sum(ops.cast(finite, "float32"))
     logs = {}
     for name, values in per_replica.items():
-        values = tf.cast(values, tf.float32)
+        values = ops.cast(values, "float32")
         if finite is None:
-            logs[name] = tf.reduce_mean(values, axis=0)
+            logs[name] = ops.mean(values, axis=0)
             continue
-        mask = tf.reshape(finite, (-1,) + (1,) * (len(values.shape) - 1))
-        total = tf.reduce_sum(tf.where(mask, values, 0.0), axis=0)
-        logs[name] = tf.where(count > 0, total / tf.maximum(count, 1.0), float("nan"))
+        mask = ops.reshape(finite, (-1,) + (1,) * (len(values.shape) - 1))
+        total = ops.sum(ops.where(mask, values, 0.0), axis=0)
+        logs[name] = ops.where(count > 0, total / ops.maximum(count, 1.0), float("nan"))
     if training and finite is not None:
-        logs["diverged"] = tf.cast(tf.size(finite), tf.float32) - count
+        logs["diverged"] = float(finite.shape[0]) - count
     return logs
+
+
+def compiled(fn):
+    """``fn`` compiled for the backend: a ``jax.jit`` or a ``tf.function``."""
+    if backend() == "jax":
+        import jax
+
+        return jax.jit(fn)
+    import tensorflow as tf
+
+    return tf.function(fn, autograph=False)

@@ -36,6 +36,7 @@ from keras_seeds.replicas.clipping import Clipping
 from keras_seeds.replicas.ensemble import check_combine, combine_outputs
 from keras_seeds.replicas.feed import (
     BATCH_KEY,
+    HostReplicaFeed,
     ReplicaFeed,
     apply_class_weight,
     is_batch_number,
@@ -43,6 +44,15 @@ from keras_seeds.replicas.feed import (
     split_validation,
     strings_as_tensors,
     training_data,
+)
+from keras_seeds.replicas.fusing import (
+    PROBE_REPLICAS,
+    FusingChoice,
+    backend,
+    check_backend,
+    check_strategy,
+    choose,
+    has_convolution,
 )
 from keras_seeds.replicas.members import MemberFactory, member_variables
 from keras_seeds.replicas.metrics import ReplicaMetrics, means
@@ -75,7 +85,8 @@ class _Parts:
     stacked: StackedVariables | None = None
     metrics: ReplicaMetrics | None = None
     step: ReplicaStep | None = None
-    feed: ReplicaFeed | None = None
+    feed: ReplicaFeed | HostReplicaFeed | None = None
+    fusing: FusingChoice = field(default_factory=FusingChoice)
     compile_arguments: dict | None = None
     clipping: Clipping = field(default_factory=Clipping)
     frozen: frozenset = frozenset()
@@ -158,6 +169,7 @@ class SeededModel(keras.Model):
                  replicas: int | None = None, seed: int | None = None,
                  seeds: Sequence[int] | None = None, **kwargs):
         restore = kwargs.pop("_restore", None)
+        check_backend()
         super().__init__(**kwargs)
         self.seed, self.replica_seeds = _resolve_seeds(replicas, seed, seeds)
         self.diverged_replicas: list[int] = []
@@ -206,7 +218,8 @@ class SeededModel(keras.Model):
                     "initialization": "controlled: replica k built under its init sub-seed",
                     "noise": "controlled: replica k's SeedGenerators seeded from its noise "
                              "and augment sub-seeds",
-                    "data_order": order}}
+                    "data_order": order},
+                "fusing": self.fusing}
 
     def _check_index(self, index, name: str = "index") -> int:
         index = check_int(index, name)
@@ -235,7 +248,8 @@ class SeededModel(keras.Model):
         if parts.compile_arguments is not None:
             architecture.compile(optimizer=None, **self.compile_arguments(fresh=True))
         parts.metrics = ReplicaMetrics(architecture, self.replicas)
-        parts.step = ReplicaStep(parts.stacked, parts.metrics)
+        parts.step = ReplicaStep(parts.stacked, parts.metrics,
+                                 parts.fusing.strategy or "vectorized")
 
     def _ensure_built(self, x) -> None:
         """Builds the replicas from a data sample when the member was unbuilt."""
@@ -270,7 +284,7 @@ class SeededModel(keras.Model):
     # ------------------------------------------------------------- compiling
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None,
                 weighted_metrics=None, run_eagerly=False, steps_per_execution=1,
-                jit_compile="auto", auto_scale_loss=True):
+                jit_compile="auto", auto_scale_loss=True, strategy: str = "auto"):
         """Configures training like ``keras.Model.compile``; every replica gets
         the same loss and metrics, and its own optimizer state.
 
@@ -278,7 +292,20 @@ class SeededModel(keras.Model):
         Optimizers that couple the values of a whole variable
         (``LossScaleOptimizer``, ``Lamb``, ``Muon``) are refused: they would
         mix the replicas.
+
+        Args:
+            strategy: how the replicas are fused in one step:
+                ``"vectorized"`` (one call over stacked variables),
+                ``"unrolled"`` (K calls in one compiled step) or ``"auto"``
+                (JAX: a short timed probe of both at the first ``fit``;
+                TensorFlow: ``"vectorized"``). :attr:`fusing` says what was
+                chosen and why; see :mod:`keras_seeds.replicas.fusing`.
+            jit_compile: ``"auto"`` is XLA on JAX (deterministic on CPU; on GPU
+                with :func:`~keras_seeds.enable_determinism`) and off on
+                TensorFlow, where XLA spends minutes on the per-replica random
+                ops and is not deterministic on GPU.
         """
+        strategy = check_strategy(strategy)
         optimizer = keras.optimizers.get(optimizer)
         name = type(optimizer).__name__
         if any(cls.__name__ in _COUPLING_OPTIMIZERS for cls in type(optimizer).__mro__):
@@ -293,9 +320,10 @@ class SeededModel(keras.Model):
                 f"{optimizer.gradient_accumulation_steps} steps; per-replica clipping clips "
                 "each step's gradient, not the accumulated one. Use one of the two.")
         if jit_compile == "auto":
-            # XLA spends minutes compiling the per-replica random-op loops, and is
-            # not deterministic on GPU: off unless asked for.
-            jit_compile = False
+            jit_compile = backend() == "jax"
+        fused = None if strategy == "auto" and backend() == "jax" else (
+            "vectorized" if strategy == "auto" else strategy)
+        self._parts.fusing = FusingChoice(requested=strategy, strategy=fused)
         self._parts.compile_arguments = dict(loss=loss, loss_weights=loss_weights,
                                              metrics=metrics, weighted_metrics=weighted_metrics)
         self._parts.clipping = clipping
@@ -336,7 +364,7 @@ class SeededModel(keras.Model):
             return {}
         return keras.saving.serialize_keras_object(
             {"optimizer": self.optimizer, **self._parts.compile_arguments,
-             **self._compile_options})
+             **self._compile_options, "strategy": self._parts.fusing.requested})
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
@@ -351,6 +379,28 @@ class SeededModel(keras.Model):
         :meth:`replica_metric_results`."""
         return [] if self._parts.stacked is None else self._parts.stacked.member.metrics
 
+    @property
+    def metrics_variables(self):
+        """The replicas' stacked metric state (what Keras' JAX trainer carries
+        through its steps)."""
+        metrics = self._parts.metrics if hasattr(self, "_parts") else None
+        return list(metrics.variables) if metrics is not None and metrics.built else []
+
+    @property
+    def fusing(self) -> dict:
+        """How the replicas are fused: the requested and the chosen strategy, and
+        the probe's seconds per step when ``auto`` timed them.
+
+        Example:
+
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, seeds=[1, 2])
+        >>> model.compile(loss="sparse_categorical_crossentropy", strategy="unrolled")
+        >>> model.fusing["requested"], model.fusing["strategy"]
+        ('unrolled', 'unrolled')
+        """
+        return self._parts.fusing.to_config()
+
     def reset_metrics(self):
         if self._parts.metrics is not None:
             self._parts.metrics.reset()
@@ -358,11 +408,10 @@ class SeededModel(keras.Model):
     def get_metrics_result(self):
         """The mean over the (non-diverged) replicas of each metric (what Keras
         reads at the end of an epoch)."""
-        import tensorflow as tf
-
         per_replica = self.replica_metric_results()
         return {name: float(value) for name, value in means(
-            {k: tf.constant(v) for k, v in per_replica.items()}, training=False).items()}
+            {k: keras.ops.convert_to_tensor(v) for k, v in per_replica.items()},
+            training=False).items()}
 
     def replica_metric_results(self) -> dict[str, np.ndarray]:
         """Each replica's current metric results: ``{name: (K,) array}`` (after
@@ -403,18 +452,54 @@ class SeededModel(keras.Model):
         return self._parts.metrics.higher_is_better(name)
 
     # -------------------------------------------------------------- stepping
-    def train_step(self, data):
+    # Keras' TensorFlow trainer calls a step with ``data``; its JAX trainer with
+    # ``(state, data)`` and expects ``(outputs, state)`` back.
+    def train_step(self, *args):
         parts = self._parts
+        if len(args) == 2:
+            return parts.step.train_state(*args, self.optimizer, parts.clipping, parts.frozen)
+        data = args[0]
         if is_batch_number(data):
             data = parts.feed.batch(data[BATCH_KEY])
         return parts.step.train(data, self.optimizer, parts.clipping, parts.frozen)
 
-    def test_step(self, data):
-        return self._parts.step.test(data)
+    def test_step(self, *args):
+        if len(args) == 2:
+            return self._parts.step.test_state(*args)
+        return self._parts.step.test(args[0])
 
-    def predict_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    def predict_step(self, *args):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(args[-1])
+        if len(args) == 2:
+            return self._parts.step.predict_state(args[0], x)
         return self._parts.step.predict(x)
+
+    def make_train_function(self, force=False):
+        """On JAX: Keras' compiled step, fed each step with the replicas' batch
+        from the data feed (Keras' own iterator only counts the steps)."""
+        if backend() != "jax":
+            return super().make_train_function(force)
+        if self.train_function is not None and not force:
+            return self.train_function
+        import jax
+
+        parts = self._parts
+        step = self.train_step if self.run_eagerly else jax.jit(self.train_step,
+                                                                donate_argnums=0)
+
+        def train_function(state, iterator):
+            next(iterator)
+            logs, state = step(state, parts.feed.next_batch())
+            for _ in range(self.steps_per_execution - 1):
+                try:
+                    next(iterator)
+                except StopIteration:
+                    break
+                logs, state = step(state, parts.feed.next_batch())
+            return logs, state
+
+        self.train_function = train_function
+        return train_function
 
     def call(self, inputs, training=False):
         """The ensemble output: the mean of the replicas' outputs."""
@@ -450,6 +535,7 @@ class SeededModel(keras.Model):
             # Slots made inside the traced step would make TensorFlow trace it twice.
             self.optimizer.build(self.trainable_variables)
         feed = self._feed(pack_arrays(*data), batch_size, bool(shuffle), initial_epoch)
+        self._choose_strategy(feed, (epochs - initial_epoch) * (steps_per_epoch or feed.steps))
         internal = [ReplicaLogs(feed.pass_index if steps_per_epoch is None else None)]
         if verbose != 0:
             internal.append(MeanProgbarLogger())
@@ -457,7 +543,7 @@ class SeededModel(keras.Model):
         # here, not the batch numbers Keras iterates over.
         with fit_call.registered(self, arguments):
             return super().fit(
-                feed.dataset(repeat=steps_per_epoch is not None), epochs=epochs,
+                **feed.fit_input(steps_per_epoch), epochs=epochs,
                 verbose=verbose, callbacks=internal + list(callbacks or []),
                 validation_data=strings_as_tensors(validation_data),
                 shuffle=False, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
@@ -473,10 +559,37 @@ class SeededModel(keras.Model):
         if feed is not None and feed.accepts(data, seeds, batch_size, shuffle):
             feed.load(data, initial_epoch)
         else:
-            feed = self._parts.feed = ReplicaFeed(data, seeds, batch_size, shuffle)
+            kind = HostReplicaFeed if backend() == "jax" else ReplicaFeed
+            feed = self._parts.feed = kind(data, seeds, batch_size, shuffle)
             feed.pass_index.assign(int(initial_epoch))
             self.train_function = None  # its graph reads the old feed's variables
         return feed
+
+    def _choose_strategy(self, feed, steps: int) -> None:
+        """Resolves ``strategy="auto"`` (JAX) at the first fit of ``steps`` steps:
+        for a member with a convolution, a timed probe of both strategies on up
+        to ``PROBE_REPLICAS`` replicas and the fit's batch; else ``vectorized``."""
+        fusing = self._parts.fusing
+        if fusing.strategy is not None:
+            return
+        if self.replicas == 1:
+            fusing.strategy = "unrolled"  # one plain call of the member
+        elif not has_convolution(self._parts.stacked.member):
+            fusing.strategy = "vectorized"
+        else:
+            count = min(self.replicas, PROBE_REPLICAS)
+            stacked = self._parts.stacked
+            tv, ntv = ([keras.ops.convert_to_tensor(v)[:count] for v in variables]
+                       for variables in (stacked.trainable, stacked.non_trainable))
+            mv = [keras.ops.convert_to_tensor(v)[:count] for v in self._parts.metrics.variables]
+            timings = self._parts.step.probe(tv, ntv, mv, feed.first_batch(count))
+            fusing.compile_seconds = {name: t[0] for name, t in timings.items()}
+            fusing.probe = {name: t[1] for name, t in timings.items()}
+            fusing.probe_replicas = count
+            fusing.strategy = choose(fusing.probe, fusing.compile_seconds, steps,
+                                     self.replicas, count)
+        self._parts.step.strategy = fusing.strategy
+        self.train_function = self.test_function = self.predict_function = None
 
     def _check_compiled(self, method: str) -> None:
         if self._parts.compile_arguments is None:
@@ -696,7 +809,7 @@ class SeededModel(keras.Model):
         variables = {}
         if parts.metrics is not None and parts.metrics.built:
             variables.update({f"metric_{i}": v for i, v in enumerate(parts.metrics.variables)})
-        if parts.feed is not None:
+        if isinstance(parts.feed, ReplicaFeed):
             variables.update(feed_order=parts.feed.order, feed_pass=parts.feed.pass_index)
         return EngineState(variables, list(self.diverged_replicas), self.frozen_replicas)
 

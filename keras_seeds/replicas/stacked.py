@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from keras_seeds.replicas.fusing import replica_map
 from keras_seeds.replicas.members import member_variables, run_member
 
 
@@ -83,15 +84,16 @@ class StackedVariables:
         return ([keras.ops.convert_to_tensor(v) for v in self.trainable],
                 [keras.ops.convert_to_tensor(v) for v in self.non_trainable])
 
-    def outputs(self, x, training: bool = False):
-        """The member's output for every replica: a leading replica axis."""
-        import tensorflow as tf
+    def outputs(self, x, training: bool = False, values=None, strategy: str = "vectorized"):
+        """The member's output for every replica: a leading replica axis.
+        ``values``: ``(trainable, non_trainable)`` values to run instead of the
+        variables' (a JAX step's state)."""
 
         def one_replica(args):
             tv, ntv = args
             return run_member(self.member, tv, ntv, x, training)[0]
 
-        return tf.vectorized_map(one_replica, self.tensors())
+        return replica_map(one_replica, self.tensors() if values is None else values, strategy)
 
     # ------------------------------------------------------------- saving
     def member_config(self) -> dict:

@@ -1,6 +1,6 @@
-"""Where the replicas are vectorized: one training, evaluation or prediction
-step of all K replicas as a single ``tf.vectorized_map`` over the stacked
-variables.
+"""Where the replicas are fused: one training, evaluation or prediction step
+of all K replicas over the stacked variables, vectorized or unrolled
+(:mod:`keras_seeds.replicas.fusing`), on TensorFlow or JAX.
 
 Per replica the step is what Keras' own trainers run: the member called on its
 inputs (its ``add_loss`` terms included), its ``compute_loss``
@@ -19,6 +19,7 @@ import keras
 
 from keras_seeds import _keras_private as private
 from keras_seeds.replicas.clipping import Clipping, clip_per_replica, keras_clipping_off
+from keras_seeds.replicas.fusing import backend, replica_map, time_calls
 from keras_seeds.replicas.members import run_member
 from keras_seeds.replicas.metrics import ReplicaMetrics, means
 from keras_seeds.replicas.stacked import StackedVariables
@@ -66,18 +67,27 @@ def _present(value):
 
 
 class ReplicaStep:
-    """The steps of the replicas of ``stacked.member``, with ``metrics``' state."""
+    """The steps of the replicas of ``stacked.member``, with ``metrics``' state,
+    fused by ``strategy`` (:mod:`keras_seeds.replicas.fusing`).
 
-    def __init__(self, stacked: StackedVariables, metrics: ReplicaMetrics):
+    On TensorFlow the steps read and write the variables (:meth:`train`,
+    :meth:`test`, :meth:`predict`); on JAX they are pure functions of Keras'
+    step state (:meth:`train_state`, :meth:`test_state`, :meth:`predict_state`).
+    Both run the same per-replica function."""
+
+    def __init__(self, stacked: StackedVariables, metrics: ReplicaMetrics,
+                 strategy: str = "vectorized"):
         check_vectorizable(stacked.member)
-        private.register_bitcast_vectorization()
+        if backend() == "tensorflow":
+            private.register_bitcast_vectorization()
         self.stacked = stacked
         self.metrics = metrics
+        self.strategy = strategy
 
     def _one_replica(self, training: bool, shared=None):
-        """The function ``tf.vectorized_map`` maps over the replica axis: one
-        replica's loss, new non-trainable and metric values, and logs. Its data
-        is per replica, or ``shared`` ``(x, y, sample_weight)`` for all."""
+        """The function mapped over the replica axis: one replica's loss, new
+        non-trainable and metric values, and logs. Its data is per replica, or
+        ``shared`` ``(x, y, sample_weight)`` for all."""
         member = self.stacked.member
 
         def one_replica(args):
@@ -96,19 +106,32 @@ class ReplicaStep:
 
         return one_replica
 
+    def _training_pass(self, tv, ntv, mv, data):
+        """Every replica's forward pass on its own batch ``data`` (``(K, batch,
+        ...)`` leaves): ``(losses, non-trainable values, metric values, logs)``."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        return replica_map(self._one_replica(True),
+                           (tv, ntv, mv, x, _absent(y), _absent(sample_weight)),
+                           self.strategy)
+
+    def _test_pass(self, tv, ntv, mv, data):
+        """Every replica on the same batch ``data``: ``(metric values, mean logs)``."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        _, _, mv, logs = replica_map(self._one_replica(False, (x, y, sample_weight)),
+                                     (tv, ntv, mv), self.strategy)
+        return mv, means(logs, training=False)
+
+    # ------------------------------------------------------------ TensorFlow
     def train(self, data, optimizer, clipping: Clipping, frozen: frozenset) -> dict:
         """One optimizer step of every replica on its own batch ``data``
         (``(K, batch, ...)`` leaves); frozen replicas keep all their state."""
         import tensorflow as tf
 
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         guarded = self._guarded(optimizer) if frozen else []
         before = [tf.identity(v) for v in guarded]
         with tf.GradientTape() as tape:
             tv, ntv = self.stacked.tensors()
-            losses, ntv, mv, logs = tf.vectorized_map(
-                self._one_replica(True),
-                (tv, ntv, self.metrics.tensors(), x, _absent(y), _absent(sample_weight)))
+            losses, ntv, mv, logs = self._training_pass(tv, ntv, self.metrics.tensors(), data)
             # d(sum of the losses)/d(slice k) is replica k's own gradient.
             total = tf.reduce_sum(losses)
         grads = clip_per_replica(tape.gradient(total, self.stacked.trainable), clipping)
@@ -118,35 +141,103 @@ class ReplicaStep:
             variable.assign(value)
         self.metrics.store(mv)
         if frozen:
-            keep = tf.constant([k not in frozen for k in range(self.stacked.replicas)])
+            keep = self._kept(frozen)
             for variable, old in zip(guarded, before):
-                mask = tf.reshape(keep, (-1,) + (1,) * (len(variable.shape) - 1))
-                variable.assign(tf.where(mask, variable, old))
+                variable.assign(_where_kept(keep, variable, old))
         return means(logs, training=True, losses=losses)
 
     def test(self, data) -> dict:
         """Every replica's loss and metrics on the same batch ``data``."""
-        import tensorflow as tf
-
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         tv, ntv = self.stacked.tensors()
-        _, _, mv, logs = tf.vectorized_map(self._one_replica(False, (x, y, sample_weight)),
-                                           (tv, ntv, self.metrics.tensors()))
+        mv, logs = self._test_pass(tv, ntv, self.metrics.tensors(), data)
         self.metrics.store(mv)
-        return means(logs, training=False)
+        return logs
 
     def predict(self, x):
         """Every replica's output, batch axis first: ``(batch, K, ...)`` (so that
         Keras concatenates predict's batches along the right axis)."""
-        return keras.tree.map_structure(_replica_axis_second, self.stacked.outputs(x))
+        return keras.tree.map_structure(
+            _replica_axis_second, self.stacked.outputs(x, strategy=self.strategy))
+
+    # ------------------------------------------------------------------ JAX
+    def train_state(self, state, data, optimizer, clipping: Clipping,
+                    frozen: frozenset):
+        """:meth:`train` as a pure function of Keras' JAX train state
+        ``(trainable, non_trainable, optimizer, metric values)``: ``(logs, state)``."""
+        import jax
+
+        tv, ntv, ov, mv = state
+
+        def total_loss(tv):
+            losses, new_ntv, new_mv, logs = self._training_pass(tv, ntv, mv, data)
+            # d(sum of the losses)/d(slice k) is replica k's own gradient.
+            return keras.ops.sum(losses), (losses, new_ntv, new_mv, logs)
+
+        (_, (losses, new_ntv, new_mv, logs)), grads = jax.value_and_grad(
+            total_loss, has_aux=True)(tv)
+        grads = clip_per_replica(grads, clipping)
+        with keras_clipping_off(optimizer):
+            new_tv, new_ov = optimizer.stateless_apply(ov, grads, tv)
+        if frozen:
+            keep = self._kept(frozen)
+            slots = self._slot_flags(optimizer)
+            new_tv = [_where_kept(keep, new, old) for new, old in zip(new_tv, tv)]
+            new_ntv = [_where_kept(keep, new, old) for new, old in zip(new_ntv, ntv)]
+            new_ov = [_where_kept(keep, new, old) if slot else new
+                      for new, old, slot in zip(new_ov, ov, slots)]
+        return means(logs, training=True, losses=losses), (new_tv, new_ntv, new_ov, new_mv)
+
+    def test_state(self, state, data):
+        """:meth:`test` on Keras' JAX test state ``(trainable, non_trainable,
+        metric values)``: ``(logs, state)``."""
+        tv, ntv, mv = state
+        mv, logs = self._test_pass(tv, ntv, mv, data)
+        return logs, (tv, ntv, mv)
+
+    def predict_state(self, state, x):
+        """:meth:`predict` on Keras' JAX predict state ``(trainable,
+        non_trainable)``: ``(outputs, non_trainable)``."""
+        outputs = self.stacked.outputs(x, values=state, strategy=self.strategy)
+        return keras.tree.map_structure(_replica_axis_second, outputs), state[1]
+
+    def probe(self, tv, ntv, mv, data) -> dict[str, tuple[float, float]]:
+        """``{strategy: (compile seconds, seconds per step)}`` of a forward and
+        backward pass (JAX) of the replicas whose values are given on their
+        batch ``data``. The optimizer's update is left out: it is element-wise
+        on the stacked variables, the same for both."""
+        import jax
+
+        timings = {}
+        for strategy in ("vectorized", "unrolled"):
+            probe = ReplicaStep(self.stacked, self.metrics, strategy)
+
+            def total_loss(tv, ntv, mv, data, probe=probe):
+                return keras.ops.sum(probe._training_pass(tv, ntv, mv, data)[0])
+
+            timings[strategy] = time_calls(jax.jit(jax.grad(total_loss)), (tv, ntv, mv, data))
+        return timings
+
+    # ------------------------------------------------------------- freezing
+    def _kept(self, frozen):
+        return keras.ops.convert_to_tensor(
+            [k not in frozen for k in range(self.stacked.replicas)])
+
+    def _slot_flags(self, optimizer) -> list[bool]:
+        """Which optimizer variables hold one slice per replica."""
+        replicas = self.stacked.replicas
+        return [len(v.shape) >= 1 and v.shape[0] == replicas and v is not optimizer.iterations
+                for v in optimizer.variables]
 
     def _guarded(self, optimizer) -> list:
         """Everything one replica's update changes: what a frozen replica keeps."""
-        replicas = self.stacked.replicas
-        slots = [v for v in optimizer.variables
-                 if len(v.shape) >= 1 and v.shape[0] == replicas
-                 and v is not optimizer.iterations]
+        slots = [v for v, slot in zip(optimizer.variables, self._slot_flags(optimizer)) if slot]
         return self.stacked.variables + slots
+
+
+def _where_kept(keep, new, old):
+    """``new`` in the replicas ``keep`` marks, ``old`` in the others."""
+    mask = keras.ops.reshape(keep, (-1,) + (1,) * (len(new.shape) - 1))
+    return keras.ops.where(mask, new, old)
 
 
 def _replica_axis_second(tensor):

@@ -1,15 +1,68 @@
-"""Deterministic TensorFlow: op determinism, thread pools and XLA.
+"""Deterministic kernels: TensorFlow op determinism, thread pools and XLA,
+and XLA's deterministic GPU ops on the JAX backend.
 
 Environment variables read or named here:
 
 - ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS``: TensorFlow reads
   them once, when its runtime starts; the only way to set thread pools after
   an op has run in this process is to restart it with them set.
+- ``XLA_FLAGS``: JAX's XLA reads it once, when its first device starts.
+  ``--xla_gpu_deterministic_ops=true`` makes GPU kernels (scatter, reductions
+  with atomics, cuDNN algorithm choice) deterministic; XLA on CPU needs
+  nothing.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from pathlib import Path
+
 from keras_seeds._validation import check_int
+
+JAX_DETERMINISTIC_FLAG = "--xla_gpu_deterministic_ops=true"
+
+
+def _backend() -> str:
+    """The Keras backend, without importing Keras (which, on TensorFlow, would
+    start the runtime whose thread pools :func:`set_threads` must set first):
+    Keras' own rule, ``KERAS_BACKEND`` over ``~/.keras/keras.json``."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        return keras.backend.backend()
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    config = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+    try:
+        return json.loads(config.read_text()).get("backend", "tensorflow")
+    except (OSError, ValueError):
+        return "tensorflow"
+
+
+def _xla_flags() -> list[str]:
+    return os.environ.get("XLA_FLAGS", "").split()
+
+
+def _enable_jax_determinism(threads) -> None:
+    from keras_seeds import _keras_private as private
+
+    if threads is not None:
+        raise ValueError(
+            f"`threads`: threads={threads} sizes TensorFlow's thread pools; the JAX backend "
+            "has none to set (XLA on CPU is deterministic at any thread count). Pass "
+            "threads=None.")
+    if JAX_DETERMINISTIC_FLAG in _xla_flags():
+        return
+    if private.jax_devices_started() and private.jax_platform() != "cpu":
+        raise RuntimeError(
+            "Cannot make JAX's GPU kernels deterministic now: XLA already started on "
+            f"{private.jax_platform()} without {JAX_DETERMINISTIC_FLAG} and reads XLA_FLAGS "
+            "only then (importing Keras on the JAX backend starts it). Start Python with "
+            f"XLA_FLAGS={JAX_DETERMINISTIC_FLAG} in the environment, or set "
+            f"os.environ['XLA_FLAGS'] = '{JAX_DETERMINISTIC_FLAG}' before importing Keras "
+            "or JAX.")
+    os.environ["XLA_FLAGS"] = " ".join(_xla_flags() + [JAX_DETERMINISTIC_FLAG])
 
 
 def _check_threads(threads) -> int | None:
@@ -26,6 +79,8 @@ def thread_settings() -> dict[str, int]:
     >>> sorted(thread_settings())
     ['inter_op', 'intra_op']
     """
+    if _backend() == "jax":
+        return {"intra_op": 0, "inter_op": 0}
     import tensorflow as tf
 
     return {
@@ -84,9 +139,12 @@ def enable_determinism(threads: int | None = None) -> None:
     True
     >>> ks.disable_determinism()
     """
+    threads = _check_threads(threads)
+    if _backend() == "jax":
+        _enable_jax_determinism(threads)
+        return
     import tensorflow as tf
 
-    threads = _check_threads(threads)
     if threads is not None:
         set_threads(threads)
     tf.config.experimental.enable_op_determinism()
@@ -108,6 +166,10 @@ def disable_determinism() -> None:
     """
     from keras_seeds import _keras_private as private
 
+    if _backend() == "jax":
+        os.environ["XLA_FLAGS"] = " ".join(
+            f for f in _xla_flags() if f != JAX_DETERMINISTIC_FLAG)
+        return
     private.disable_op_determinism()
 
 
@@ -122,6 +184,10 @@ def determinism_enabled() -> bool:
     """
     from keras_seeds import _keras_private as private
 
+    if _backend() == "jax":
+        if private.jax_devices_started() and private.jax_platform() == "cpu":
+            return True  # XLA on CPU has no non-deterministic kernels
+        return JAX_DETERMINISTIC_FLAG in _xla_flags()
     return private.op_determinism_enabled()
 
 
@@ -133,6 +199,8 @@ def xla_enabled(model=None) -> bool:
     >>> xla_enabled()
     False
     """
+    if _backend() == "jax":
+        return True  # JAX compiles every step with XLA
     import tensorflow as tf
 
     if tf.config.optimizer.get_jit():
