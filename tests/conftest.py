@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,24 @@ def run_python(*args, env=None, check=True, cwd=None):
     return result
 
 
-def run_script_json(name, *args):
+def run_script_json(name, *args, env=None):
     """Runs tests/scripts/NAME in a fresh process and parses its last stdout line."""
-    out = run_python(SCRIPTS / name, *args).stdout.strip().splitlines()[-1]
+    out = run_python(SCRIPTS / name, *args, env=env).stdout.strip().splitlines()[-1]
     return json.loads(out)
+
+
+# One JAX compilation cache for the test session's JAX processes: the same
+# steps (solo runs of four seeds, two processes of one script) compile once.
+JAX_CACHE = Path(tempfile.gettempdir()) / f"keras-seeds-tests-jax-cache-{os.getuid()}"
+
+
+def jax_env(cache: bool = True) -> dict:
+    """The environment of a test subprocess on the JAX backend."""
+    env = {"KERAS_BACKEND": "jax"}
+    if cache:
+        env.update(JAX_COMPILATION_CACHE_DIR=str(JAX_CACHE),
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    return env
 
 
 @pytest.fixture(autouse=True)

@@ -37,10 +37,11 @@ class _StepLog(keras.layers.Layer):
         rank = len(self.log.shape)
         padding = [[0, self.batch_size - ops.shape(row)[0]]] + [[0, 0]] * (rank - 2)
         row = ops.pad(ops.cast(row, self.log.dtype), padding)
-        here = ops.reshape(ops.equal(ops.arange(self.steps, dtype="int32"), self.step),
+        # `.value`: JAX no longer converts a Keras variable passed to an op.
+        here = ops.reshape(ops.equal(ops.arange(self.steps, dtype="int32"), self.step.value),
                            (self.steps,) + (1,) * (rank - 1))
-        self.log.assign(ops.where(here, row[None], self.log))
-        self.step.assign(self.step + 1)
+        self.log.assign(ops.where(here, row[None], self.log.value))
+        self.step.assign(self.step.value + 1)
 
     def get_config(self):
         return {**super().get_config(), "steps": self.steps, "batch_size": self.batch_size}

@@ -174,3 +174,45 @@ def with_augmentation_state_of_last_replica(model):
     for k in range(model.replicas - 1):
         own = model.get_replica_weights(k)
         model.set_replica_weights(k, [last[i] if i in shared else w for i, w in enumerate(own)])
+
+
+# ------------------------------------------------------------- probed runs
+PROBED_BATCH = 32
+PROBED_EPOCHS = 2
+
+
+def probed_builders():
+    """The probed models by name (probes log batches, Dropout masks and
+    augmented inputs inside the step)."""
+    from probes import probed_digits_cnn, probed_digits_mlp
+
+    return {"mlp": probed_digits_mlp, "cnn": probed_digits_cnn,
+            "augmented": lambda steps, batch: probed_digits_cnn(steps, batch,
+                                                                [augmentation_layers()]),
+            # keras-io's ViT: one augmentation Sequential shared by every member.
+            "shared augmentation": lambda steps, batch: probed_digits_cnn(
+                steps, batch, [SHARED_AUGMENTATION])}
+
+
+def probed_runs(kind):
+    """A fused K=4 fit of a probed digits model and each seed's solo fit: the
+    training data, each replica's probe logs, and every model's initial
+    replica weights (plain arrays, so a run in another process can pickle them)."""
+    from probes import logs_of
+
+    data, _ = digits("mlp" if kind == "mlp" else "cnn")
+    steps = PROBED_EPOCHS * -(-len(data[0]) // PROBED_BATCH)
+    initial = []
+
+    def build():
+        return probed_builders()[kind](steps, PROBED_BATCH)
+
+    def remember(model):
+        initial.append([model.get_replica_weights(k) for k in range(model.replicas)])
+
+    fused = fit(build, SEEDS, data, epochs=PROBED_EPOCHS, before_fit=remember)
+    solos = [fit(build, [seed], data, epochs=PROBED_EPOCHS, before_fit=remember)
+             for seed in SEEDS]
+    return {"data": data, "fused_logs": [logs_of(fused, k) for k in range(len(SEEDS))],
+            "solo_logs": [logs_of(solo, 0) for solo in solos],
+            "initial_fused": initial[0], "initial_solo": [weights[0] for weights in initial[1:]]}

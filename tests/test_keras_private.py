@@ -102,3 +102,19 @@ def test_fit_starts_at_the_epoch_set_in_on_train_begin():
     x, y = np.zeros((4, 3)), np.zeros((4, 1))
     assert model.fit(x, y, epochs=4, verbose=0, callbacks=[StartAtTwo()]).epoch == [2, 3]
     assert model.fit(x, y, epochs=2, verbose=0).epoch == [0, 1]
+
+
+def test_the_private_jax_name_answers_whether_xla_started():
+    # jax._src.xla_bridge.backends_are_initialized: False until JAX starts its
+    # devices, True after (enable_determinism needs to know whether XLA_FLAGS is
+    # still read; importing Keras on JAX starts them). In a process of its own.
+    import jax
+
+    assert jax.__version__.startswith("0.10."), jax.__version__
+    code = ("import jax._src.xla_bridge as bridge, jax.numpy as jnp\n"
+            "before = bridge.backends_are_initialized()\n"
+            "jnp.zeros(1).block_until_ready()\n"
+            "from keras_seeds import _keras_private as p\n"
+            "print(before, p.jax_devices_started(), p.jax_platform())\n")
+    result = run_python("-c", code, env={"KERAS_BACKEND": "jax"})
+    assert result.stdout.split() == ["False", "True", "cpu"]

@@ -566,3 +566,34 @@ def test_reading_replica_values_raises_no_numpy_deprecation_warning():
         model.ensemble()
     for got, want in zip(model.get_replica_weights(0), model.get_replica_weights(1)):
         np.testing.assert_array_equal(got, want)
+
+
+def test_an_unknown_fusing_strategy_is_refused():
+    model = ks.SeededModel(digits_mlp, seeds=[1, 2])
+    with pytest.raises(ValueError, match=r"^`strategy` must be one of \['auto', 'vectorized', "
+                                         r"'unrolled'\]; received strategy='vmap'\.$"):
+        model.compile(loss="mse", strategy="vmap")
+
+
+def test_unrolled_replicas_take_the_vectorized_replicas_step_on_tensorflow():
+    # The strategy changes how the K replicas share a step, not what each one
+    # computes: one SGD step agrees within float32 ulps, and the choice is recorded.
+    x, y = load_digits(return_X_y=True)
+    x = (x[:64] / 16).astype("float32")
+
+    def one_step(strategy):
+        model = ks.SeededModel(digits_mlp, seeds=[5, 6, 7])
+        model.compile(optimizer=keras.optimizers.SGD(0.1), strategy=strategy,
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x, y[:64], epochs=1, batch_size=32, steps_per_epoch=1, verbose=0)
+        return model
+
+    vectorized, unrolled = one_step("auto"), one_step("unrolled")
+    assert vectorized.fusing == {"requested": "auto", "strategy": "vectorized",
+                                 "probe_seconds_per_step": {}, "probe_compile_seconds": {},
+                                 "probe_replicas": None}
+    assert unrolled.fusing["strategy"] == "unrolled"
+    assert unrolled.seed_record()["fusing"] == unrolled.fusing
+    for k in range(3):
+        assert_within_ulps(unrolled.get_replica_weights(k), vectorized.get_replica_weights(k),
+                           what=f"replica {k}")

@@ -11,6 +11,9 @@ CPU. And the criterion is shown to reject the bugs it is there to catch.
 """
 
 import functools
+import pickle
+import tempfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -21,66 +24,64 @@ from keras_seeds.data_order.order import pass_order
 from keras_seeds.demo import digits_cnn, digits_mlp
 from keras_seeds.statistics import REPLICA_SOLO_TOLERANCE, replica_solo_gap
 
-from conftest import run_script_json
-from probes import logs_of, probed_digits_cnn, probed_digits_mlp
+from conftest import SCRIPTS, jax_env, run_python, run_script_json
 from replica_runs import (
+    PROBED_BATCH,
+    PROBED_EPOCHS,
     SEEDS,
-    SHARED_AUGMENTATION,
     assert_replicas_are_solo_runs,
     assert_within_ulps,
-    augmentation_layers,
     batch_orders_rolled,
     cnn_with_shared_augmentation,
     digits,
     fit,
     optimizer_slots,
     outputs,
+    probed_runs,
     solo_outputs,
     with_augmentation_state_of_last_replica,
     with_dropout_state_of,
 )
 
-BATCH = 32
-PROBED_EPOCHS = 2
-PROBED = {"mlp": probed_digits_mlp, "cnn": probed_digits_cnn,
-          "augmented": lambda steps, batch: probed_digits_cnn(steps, batch,
-                                                              [augmentation_layers()]),
-          # keras-io's ViT: one augmentation Sequential shared by every member.
-          "shared augmentation": lambda steps, batch: probed_digits_cnn(
-              steps, batch, [SHARED_AUGMENTATION])}
+BATCH = PROBED_BATCH
 MODELS = {"mlp": digits_mlp, "cnn": digits_cnn, "augmented cnn": cnn_with_shared_augmentation}
+# The exact checks run on both backends: the JAX run in a process of its own
+# (KERAS_BACKEND is fixed at import). On JAX the augmented CNN stands for all:
+# batches, Dropout masks, augmentations and BatchNormalization in one model.
+JAX_PROBED = ("augmented",)
 
 
 # ------------------------------------------------------- exact: bit for bit
-@pytest.fixture(scope="module", params=["mlp", "cnn", "shared augmentation"])
+def _grouped(*names):
+    """Fixture or test parameters, the JAX ones in their own xdist group (their
+    other process can run while this worker computes the TensorFlow runs)."""
+    return [pytest.param(name, marks=pytest.mark.xdist_group(
+        "jax_runs" if name.startswith("jax") else "probed")) for name in names]
+
+
+@pytest.fixture(scope="module", params=_grouped("mlp", "cnn", "shared augmentation",
+                                                "jax augmented"))
 def probed(request):
-    return _probed(request.param)
+    backend, _, kind = request.param.rpartition(" ") if request.param.startswith("jax ") \
+        else ("tensorflow", "", request.param)
+    return _probed_jax()[kind] if backend == "jax" else _probed(kind)
 
 
 # Cached per worker process: xdist may run other modules' tests between these,
 # which makes pytest set a module-scoped fixture up again.
 @functools.lru_cache(maxsize=None)
 def _probed(kind):
-    """A fused K=4 fit of a probed digits model and each seed's solo fit, with
-    every model's initial replica weights."""
-    data, _ = digits("mlp" if kind == "mlp" else "cnn")
-    steps = PROBED_EPOCHS * -(-len(data[0]) // BATCH)
-    initial = []
-
-    def build():
-        return PROBED[kind](steps, BATCH)
-
-    def remember(model):
-        initial.append([model.get_replica_weights(k) for k in range(model.replicas)])
-
-    fused = fit(build, SEEDS, data, epochs=PROBED_EPOCHS, before_fit=remember)
-    solos = [fit(build, [seed], data, epochs=PROBED_EPOCHS, before_fit=remember)
-             for seed in SEEDS]
-    return {"data": data, "fused": fused, "solos": solos, "initial_fused": initial[0],
-            "initial_solo": [weights[0] for weights in initial[1:]]}
+    return probed_runs(kind)
 
 
-@pytest.mark.xdist_group("probed")
+@functools.lru_cache(maxsize=None)
+def _probed_jax():
+    with tempfile.TemporaryDirectory() as directory:
+        out = Path(directory) / "runs.pkl"
+        run_python(SCRIPTS / "probed_replicas.py", out, *JAX_PROBED, env=jax_env())
+        return pickle.loads(out.read_bytes())
+
+
 def test_replica_starts_from_its_solo_runs_weights_bitwise(probed):
     for fused, solo in zip(probed["initial_fused"], probed["initial_solo"]):
         assert all(np.array_equal(a, b) for a, b in zip(fused, solo))
@@ -98,38 +99,36 @@ def _padded_pass(x, seed, epoch):
     return padded.reshape((steps, BATCH) + x.shape[1:])
 
 
-@pytest.mark.xdist_group("probed")
 def test_replica_trains_on_its_solo_runs_batches_bitwise(probed):
     x = probed["data"][0]
-    seen = [logs_of(probed["fused"], k)["batches"] for k in range(len(SEEDS))]
+    seen = [logs["batches"] for logs in probed["fused_logs"]]
     for k, seed in enumerate(SEEDS):
-        np.testing.assert_array_equal(seen[k], logs_of(probed["solos"][k], 0)["batches"])
+        np.testing.assert_array_equal(seen[k], probed["solo_logs"][k]["batches"])
         # And both are the documented order: pass e of seed s is pass_order(n, [data seed, e]).
         expected = np.concatenate([_padded_pass(x, seed, e) for e in range(PROBED_EPOCHS)])
         np.testing.assert_array_equal(seen[k], expected)
     assert len({s.tobytes() for s in seen}) == len(SEEDS)
 
 
-@pytest.mark.xdist_group("probed")
 def test_replica_draws_its_solo_runs_dropout_masks_bitwise(probed):
-    masks = [logs_of(probed["fused"], k)["dropout_masks"] for k in range(len(SEEDS))]
+    masks = [logs["dropout_masks"] for logs in probed["fused_logs"]]
     for k in range(len(SEEDS)):
-        np.testing.assert_array_equal(masks[k], logs_of(probed["solos"][k], 0)["dropout_masks"])
+        np.testing.assert_array_equal(masks[k], probed["solo_logs"][k]["dropout_masks"])
     assert len({m.tobytes() for m in masks}) == len(SEEDS)
     first = masks[0][:, :BATCH - 3]  # rows every step fills (the last batch has 29)
     assert len({step.tobytes() for step in first}) == len(first)  # a new draw every step
     assert first.mean() == pytest.approx(0.8, abs=0.01)  # Dropout(0.2) keeps 80%
 
 
-@pytest.mark.xdist_group("probed")
-@pytest.mark.parametrize("probed", ["augmented", "shared augmentation"], indirect=True)
+@pytest.mark.parametrize("probed", _grouped("augmented", "shared augmentation",
+                                             "jax augmented"), indirect=True)
 def test_replica_draws_its_solo_runs_augmentations_bitwise(probed):
     # keras-io's augmentation (RandomFlip, RandomRotation, RandomZoom) inside the
     # model, made by build_fn or shared by every member.
-    augmented = [logs_of(probed["fused"], k)["augmented"] for k in range(len(SEEDS))]
+    augmented = [logs["augmented"] for logs in probed["fused_logs"]]
     for k in range(len(SEEDS)):
-        np.testing.assert_array_equal(augmented[k], logs_of(probed["solos"][k], 0)["augmented"])
-        assert not np.array_equal(augmented[k], logs_of(probed["fused"], k)["batches"])
+        np.testing.assert_array_equal(augmented[k], probed["solo_logs"][k]["augmented"])
+        assert not np.array_equal(augmented[k], probed["fused_logs"][k]["batches"])
     assert len({a.tobytes() for a in augmented}) == len(SEEDS)
 
 
@@ -185,30 +184,45 @@ def test_one_adam_step_is_adams_step_on_moments_within_float32_ulps(kind):
 # ------------------------------------------- whole trainings: function space
 @pytest.fixture(scope="module")
 def adam_runs():
-    return _adam_runs()
+    return _adam_runs("tensorflow")
 
 
 @functools.lru_cache(maxsize=None)
-def _adam_runs():
-    """The same K=4 training in two processes; the first also trains each seed alone."""
-    return (run_script_json("train_replicas.py", "adam", "--solo"),
-            run_script_json("train_replicas.py", "adam"))
+def _adam_runs(backend):
+    """The same K=4 training in two processes; the first also trains each seed
+    alone. On JAX both share this session's compilation cache (the solo runs
+    and the second process load the steps XLA compiled once; compiling is
+    deterministic, running them is what the bits test)."""
+    env = jax_env() if backend == "jax" else None
+    return (run_script_json("train_replicas.py", "adam", "--solo", env=env),
+            run_script_json("train_replicas.py", "adam", env=env))
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
-@pytest.mark.xdist_group("adam_runs")
-def test_replica_i_predicts_like_seed_i_alone(adam_runs, model):
-    gap = adam_runs[0][model]["gap"]
+BACKEND_RUNS = [pytest.param(backend, model, marks=pytest.mark.xdist_group(
+    "jax_runs" if backend == "jax" else "adam_runs"))
+    for backend in ("tensorflow", "jax") for model in ("mlp", "cnn")]
+
+
+@pytest.mark.parametrize("backend, model", BACKEND_RUNS)
+def test_replica_i_predicts_like_seed_i_alone(backend, model):
+    runs = _adam_runs(backend)
+    gap = runs[0][model]["gap"]
     assert len(gap) == 4
     assert max(gap) <= REPLICA_SOLO_TOLERANCE, gap
 
 
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
-@pytest.mark.xdist_group("adam_runs")
-def test_replicas_are_bit_identical_across_processes(adam_runs, model):
-    first, second = adam_runs[0][model]["sha256"], adam_runs[1][model]["sha256"]
+@pytest.mark.parametrize("backend, model", BACKEND_RUNS)
+def test_replicas_are_bit_identical_across_processes(backend, model):
+    runs = _adam_runs(backend)
+    first, second = runs[0][model]["sha256"], runs[1][model]["sha256"]
     assert first == second
     assert len(set(first)) == 4  # four different runs, not one run four times
+    fusing = runs[0][model]["fusing"]
+    assert fusing == runs[1][model]["fusing"] | {"probe_seconds_per_step":
+                                                 fusing["probe_seconds_per_step"]}
+    if backend == "jax":  # "auto" timed both strategies on 4 replicas
+        assert sorted(fusing["probe_seconds_per_step"]) == ["unrolled", "vectorized"]
+        assert fusing["probe_replicas"] == 4
 
 
 def test_global_clipnorm_acts_per_replica():

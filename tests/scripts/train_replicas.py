@@ -7,7 +7,8 @@ Usage: python train_replicas.py VARIANT [--solo] [--only-mlp | --only-cnn]
   --solo: also train each seed alone (SeededModel(seeds=[s])) and report how far
           replica i's held-out outputs are from seed i's solo run, as a fraction
           of the distance to the nearest other seed's (replica_solo_gap).
-Prints {model: {"sha256": [per replica], "gap": [...], "diverged": [...], "loss": {...}}}.
+Prints {model: {"sha256": [per replica], "gap": [...], "diverged": [...], "loss": {...},
+"fusing": model.fusing}}; runs on the backend KERAS_BACKEND names.
 """
 
 import hashlib
@@ -50,6 +51,7 @@ def main(variant, solo, models):
             "sha256": [hashlib.sha256(b"".join(w.tobytes() for w in model.get_replica_weights(k)))
                        .hexdigest() for k in range(len(SEEDS))],
             "diverged": model.diverged_replicas,
+            "fusing": model.fusing,
             "loss": {key: [float(v) for v in values] for key, values in history.items()
                      if key.startswith("loss") or key == "diverged"},
         }

@@ -1,0 +1,69 @@
+"""One-seed runs and exports on the JAX backend, for tests/test_jax_backend.py.
+
+Usage (with KERAS_BACKEND=jax):
+  python jax_runs.py callback [export DIRECTORY]
+    callback: SeedCallback(7) on the digits MLP, 2 epochs; prints the weights' sha256,
+              History and manifest facts;
+    export:   then a fused K=3 ensemble exported to DIRECTORY/ensemble, with the inputs
+              (x.npy) and its predictions saved beside it.
+"""
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_seeds as ks  # noqa: E402
+from keras_seeds.demo import digits_mlp, load_digits_split  # noqa: E402
+
+
+def callback_run(directory: Path) -> dict:
+    callback = ks.SeedCallback(7, manifest=directory / "manifest.json", verbose=0)
+    (x, y), _ = load_digits_split(0)
+    model = digits_mlp()
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    history = model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[callback])
+    manifest = json.loads((directory / "manifest.json").read_text())
+    try:
+        ks.enable_determinism(threads=2)
+        threads_error = None
+    except ValueError as error:
+        threads_error = str(error)
+    return {"backend": keras.backend.backend(),
+            "sha256": hashlib.sha256(b"".join(np.asarray(w).tobytes()
+                                              for w in model.get_weights())).hexdigest(),
+            "loss": history.history["loss"],
+            "manifest_backend": manifest["versions"]["backend"],
+            "manifest_jax": manifest["versions"]["jax"],
+            "manifest_determinism": manifest["determinism"]["op_determinism"],
+            "xla_flags": manifest["environment"]["XLA_FLAGS"],
+            "threads_error": threads_error}
+
+
+def export(directory: Path) -> dict:
+    (x, y), (x_held, _) = load_digits_split(0)
+    model = ks.SeededModel(digits_mlp, seeds=[1, 2, 3])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    ensemble = model.ensemble(uncertainty=False)
+    ensemble.export(directory / "ensemble")
+    np.save(directory / "x.npy", x_held[:20])
+    np.save(directory / "expected.npy", np.asarray(ensemble.predict(x_held[:20], verbose=0)))
+    np.save(directory / "model_predict.npy", model.predict(x_held[:20], verbose=0))
+    return {"backend": keras.backend.backend(), "fusing": model.fusing}
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as temporary:
+        result = callback_run(Path(temporary))
+    if sys.argv[2:3] == ["export"]:
+        result["export"] = export(Path(sys.argv[3]))
+    print(json.dumps(result))

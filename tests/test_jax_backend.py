@@ -1,0 +1,61 @@
+"""keras-seeds on Keras' JAX backend, run in processes of their own (the backend
+is fixed when Keras is imported; this suite's own process runs TensorFlow).
+
+The replica contract on JAX (initial weights, batches, Dropout masks and
+augmentations bit for bit, replica i like seed i alone, two processes bit for
+bit) is tested with the TensorFlow one, in tests/replicas/test_replica_equality.py.
+"""
+
+import functools
+
+import numpy as np
+import pytest
+
+from keras_seeds.seeding.determinism import JAX_DETERMINISTIC_FLAG
+
+from conftest import jax_env, run_script_json
+
+pytestmark = pytest.mark.xdist_group("jax_runs")
+
+
+@functools.lru_cache(maxsize=None)
+def callback_runs(directory: str) -> tuple[dict, dict]:
+    """``SeedCallback(7)`` runs of the digits MLP in two processes; the second
+    also exports a fused ensemble to ``directory`` (one process fewer)."""
+    return (run_script_json("jax_runs.py", "callback", env=jax_env()),
+            run_script_json("jax_runs.py", "callback", "export", directory, env=jax_env()))
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("jax_runs")
+    return (*callback_runs(str(directory)), directory)
+
+
+def test_seed_callback_repeats_a_jax_run_bit_for_bit_in_another_process(runs):
+    first, second, _ = runs
+    assert first["backend"] == "jax"
+    assert first["sha256"] == second["sha256"]
+    assert first["loss"] == second["loss"]
+    assert first["loss"][1] < first["loss"][0]  # it trained
+    # The manifest says what ran: JAX, deterministic XLA, the flag that made it so.
+    assert first["manifest_backend"] == "jax" and first["manifest_jax"]
+    assert first["manifest_determinism"] is True
+    assert JAX_DETERMINISTIC_FLAG in first["xla_flags"].split()
+    assert first["threads_error"].startswith("`threads`: threads=2 sizes TensorFlow's thread "
+                                             "pools; the JAX backend has none to set")
+
+
+def test_a_jax_ensemble_exports_a_savedmodel_that_plain_tensorflow_serves(runs):
+    import tensorflow as tf
+
+    _, second, directory = runs
+    assert second["export"]["fusing"]["strategy"] == "vectorized"  # a Dense model: no probe
+    x = np.load(directory / "x.npy")
+    expected = np.load(directory / "expected.npy")
+    np.testing.assert_allclose(expected, np.load(directory / "model_predict.npy"), atol=1e-6)
+    served = tf.saved_model.load(str(directory / "ensemble"))
+    np.testing.assert_allclose(served.serve(x).numpy(), expected, atol=1e-6)
+    uncertainty = served.serve_uncertainty(x)
+    assert sorted(uncertainty) == ["disagreement", "prediction", "std"]
+    np.testing.assert_allclose(uncertainty["prediction"].numpy(), expected, atol=1e-6)
