@@ -194,10 +194,11 @@ def probed_builders():
                 steps, batch, [SHARED_AUGMENTATION])}
 
 
-def probed_runs(kind):
+def probed_runs(kind, strategy="auto"):
     """A fused K=4 fit of a probed digits model and each seed's solo fit: the
     training data, each replica's probe logs, and every model's initial
-    replica weights (plain arrays, so a run in another process can pickle them)."""
+    replica weights (plain arrays, so a run in another process can pickle them).
+    ``strategy`` fuses the replicas (what is compared here is exact either way)."""
     from probes import logs_of
 
     data, _ = digits("mlp" if kind == "mlp" else "cnn")
@@ -210,9 +211,11 @@ def probed_runs(kind):
     def remember(model):
         initial.append([model.get_replica_weights(k) for k in range(model.replicas)])
 
-    fused = fit(build, SEEDS, data, epochs=PROBED_EPOCHS, before_fit=remember)
-    solos = [fit(build, [seed], data, epochs=PROBED_EPOCHS, before_fit=remember)
-             for seed in SEEDS]
+    compile_arguments = {**CLASSIFIER, "strategy": strategy}
+    fused = fit(build, SEEDS, data, epochs=PROBED_EPOCHS, before_fit=remember,
+                compile_arguments=compile_arguments)
+    solos = [fit(build, [seed], data, epochs=PROBED_EPOCHS, before_fit=remember,
+                 compile_arguments=compile_arguments) for seed in SEEDS]
     return {"data": data, "fused_logs": [logs_of(fused, k) for k in range(len(SEEDS))],
             "solo_logs": [logs_of(solo, 0) for solo in solos],
             "initial_fused": initial[0], "initial_solo": [weights[0] for weights in initial[1:]]}

@@ -172,7 +172,35 @@ def is_batch_number(data) -> bool:
     return isinstance(data, dict) and set(data) == {BATCH_KEY}
 
 
-class ReplicaFeed:
+class _Feed:
+    """What both feeds share: the data seeds, batching, and whether new data
+    fits the compiled step as it is."""
+
+    data_seeds: list
+    batch_size: int
+    shuffle: bool
+    num_samples: int
+    _kind: tuple
+
+    def _kind_of(self, data) -> tuple:
+        leaves = keras.tree.flatten(data)
+        return (keras.tree.map_structure(lambda _: 0, data), self.batch_size, self.shuffle,
+                tuple(self.data_seeds), tuple((a.dtype, a.shape[1:]) for a in leaves))
+
+    def accepts(self, data, data_seeds, batch_size: int, shuffle: bool) -> bool:
+        """Whether ``data`` can be loaded into this feed as it is (so the traced
+        step is reused)."""
+        return (list(data_seeds), batch_size, shuffle) == (
+            self.data_seeds, self.batch_size, self.shuffle) and (
+            self._kind_of(data) == self._kind)
+
+    @property
+    def steps(self) -> int:
+        """Batches in one pass."""
+        return -(-self.num_samples // self.batch_size)
+
+
+class ReplicaFeed(_Feed):
     """``fit``'s training arrays held in variables and batched per replica inside
     the train step.
 
@@ -203,30 +231,12 @@ class ReplicaFeed:
         self.pass_index = tf.Variable(0, dtype=tf.int64, trainable=False)
         self.num_samples = len(tf.nest.flatten(data)[0])
 
-    def _kind_of(self, data) -> tuple:
-        import tensorflow as tf
-
-        leaves = tf.nest.flatten(data)
-        return (tf.nest.map_structure(lambda _: 0, data), self.batch_size, self.shuffle,
-                tuple(self.data_seeds), tuple((a.dtype, a.shape[1:]) for a in leaves))
-
-    def accepts(self, data, data_seeds, batch_size: int, shuffle: bool) -> bool:
-        """Whether ``data`` can be loaded into this feed's variables as they are."""
-        return (list(data_seeds), batch_size, shuffle) == (
-            self.data_seeds, self.batch_size, self.shuffle) and (
-            self._kind_of(data) == self._kind)
-
     def load(self, data, pass_index: int) -> None:
         import tensorflow as tf
 
         tf.nest.map_structure(lambda variable, a: variable.assign(as_tensor(a)), self.data, data)
         self.num_samples = len(tf.nest.flatten(data)[0])
         self.pass_index.assign(int(pass_index))
-
-    @property
-    def steps(self) -> int:
-        """Batches in one pass."""
-        return -(-self.num_samples // self.batch_size)
 
     def fit_input(self, steps_per_epoch: int | None) -> dict:
         """What Keras' ``fit`` iterates over: :meth:`dataset` of batch numbers."""
@@ -274,7 +284,7 @@ class _PassCounter:
         return np.int64(self.value)
 
 
-class HostReplicaFeed:
+class HostReplicaFeed(_Feed):
     """:class:`ReplicaFeed` for the JAX backend: the training arrays on the
     device, each pass's orders drawn on the host with NumPy
     (``data_order.order.replica_orders_numpy``, bit for bit TensorFlow's, so
@@ -297,16 +307,6 @@ class HostReplicaFeed:
             lambda a: a[indices], arrays))
         self.load(data, 0)
 
-    def _kind_of(self, data) -> tuple:
-        leaves = keras.tree.flatten(data)
-        return (keras.tree.map_structure(lambda _: 0, data), self.batch_size, self.shuffle,
-                tuple(self.data_seeds), tuple((a.dtype, a.shape[1:]) for a in leaves))
-
-    def accepts(self, data, data_seeds, batch_size: int, shuffle: bool) -> bool:
-        return (list(data_seeds), batch_size, shuffle) == (
-            self.data_seeds, self.batch_size, self.shuffle) and (
-            self._kind_of(data) == self._kind)
-
     def load(self, data, pass_index: int) -> None:
         import jax.numpy as jnp
 
@@ -320,11 +320,6 @@ class HostReplicaFeed:
         self.data = keras.tree.map_structure(jnp.asarray, data)
         self.num_samples = len(keras.tree.flatten(data)[0])
         self.pass_index.assign(pass_index)
-
-    @property
-    def steps(self) -> int:
-        """Batches in one pass."""
-        return -(-self.num_samples // self.batch_size)
 
     def fit_input(self, steps_per_epoch: int | None) -> dict:
         """What Keras' ``fit`` iterates over: one placeholder element per step."""

@@ -13,9 +13,8 @@ separate steps, since it is the same work in one dispatch.
 
 ``auto`` (JAX): for a member with a convolution (what ``vmap`` turns into a
 grouped convolution), a short timed probe of both on the fit's own model,
-batch and device picks the one with the smaller predicted fit time, compiling
-included; other members are ``vectorized`` (batched matrix products), with no
-probe. ``model.fusing`` records the choice and the timings. On TensorFlow
+batch and device picks the clearly faster step (:func:`choose`); other
+members are ``vectorized`` (batched matrix products), with no probe. ``model.fusing`` records the choice and the timings. On TensorFlow
 ``auto`` is ``vectorized``: its per-replica graph is traced op by op, so
 unrolling K replicas costs K times the tracing for no gain on CPUs.
 
@@ -110,29 +109,29 @@ class FusingChoice:
 # floating-point sums) in two runs of the same script.
 UNROLLED_MARGIN = 1.5
 PROBE_REPLICAS = 8
+# Compiling K unrolled copies of a convolutional member costs minutes beyond a
+# few dozen (the digits CNN at K=128 on a 2-core CPU had not compiled and
+# trained after 8 minutes; docs/benchmarks.md): ``auto`` unrolls at most this many.
+MAX_UNROLLED = 32
 
 
-def choose(step: dict[str, float], compile_: dict[str, float], steps: int,
-           replicas: int, probe_replicas: int) -> str:
-    """The strategy ``auto`` takes from the probe: the one whose predicted fit
-    time (compiling, then ``steps`` steps of ``replicas`` replicas) is smaller,
-    ``unrolled`` only by ``UNROLLED_MARGIN``. Both step times, measured on
-    ``probe_replicas`` replicas, are scaled linearly to ``replicas`` (which
-    favours neither: vectorized steps grow more slowly), and so is the unrolled
-    step's compile time (K copies of the member).
+def choose(step: dict[str, float], replicas: int) -> str:
+    """The strategy ``auto`` takes from the probe's seconds per step:
+    ``unrolled`` only when it is ``UNROLLED_MARGIN`` times faster and there are
+    at most ``MAX_UNROLLED`` replicas. Compile times are recorded, not weighed:
+    they depend on JAX's compilation cache, and a choice that follows the cache
+    would differ, and so sum differently, between two runs of one script.
 
     Example:
 
-    >>> fast_unrolled = {"vectorized": 0.03, "unrolled": 0.01}
-    >>> choose(fast_unrolled, {"vectorized": 1.0, "unrolled": 2.0}, 10_000, 32, 8)
-    'unrolled'
-    >>> choose(fast_unrolled, {"vectorized": 1.0, "unrolled": 2.0}, 20, 32, 8)  # compiling dominates
+    >>> choose({"vectorized": 0.03, "unrolled": 0.01}, 8), choose({"vectorized": 0.012, "unrolled": 0.01}, 8)
+    ('unrolled', 'vectorized')
+    >>> choose({"vectorized": 0.03, "unrolled": 0.01}, 128)
     'vectorized'
     """
-    scale = replicas / probe_replicas
-    vectorized = compile_["vectorized"] + steps * step["vectorized"] * scale
-    unrolled = (compile_["unrolled"] + steps * step["unrolled"]) * scale
-    return "unrolled" if unrolled * UNROLLED_MARGIN < vectorized else "vectorized"
+    if replicas <= MAX_UNROLLED and step["unrolled"] * UNROLLED_MARGIN < step["vectorized"]:
+        return "unrolled"
+    return "vectorized"
 
 
 def has_convolution(member) -> bool:

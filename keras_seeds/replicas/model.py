@@ -535,7 +535,7 @@ class SeededModel(keras.Model):
             # Slots made inside the traced step would make TensorFlow trace it twice.
             self.optimizer.build(self.trainable_variables)
         feed = self._feed(pack_arrays(*data), batch_size, bool(shuffle), initial_epoch)
-        self._choose_strategy(feed, (epochs - initial_epoch) * (steps_per_epoch or feed.steps))
+        self._choose_strategy(feed)
         internal = [ReplicaLogs(feed.pass_index if steps_per_epoch is None else None)]
         if verbose != 0:
             internal.append(MeanProgbarLogger())
@@ -565,10 +565,10 @@ class SeededModel(keras.Model):
             self.train_function = None  # its graph reads the old feed's variables
         return feed
 
-    def _choose_strategy(self, feed, steps: int) -> None:
-        """Resolves ``strategy="auto"`` (JAX) at the first fit of ``steps`` steps:
-        for a member with a convolution, a timed probe of both strategies on up
-        to ``PROBE_REPLICAS`` replicas and the fit's batch; else ``vectorized``."""
+    def _choose_strategy(self, feed) -> None:
+        """Resolves ``strategy="auto"`` (JAX) at the first fit: for a member with
+        a convolution, a timed probe of both strategies on up to
+        ``PROBE_REPLICAS`` replicas and the fit's batch; else ``vectorized``."""
         fusing = self._parts.fusing
         if fusing.strategy is not None:
             return
@@ -586,8 +586,7 @@ class SeededModel(keras.Model):
             fusing.compile_seconds = {name: t[0] for name, t in timings.items()}
             fusing.probe = {name: t[1] for name, t in timings.items()}
             fusing.probe_replicas = count
-            fusing.strategy = choose(fusing.probe, fusing.compile_seconds, steps,
-                                     self.replicas, count)
+            fusing.strategy = choose(fusing.probe, self.replicas)
         self._parts.step.strategy = fusing.strategy
         self.train_function = self.test_function = self.predict_function = None
 
