@@ -301,7 +301,7 @@ class SeededModel(keras.Model):
                 TensorFlow: ``"vectorized"``). :attr:`fusing` says what was
                 chosen and why; see :mod:`keras_seeds.replicas.fusing`.
             jit_compile: ``"auto"`` is XLA on JAX (deterministic on CPU; on GPU
-                with :func:`~keras_seeds.enable_determinism`) and off on
+                with ``XLA_FLAGS=--xla_gpu_deterministic_ops=true``) and off on
                 TensorFlow, where XLA spends minutes on the per-replica random
                 ops and is not deterministic on GPU.
         """
