@@ -73,13 +73,37 @@ class SeedTensorBoard(keras.callbacks.Callback):
 
     >>> import tempfile, numpy as np, keras_seeds as ks
     >>> from keras_seeds.demo import digits_mlp
+    >>> folder = tempfile.TemporaryDirectory()
     >>> model = ks.SeededModel(digits_mlp, seeds=[1, 2])
     >>> model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    >>> log_dir = tempfile.mkdtemp()
-    >>> _ = model.fit(np.zeros((8, 64)), np.zeros(8), epochs=1, verbose=0,
-    ...               callbacks=[ks.SeedTensorBoard(log_dir)])
-    >>> sorted(p.name for p in Path(log_dir).iterdir())
+    >>> board = ks.SeedTensorBoard(Path(folder.name, "fit"))
+    >>> try:
+    ...     _ = model.fit(np.zeros((8, 64)), np.zeros(8), epochs=1, verbose=0,
+    ...                   callbacks=[board])
+    ... finally:
+    ...     board.close()  # a fit that raises never reaches on_train_end, which closes
+    >>> sorted(p.name for p in board.log_dir.iterdir())
     ['band', 'mean', 'seed_1', 'seed_2']
+
+    Seeds trained one by one (store rows, :class:`keras_seeds.store.SeedRun`),
+    written as ``sweep(..., track=board)`` writes them:
+
+    >>> from keras_seeds.store import SeedRun
+    >>> runs = [SeedRun(seed, "done", history={"val_accuracy": [0.5, 0.8 + seed / 100]})
+    ...         for seed in (7, 8, 9)]
+    >>> board = ks.SeedTensorBoard(Path(folder.name, "sweep"), hparams={"units": 64})
+    >>> board.start_sweep({"config": "mlp", "epochs": 2})
+    >>> try:
+    ...     for chunk in (runs[:2], runs[2:]):  # as each chunk of seeds finishes
+    ...         board.log_runs(chunk)
+    ... except BaseException:
+    ...     board.abort()  # stopped early: what was written stays, the files are closed
+    ...     raise
+    >>> board.end_sweep(ks.SeedStudy({run.seed: run.history["val_accuracy"][-1]
+    ...                               for run in runs}), runs)  # the mean and band runs
+    >>> sorted(p.name for p in board.log_dir.iterdir()), board.hparams
+    (['band', 'mean', 'seed_7', 'seed_8', 'seed_9'], {'config': 'mlp', 'epochs': 2, 'units': 64})
+    >>> folder.cleanup()
     """
 
     def __init__(self, log_dir, hparams: Mapping | None = None):
@@ -153,6 +177,8 @@ class SeedTensorBoard(keras.callbacks.Callback):
                                                 step=0)
 
     def close(self) -> None:
+        """Closes the event files still open (``on_train_end``, :meth:`end_sweep`
+        and :meth:`abort` do it; see the class example for a fit that raises)."""
         for writer in self._writers.values():
             writer.close()
         self._writers.clear()

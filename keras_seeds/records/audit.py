@@ -44,6 +44,12 @@ class AuditReport(list):
     [  controlled  ] XLA  off
     <BLANKLINE>
     1 of 1 controlled.
+    >>> report.append(AuditItem("Python random", "NOT controlled", "not seeded",
+    ...                         fix="call keras_seeds.seed_everything(seed)"))
+    >>> [item.fix for item in report.uncontrolled()]
+    ['call keras_seeds.seed_everything(seed)']
+    >>> [item.detail for item in report.find("XLA")]
+    ['off']
     """
 
     def uncontrolled(self) -> list[AuditItem]:

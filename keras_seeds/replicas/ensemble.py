@@ -91,6 +91,11 @@ class SeedEnsemble(keras.Model):
     True
     >>> sorted(ensemble.uncertainty(x))
     ['disagreement', 'prediction', 'std']
+    >>> ensemble.fused  # members called in turn; SeededModel.ensemble() is fused
+    False
+    >>> outputs = ensemble.member_outputs(x)  # a tensor: usable inside a larger model
+    >>> tuple(outputs.shape)  # (members, samples, classes)
+    (3, 2, 3)
     """
 
     def __init__(self, models=None, combine: str = "mean", uncertainty: bool = False,
@@ -164,7 +169,17 @@ class SeedEnsemble(keras.Model):
 
     # ------------------------------------------------------------- exporting
     def input_signature(self) -> list:
-        """The serving input signature: the members' inputs with any batch size."""
+        """The serving input signature: the members' inputs with any batch size
+        (what :meth:`export` serves unless given another).
+
+        Example:
+
+        >>> import keras
+        >>> members = [keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        ...            for _ in range(2)]
+        >>> [(spec.shape, spec.dtype) for spec in SeedEnsemble(members).input_signature()]
+        [((None, 4), 'float32')]
+        """
         return private.get_input_signature(self._architecture())
 
     def export(self, filepath, verbose: bool = False, input_signature=None,

@@ -154,15 +154,39 @@ class SeededModel(keras.Model):
     >>> model = ks.SeededModel(build, replicas=3, seed=42)
     >>> model.replicas, model.replica_seeds[:2] == ks.SeededModel(build, replicas=2, seed=42).replica_seeds
     (3, True)
+    >>> model.replica_sub_seeds(1)  # replica 1 is the run of this seed
+    Seeds(1724870647)
     >>> model.compile(optimizer="adam", loss="mse")
     >>> x, y = np.random.rand(64, 4), np.random.rand(64, 1)
     >>> history = model.fit(x, y, epochs=2, batch_size=16, verbose=0)
     >>> sorted(history.history)[:3]
     ['diverged', 'loss', 'loss_replica_0']
+    >>> model.replica_history(history, "loss").shape  # (epochs, replicas)
+    (2, 3)
     >>> model.predict_replicas(x, verbose=0).shape, model.predict(x, verbose=0).shape
     ((3, 64, 1), (64, 1))
     >>> {name: len(values) for name, values in model.evaluate_replicas(x, y).items()}
     {'loss': 3}
+
+    One replica at a time: take it out as a plain Keras model, stop it while
+    the others train on, put weights back:
+
+    >>> solo = model.replica(2)  # a copy: training it leaves the model alone
+    >>> all(np.array_equal(a, b) for a, b in zip(solo.get_weights(), model.get_replica_weights(2)))
+    True
+    >>> kept = model.get_replica_weights(1)
+    >>> before = model.predict_replicas(x, verbose=0)
+    >>> model.freeze_replica(0)
+    >>> model.frozen_replicas
+    [0]
+    >>> _ = model.fit(x, y, epochs=1, batch_size=16, verbose=0)
+    >>> after = model.predict_replicas(x, verbose=0)
+    >>> bool(np.array_equal(after[0], before[0])), bool(np.array_equal(after[1], before[1]))
+    (True, False)
+    >>> model.unfreeze_replicas()
+    >>> model.set_replica_weights(1, kept)  # replica 1 back to its weights before that epoch
+    >>> bool(np.array_equal(model.predict_replicas(x, verbose=0)[1], before[1]))
+    True
     """
 
     def __init__(self, build_fn: "Callable[[], keras.Model] | keras.Model | None" = None, *,
@@ -815,7 +839,21 @@ class SeededModel(keras.Model):
     def restore_engine_state(self, values: dict[str, np.ndarray], diverged: Sequence[int],
                              frozen: Sequence[int]) -> None:
         """Puts back what :meth:`engine_state` read (``values``: its variables'
-        values by name); a name this model does not hold is a ``ValueError``."""
+        values by name); a name this model does not hold is a ``ValueError``.
+
+        Example (what :class:`~keras_seeds.BackupAndRestore` does for a job
+        that restarts):
+
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, seeds=[1, 2, 3])
+        >>> model.freeze_replica(2)
+        >>> state = model.engine_state()
+        >>> values = {name: variable.numpy() for name, variable in state.variables.items()}
+        >>> restarted = SeededModel(digits_mlp, seeds=[1, 2, 3])
+        >>> restarted.restore_engine_state(values, state.diverged, state.frozen)
+        >>> restarted.frozen_replicas
+        [2]
+        """
         variables = self.engine_state().variables
         unknown = sorted(set(values) - set(variables))
         if unknown:

@@ -3,6 +3,16 @@
 A *master seed* is an int in ``[0, 2**32 - 1]``. From it, named sub-seeds are
 derived with :class:`numpy.random.SeedSequence` under fixed spawn keys, so the
 same master seed gives the same sub-seeds in every process, on every machine.
+``SUBSEED_NAMES`` lists the sub-seeds, one per source of randomness.
+
+Example:
+
+>>> from keras_seeds import SUBSEED_NAMES, Seeds
+>>> SUBSEED_NAMES
+('init', 'data', 'noise', 'augment', 'split')
+>>> seeds = Seeds(42)
+>>> [seeds[name] for name in SUBSEED_NAMES[:2]]  # the same numbers everywhere
+[4091952314, 233227757]
 """
 
 from __future__ import annotations
@@ -175,6 +185,13 @@ class Seeds:
     True
     >>> seeds.init == Seeds(43, data=7).init
     False
+    >>> # Pinning ``data`` leaves the other sub-seeds as the master seed derives them.
+    >>> [seeds.noise, seeds.augment, seeds.split] == [Seeds(42).noise, Seeds(42).augment,
+    ...                                               Seeds(42).split]
+    True
+    >>> config = seeds.to_config()  # what a run record stores
+    >>> config["master"], config["pinned"], config["subseeds"]["data"]
+    (42, {'data': 7}, 7)
     """
 
     def __init__(self, master: int | None = None, **pinned: int):

@@ -29,6 +29,10 @@ class Comparison:
     >>> result = compare([0.93, 0.94, 0.95, 0.94], [0.90, 0.91, 0.90, 0.89])
     >>> result.winner, result.probability, result.n
     ('A', 1.0, (4, 4))
+    >>> import json
+    >>> saved = json.loads(json.dumps(result.to_dict()))  # JSON-ready: for a results file
+    >>> saved["winner"], saved["n"]
+    ('A', [4, 4])
 
     Attributes:
         probability: P(a random seed of A scores better than one of B), ties 1/2.

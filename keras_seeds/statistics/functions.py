@@ -23,7 +23,30 @@ _MEAN_AD_TO_STD = 1.253314
 
 class SeedStudyWarning(UserWarning):
     """A statistic that cannot be trusted, or was left out: too few seeds, or
-    scores dropped because they were NaN."""
+    scores dropped because they were NaN.
+
+    :class:`~keras_seeds.SeedStudy` warns when it drops NaN scores (diverged
+    seeds) and when its summary has too few seeds for an interval;
+    :func:`~keras_seeds.compare` when a side has fewer than 2 seeds.
+
+    Example:
+
+    >>> import warnings
+    >>> import keras_seeds as ks
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always", ks.SeedStudyWarning)
+    ...     study = ks.SeedStudy([0.91, float("nan"), 0.93], seeds=[4, 5, 6])
+    >>> [warning.category.__name__ for warning in caught], study.dropped_seeds.tolist()
+    (['SeedStudyWarning'], [5])
+    >>> print(caught[0].message)
+    SeedStudy: dropped 1 NaN or infinite score(s) (seeds 5); the statistics use the other 2.
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", ks.SeedStudyWarning)  # a CI job: too few seeds fails
+    ...     study.summary()
+    Traceback (most recent call last):
+    ...
+    keras_seeds.statistics.functions.SeedStudyWarning: SeedStudy.summary: 2 seeds: the bootstrap ...
+    """
 
 
 def iqm(values, axis=None):

@@ -77,6 +77,8 @@ class SeedStudy:
     [4]
     >>> round(study.expected_max(3), 4)
     0.9234
+    >>> study.n, study.robust_z().round(1).tolist()  # seed 4 is 8 robust SDs below
+    (5, [-0.7, 0.7, 0.0, -8.1, 0.0])
     """
 
     def __init__(self, scores, seeds=None, metric: str | None = None,
@@ -217,7 +219,10 @@ class SeedStudy:
 
     def robust_z(self) -> np.ndarray:
         """Each seed's modified z-score (:func:`keras_seeds.statistics.robust_z`),
-        positive = better than the median whichever way the metric points."""
+        positive = better than the median whichever way the metric points.
+
+        Example: see :class:`SeedStudy`.
+        """
         return statistics.robust_z(self._signed())
 
     def outliers(self, threshold: float = OUTLIER_THRESHOLD, tail: str = "both") -> list[dict]:
@@ -344,19 +349,49 @@ class SeedStudy:
 
     def plot_curves(self, name: str | None = None, path=None):
         """Learning curves over epochs: mean, +-1 std band and min-max band
-        across seeds. ``name`` defaults to the study's metric."""
+        across seeds. ``name`` defaults to the study's metric.
+
+        Example:
+
+        >>> history = {"loss_replica_0": [0.9, 0.5], "loss_replica_1": [0.8, 0.6],
+        ...            "val_loss_replica_0": [1.0, 0.7], "val_loss_replica_1": [0.9, 0.8]}
+        >>> figure = SeedStudy.from_history(history, "val_loss").plot_curves()
+        >>> axes = figure.axes[0]
+        >>> axes.get_title(), [text.get_text() for text in axes.get_legend().get_texts()][::3]
+        ('loss over epochs, 2 seeds', ['train min-max', 'validation min-max'])
+        """
         from keras_seeds.statistics import plots
 
         return plots.save(plots.curves(self, name), path)
 
     def plot_expected_max(self, path=None):
-        """The expected best score against the number of seeds tried."""
+        """The expected best score against the number of seeds tried.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     figure = SeedStudy([0.80, 0.82, 0.85, 0.90], metric="acc").plot_expected_max(
+        ...         os.path.join(folder, "expected_max.png"))
+        ...     print(os.listdir(folder))
+        ['expected_max.png']
+        >>> figure.axes[0].get_title()
+        'Expected best acc of n seeds'
+        """
         from keras_seeds.statistics import plots
 
         return plots.save(plots.expected_max(self), path)
 
     def plot_val_vs_test(self, path=None):
-        """Each seed's score against its test score (needs ``test_scores``)."""
+        """Each seed's score against its test score (needs ``test_scores``).
+
+        Example:
+
+        >>> study = SeedStudy([0.90, 0.80, 0.85], seeds=[4, 2, 7], metric="acc",
+        ...                   test_scores=[0.88, 0.81, 0.86])
+        >>> study.plot_val_vs_test().axes[0].get_title()
+        'acc: validation vs test, 3 seeds (Spearman rho 1.00)'
+        """
         from keras_seeds.statistics import plots
 
         return plots.save(plots.val_vs_test(self), path)
@@ -403,7 +438,17 @@ class SeedStudy:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> SeedStudy:
-        """The study :meth:`to_dict` described."""
+        """The study :meth:`to_dict` described.
+
+        Example:
+
+        >>> import json
+        >>> text = json.dumps(SeedStudy([0.9, 0.8], seeds=[4, 2], metric="acc",
+        ...                             name="mlp").to_dict())
+        >>> study = SeedStudy.from_dict(json.loads(text))
+        >>> study, study.name, study.seeds.tolist()
+        (SeedStudy(acc: n=2, mean=0.85, std=0.07071), 'mlp', [4, 2])
+        """
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
             raise ValueError(f"not a keras-seeds study: expected a dict with "
                              f"format={FORMAT!r}; received "
@@ -434,7 +479,18 @@ class SeedStudy:
 
     def save(self, path) -> None:
         """Writes :meth:`to_dict` as JSON to ``path``, atomically; every float
-        reads back to the same bits."""
+        reads back to the same bits.
+
+        Example:
+
+        >>> import os, tempfile
+        >>> study = SeedStudy([0.1 + 0.2, 0.7], seeds=[3, 9], metric="acc")
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     study.save(os.path.join(folder, "study.json"))
+        ...     again = SeedStudy.load(os.path.join(folder, "study.json"))
+        >>> again.scores.tolist() == study.scores.tolist(), again.seeds.tolist()
+        (True, [3, 9])
+        """
         from keras_seeds._files import write_file_atomically
 
         text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
@@ -462,7 +518,19 @@ class SeedStudy:
 
     def to_frame(self):
         """One row per seed (index ``seed``): the score, and the test score when
-        known. Needs pandas (``pip install keras-seeds[pandas]``)."""
+        known. Needs pandas (``pip install keras-seeds[pandas]``).
+
+        Example:
+
+        >>> study = SeedStudy([0.90, 0.80, 0.85], seeds=[4, 2, 7], metric="acc",
+        ...                   test_scores=[0.88, 0.81, 0.86])
+        >>> study.to_frame().round(2)
+               acc  test_acc  robust_z
+        seed
+        4     0.90      0.88      0.67
+        2     0.80      0.81     -0.67
+        7     0.85      0.86      0.00
+        """
         try:
             import pandas as pd
         except ImportError:
@@ -558,6 +626,18 @@ class SeedStudy:
                 errors are lower-is-better).
 
         Every per-replica value becomes a learning curve (``curves``).
+
+        Example (``history.history`` of a two-replica fit, or the History itself):
+
+        >>> history = {"loss": [0.85, 0.55], "loss_replica_0": [0.9, 0.5],
+        ...            "loss_replica_1": [0.8, 0.6], "val_accuracy": [0.65, 0.85],
+        ...            "val_accuracy_replica_0": [0.7, 0.8],
+        ...            "val_accuracy_replica_1": [0.6, 0.9]}
+        >>> study = SeedStudy.from_history(history, seeds=[11, 12])
+        >>> study, study.seeds.tolist(), sorted(study.curves)
+        (SeedStudy(val_accuracy: n=2, mean=0.85, std=0.07071), [11, 12], ['loss', 'val_accuracy'])
+        >>> SeedStudy.from_history(history, "loss", epoch=0).higher_is_better
+        False
         """
         curves = replica_curves(getattr(history, "history", history))
         if not curves:
