@@ -1,5 +1,7 @@
 """Owned shuffling: a seeded, different batch order every epoch, same in every process."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -7,37 +9,52 @@ import keras_seeds as ks
 
 from conftest import run_script_json
 
+# The fits of batch_orders.py, one after another in one process (Keras' own
+# seeded shuffle first, before any SeedCallback); a second process repeats the
+# seeded ones. One worker runs the tests that share them.
+shared_orders = pytest.mark.xdist_group("batch_orders")
 
+
+@functools.lru_cache(maxsize=None)
+def orders(process: int) -> dict:
+    if process == 1:
+        return run_script_json("batch_orders.py", "3:keras", "3:arrays", "3:tfdata", "4:arrays",
+                               "4:tfdata", "3:arrays:2", "3:plain")
+    return run_script_json("batch_orders.py", "3:arrays", "3:tfdata")
+
+
+@shared_orders
 @pytest.mark.parametrize("source", ["arrays", "tfdata"])
 def test_each_epoch_reshuffles_and_orders_repeat_across_processes(source):
-    first = run_script_json("batch_orders.py", 3, source)
-    second = run_script_json("batch_orders.py", 3, source)
+    first = orders(1)[f"3:{source}"]
+    second = orders(2)[f"3:{source}"]
     assert first == second
     assert len(first) == 4
     for epoch in first:
         assert sorted(epoch) == list(range(20))
     for previous, current in zip(first, first[1:]):
         assert previous != current
-    other_seed = run_script_json("batch_orders.py", 4, source)
+    other_seed = orders(1)[f"4:{source}"]
     assert other_seed != first
 
 
+@shared_orders
 def test_epoch_orders_follow_fit_epoch_number():
-    full = run_script_json("batch_orders.py", 3, "arrays")
-    resumed = run_script_json("batch_orders.py", 3, "arrays", 2)
+    full = orders(1)["3:arrays"]
+    resumed = orders(1)["3:arrays:2"]
     assert resumed == full[2:]
 
 
+@shared_orders
 def test_keras_own_seeded_shuffle_repeats_one_order_and_seed_callback_owns_it():
     # The trap keras-seeds works around (Keras 3.15 / TF 2.21): with a global
     # seed, Keras' fit(x, y, shuffle=True) repeats one order every epoch. If a
     # Keras release changes that, revisit keras_seeds/data_order/keras_fit.py.
-    orders = run_script_json("batch_orders.py", 3, "keras")
-    assert all(order == orders[0] for order in orders)
-    assert sorted(orders[0]) == list(range(20))
+    keras_own = orders(1)["3:keras"]
+    assert all(order == keras_own[0] for order in keras_own)
+    assert sorted(keras_own[0]) == list(range(20))
     # Under SeedCallback the same fit sees seeded_dataset's orders of the seed.
-    assert run_script_json("batch_orders.py", 3, "plain") == run_script_json(
-        "batch_orders.py", 3, "arrays")
+    assert orders(1)["3:plain"] == orders(1)["3:arrays"]
 
 
 def test_callback_controls_plain_array_shuffle_without_a_warning():

@@ -1,10 +1,11 @@
 """Records the order in which fit() sees training examples, epoch by epoch.
 
-Usage: python batch_orders.py SEED SOURCE [INITIAL_EPOCH]
+Usage: python batch_orders.py SEED:SOURCE[:INITIAL_EPOCH] [...]
   SOURCE: "arrays" (seeded_dataset over arrays), "tfdata" (seeded_dataset over
   a tf.data.Dataset), "plain" (Keras' own fit(x, y, shuffle=True)), or
   "keras" (the same with keras.utils.set_random_seed instead of SeedCallback).
-Prints a JSON list: for each epoch, the example ids in the order seen.
+The fits run one after another in this process. Prints one JSON object: for
+each argument, a list with, for each epoch, the example ids in the order seen.
 """
 
 import json
@@ -56,9 +57,13 @@ def main(seed, source, initial_epoch=0, epochs=4):
         data, kwargs = x, {"y": y, "batch_size": 5, "shuffle": True}
     model.fit(data, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
               callbacks=callbacks, **kwargs)
-    per_epoch = [sum(model.seen[i:i + 4], []) for i in range(0, len(model.seen), 4)]
-    print(json.dumps(per_epoch))
+    return [sum(model.seen[i:i + 4], []) for i in range(0, len(model.seen), 4)]
+
+
+def run(spec: str) -> list:
+    seed, source, *initial_epoch = spec.split(":")
+    return main(int(seed), source, *(int(epoch) for epoch in initial_epoch))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], *(int(a) for a in sys.argv[3:]))
+    print(json.dumps({spec: run(spec) for spec in sys.argv[1:]}))

@@ -1,7 +1,8 @@
 """Plain Keras ``fit(x, y, shuffle=True)`` on arrays under ``SeedCallback``:
 the order of every epoch's examples, as the model saw them.
 
-Usage: ``python fit_order.py SEED [VARIANT]``; prints one JSON line with the
+Usage: ``python fit_order.py SEED:VARIANT [SEED:VARIANT ...]``; runs the
+fits one after another in this process, as a user's script would, and prints one JSON line mapping each ``SEED:VARIANT`` to the
 orders (the row indices of the examples, per epoch) and, computed
 independently with TensorFlow's stateless shuffle, the orders the data seed
 should give.
@@ -18,6 +19,8 @@ Variants:
   interrupted     a SeedCallback fit that an exception ends in its first
                   epoch, then a plain fit with keras.utils.set_random_seed
                   (recorded: the plain fit)
+keras316 and unreachable patch Keras' array adapter under keras-seeds: each
+comes last in its process.
 """
 
 import json
@@ -39,8 +42,25 @@ from keras_seeds.demo import load_digits_split
 from probes import InputRecorder
 
 
-def main(seed: int, variant: str) -> None:
+def main(seed: int, variant: str) -> dict:
     adapter = array_data_adapter.ArrayDataAdapter
+    if variant != "keras316_plain":
+        return _run(adapter, seed, variant)
+    # It makes no SeedCallback, so nothing of keras-seeds is installed on top of
+    # its patch: put Keras' adapter back for the next fit in this process.
+    kept = {name: vars(adapter)[name] for name in ("_epoch", "_tf_shuffle", "get_tf_dataset")
+            if name in vars(adapter)}
+    try:
+        return _run(adapter, seed, variant)
+    finally:
+        for name in ("_epoch", "_tf_shuffle", "get_tf_dataset"):
+            if name in kept:
+                setattr(adapter, name, kept[name])
+            elif name in vars(adapter):
+                delattr(adapter, name)
+
+
+def _run(adapter, seed: int, variant: str) -> dict:
 
     if variant.startswith("keras316"):
         keras_get_tf_dataset = adapter.get_tf_dataset
@@ -133,11 +153,13 @@ def main(seed: int, variant: str) -> None:
     expected = [tf.random.experimental.stateless_shuffle(
         tf.range(train_n, dtype=tf.int64), seed=[data_seed, epoch]).numpy().tolist()
         for epoch in range(initial_epoch, epochs)]
-    print(json.dumps({
+    return {
         "orders": orders, "expected": expected,
         "data_order": getattr(model, "_keras_seeds_data_order", None),
         "warnings": [str(w.message) for w in caught if "order" in str(w.message)],
-    }))
+    }
+
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "plain")
+    print(json.dumps({spec: main(int(spec.split(":")[0]), spec.split(":")[1])
+                      for spec in sys.argv[1:]}))
