@@ -2,11 +2,13 @@
 ``SeedCallback(7, reinitialize=True)``: prints the trained weights' hash and
 what the audit says of the initialisation, as one JSON line.
 
-Usage: ``python reinitialized_runs.py MODEL [keep]``; MODEL is ``unbuilt`` (a
-Sequential without ``keras.Input``), ``normalization`` (an adapted
+Usage: ``python reinitialized_runs.py MODEL[:keep] [...]``; MODEL is ``unbuilt``
+(a Sequential without ``keras.Input``), ``normalization`` (an adapted
 ``Normalization`` layer first) or ``lstm`` (``SpatialDropout1D`` and
 ``LSTM(dropout=..., recurrent_dropout=...)``, keras-io's text classifiers);
-``keep`` trains with ``reinitialize=False``.
+``:keep`` trains with ``reinitialize=False``. The runs go one after another in
+this process (each draws its unseeded randomness afresh); the output is one
+JSON object keyed by the arguments.
 """
 
 import hashlib
@@ -23,7 +25,7 @@ import numpy as np  # noqa: E402
 import keras_seeds as ks  # noqa: E402
 
 
-def main(variant: str, reinitialize: bool) -> None:
+def main(variant: str, reinitialize: bool) -> dict:
     # Layers draw their initializer seeds from these: different in every process.
     random.seed(os.urandom(8))
     np.random.seed(int.from_bytes(os.urandom(4), "little"))
@@ -53,13 +55,15 @@ def main(variant: str, reinitialize: bool) -> None:
         ks.SeedCallback(7, reinitialize=reinitialize, manifest=None, verbose=0)])
     weights = b"".join(np.asarray(w).tobytes() for w in model.get_weights())
     initialisation = ks.audit(model).find("Weight initialisation")[0]
-    print(json.dumps({
+    return {
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "status": initialisation.status, "detail": initialisation.detail,
         "normalization_mean": (model.layers[0].mean.numpy().ravel().tolist()
                                if variant == "normalization" else None),
         "data_mean": x.mean(axis=0).tolist(),
-    }))
+    }
+
 
 if __name__ == "__main__":
-    main(sys.argv[1], "keep" not in sys.argv[2:])
+    print(json.dumps({spec: main(spec.split(":")[0], not spec.endswith(":keep"))
+                      for spec in sys.argv[1:]}))

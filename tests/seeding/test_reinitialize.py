@@ -3,6 +3,8 @@ processes for models built from unseeded randomness, keeps state no
 initializer made, and the audit says exactly what was re-drawn
 (tests/scripts/reinitialized_runs.py)."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -10,11 +12,22 @@ import keras_seeds as ks
 
 from conftest import run_script_json
 
+# Two processes, each running every case one after another; the tests that
+# share them run on one worker.
+shared_runs = pytest.mark.xdist_group("reinitialized_runs")
 
+
+@functools.lru_cache(maxsize=None)
+def runs(process: int) -> dict:
+    """``process`` tells the two runs of the same arguments apart."""
+    return run_script_json("reinitialized_runs.py", "unbuilt:keep", "unbuilt", "normalization",
+                           "lstm")
+
+
+@shared_runs
 @pytest.mark.parametrize("model", ["unbuilt", "normalization", "lstm"])
 def test_reinitialized_runs_are_bit_identical_across_processes(model):
-    first = run_script_json("reinitialized_runs.py", model)
-    second = run_script_json("reinitialized_runs.py", model)
+    first, second = runs(1)[model], runs(2)[model]
     assert first["weights_sha256"] == second["weights_sha256"]
     assert first["status"] == "controlled"
     redrawn = {"unbuilt": 4, "normalization": 4, "lstm": 6}[model]
@@ -30,9 +43,9 @@ def test_reinitialized_runs_are_bit_identical_across_processes(model):
         assert "kept" not in first["detail"]
 
 
+@shared_runs
 def test_without_reinitialize_the_unseeded_build_shows_and_is_not_claimed():
-    first = run_script_json("reinitialized_runs.py", "unbuilt", "keep")
-    second = run_script_json("reinitialized_runs.py", "unbuilt", "keep")
+    first, second = runs(1)["unbuilt:keep"], runs(2)["unbuilt:keep"]
     assert first["weights_sha256"] != second["weights_sha256"]
     assert first["status"] == "check"
 
