@@ -14,6 +14,19 @@ def demo(tmp_path, seed, name):
         "sha": result.stdout.split("weights sha256")[1].split()[0]}
 
 
+def _refused(capsys, *argv) -> tuple[int, str]:
+    """The command run in this process (its refusals need no TensorFlow start-up):
+    the exit code (argparse's or ``main``'s) and stderr."""
+    from keras_seeds import cli
+
+    capsys.readouterr()
+    try:
+        code = cli.main([str(a) for a in argv])
+    except SystemExit as exit:
+        code = exit.code
+    return code, capsys.readouterr().err
+
+
 def test_demo_repeats_bit_for_bit_and_diff_explains(tmp_path):
     a = demo(tmp_path, 5, "a.json")
     b = demo(tmp_path, 5, "b.json")
@@ -32,15 +45,14 @@ def test_demo_repeats_bit_for_bit_and_diff_explains(tmp_path):
     assert "1. The seed differs: seed.master is 5 in A and 6 in B" in differ.stdout
 
 
-def test_cli_rejects_bad_input_clearly(tmp_path):
-    bad_seed = run_python("-m", "keras_seeds.cli", "demo", "--seed", "-1", check=False)
-    assert bad_seed.returncode == 2
-    assert "`--seed` must be an int in [0, 2**32 - 1]; received --seed=-1." in bad_seed.stderr
+def test_cli_rejects_bad_input_clearly(tmp_path, capsys):
+    code, err = _refused(capsys, "demo", "--seed", "-1")
+    assert code == 2
+    assert "`--seed` must be an int in [0, 2**32 - 1]; received --seed=-1." in err
     (tmp_path / "x.json").write_text("{}")
-    not_manifest = run_python("-m", "keras_seeds.cli", "diff", tmp_path / "x.json",
-                              tmp_path / "x.json", check=False)
-    assert not_manifest.returncode == 2
-    assert "is not a keras-seeds manifest" in not_manifest.stderr
+    code, err = _refused(capsys, "diff", tmp_path / "x.json", tmp_path / "x.json")
+    assert code == 2
+    assert "is not a keras-seeds manifest" in err
 
 
 # ------------------------------------------------ keras-seeds study BUILD_FN
@@ -156,8 +168,24 @@ def _assert_sweep_folder(folder, store, stdout):
     assert manifest["ensemble"]["score"] == float(np.mean(mean.argmax(-1) == load()[1][1]))
 
 
-def test_cli_sweep_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path):
+def test_cli_sweep_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, capsys,
+                                                                  monkeypatch):
     import sqlite3
+    from types import SimpleNamespace
+
+    from conftest import SCRIPTS
+
+    monkeypatch.chdir(SCRIPTS)
+    monkeypatch.syspath_prepend(str(SCRIPTS))
+
+    def _study(store, *options, build="sweep_job:build", check=False):
+        """The test's command, run in this process: its refusals need no
+        TensorFlow start-up."""
+        code, err = _refused(capsys, "study", build, "--data", "sweep_job:load", "--seeds",
+                             "0..7", "--store", store, "--epochs", 2, "--out",
+                             Path(store).parent / f"{Path(store).stem}-report",
+                             "--replicas-per-job", 4, *options)
+        return SimpleNamespace(returncode=code, stderr=err)
 
     store = tmp_path / "seeds.db"
     cases = [
