@@ -5,6 +5,7 @@ SavedModel serves what the ensemble predicts, ...): a failing assert fails the t
 import json
 import os
 import sys
+import sysconfig
 from pathlib import Path
 
 import nbformat
@@ -15,6 +16,10 @@ NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 NAMES = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"))
 COLAB = "https://colab.research.google.com/github/keras-seeds/keras-seeds/blob/main/notebooks/"
 KERNEL = "keras-seeds-tests"
+# Where pip puts the `keras-seeds` command for this interpreter (a venv, or a
+# --user install), for the notebooks' `!keras-seeds diff`.
+SCRIPT_DIRS = [os.path.dirname(sys.executable), sysconfig.get_path("scripts"),
+               sysconfig.get_path("scripts", f"{os.name}_user")]
 
 
 def execute(name: str, cwd: Path) -> nbformat.NotebookNode:
@@ -27,7 +32,7 @@ def execute(name: str, cwd: Path) -> nbformat.NotebookNode:
     (spec / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": KERNEL, "language": "python",
-        "env": {"PATH": os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]]),
+        "env": {"PATH": os.pathsep.join([*SCRIPT_DIRS, os.environ["PATH"]]),
                 "IPYTHONDIR": str(cwd / "ipython"), "TF_CPP_MIN_LOG_LEVEL": "3"}}))
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     os.environ["JUPYTER_PATH"] = str(cwd / "jupyter")

@@ -4,6 +4,8 @@ same in every process (tests/scripts/fit_order.py records what the model saw;
 its "expected" orders are TensorFlow's stateless shuffle keyed by
 ``[data seed, epoch]``, computed apart from keras-seeds)."""
 
+import functools
+
 import pytest
 
 from conftest import run_script_json
@@ -17,13 +19,20 @@ PROCESSES = [["3:plain", "4:plain", "3:initial_epoch", "3:dict", "3:interrupted"
              ["3:keras316_plain", "3:keras316"], ["3:unreachable"]]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def runs():
+    return _runs()
+
+
+# Cached per worker process: xdist may run other modules' tests between these,
+# which makes pytest set a module-scoped fixture up again.
+@functools.lru_cache(maxsize=None)
+def _runs():
     return {spec: run for specs in PROCESSES
             for spec, run in run_script_json("fit_order.py", *specs).items()}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def seed_3(runs):
     return runs["3:plain"]
 
