@@ -22,6 +22,7 @@ def train(backup: str, kill_at: int) -> None:
     from sklearn.datasets import load_digits
 
     import keras_seeds as ks
+    from keras_seeds.demo import digits_mlp
     from keras_seeds.records.fingerprint import weights_fingerprint
 
     class KillAt(keras.callbacks.Callback):  # stands in for a preemption
@@ -35,12 +36,7 @@ def train(backup: str, kill_at: int) -> None:
     digits = load_digits()
     x, y = (digits.data / 16).astype("float32"), digits.target
     seed = ks.SeedCallback(42, manifest=None)
-    model = keras.Sequential([
-        keras.Input((64,)),
-        keras.layers.Dense(64, activation="relu"),
-        keras.layers.Dropout(0.2),
-        keras.layers.Dense(10, activation="softmax"),
-    ])
+    model = digits_mlp()  # 64-64(relu)-Dropout(0.2)-10
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x, y, batch_size=64, epochs=3, verbose=0, callbacks=[
         seed, ks.BackupAndRestore(backup, save_freq=10), KillAt()])
