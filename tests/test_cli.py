@@ -6,17 +6,23 @@ from pathlib import Path
 from conftest import run_python
 
 
-def demo(tmp_path, seed, name):
-    result = run_python("-m", "keras_seeds.cli", "demo", "--seed", seed, "--epochs", 2,
-                        "--manifest", tmp_path / name)
-    return dict(line.split(None, 1) for line in result.stdout.splitlines()
+def demo(tmp_path, seed, name, capsys=None):
+    """``keras-seeds demo`` in a fresh process, or in this one given ``capsys``."""
+    argv = ["demo", "--seed", seed, "--epochs", 2, "--manifest", tmp_path / name]
+    if capsys is None:
+        out = run_python("-m", "keras_seeds.cli", *argv).stdout
+    else:
+        code, out, _ = _in_process(capsys, *argv)
+        assert code == 0
+    return dict(line.split(None, 1) for line in out.splitlines()
                 if line.split(None, 1)[0] in ("seed", "val_accuracy", "manifest")) | {
-        "sha": result.stdout.split("weights sha256")[1].split()[0]}
+        "sha": out.split("weights sha256")[1].split()[0]}
 
 
-def _refused(capsys, *argv) -> tuple[int, str]:
-    """The command run in this process (its refusals need no TensorFlow start-up):
-    the exit code (argparse's or ``main``'s) and stderr."""
+def _in_process(capsys, *argv) -> tuple[int, str, str]:
+    """The command run in this process through ``cli.main`` (what needs no
+    training needs no TensorFlow start-up): the exit code (argparse's or
+    ``main``'s), stdout and stderr."""
     from keras_seeds import cli
 
     capsys.readouterr()
@@ -24,25 +30,29 @@ def _refused(capsys, *argv) -> tuple[int, str]:
         code = cli.main([str(a) for a in argv])
     except SystemExit as exit:
         code = exit.code
-    return code, capsys.readouterr().err
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
-def test_demo_repeats_bit_for_bit_and_diff_explains(tmp_path):
+def _refused(capsys, *argv) -> tuple[int, str]:
+    code, _, err = _in_process(capsys, *argv)
+    return code, err
+
+
+def test_demo_repeats_bit_for_bit_and_diff_explains(tmp_path, capsys):
     a = demo(tmp_path, 5, "a.json")
     b = demo(tmp_path, 5, "b.json")
-    c = demo(tmp_path, 6, "c.json")
+    c = demo(tmp_path, 6, "c.json", capsys)  # another seed: this process will do
     assert a["seed"] == "5" and a["sha"] == b["sha"] != c["sha"]
     manifest = json.loads((tmp_path / "a.json").read_text())
     assert manifest["result"]["weights_sha256"] == a["sha"]
 
-    same = run_python("-m", "keras_seeds.cli", "diff", tmp_path / "a.json",
-                      tmp_path / "b.json", check=False)
-    assert same.returncode == 0
-    assert "1. The runs match: same inputs and bit-identical final weights." in same.stdout
-    differ = run_python("-m", "keras_seeds.cli", "diff", tmp_path / "a.json",
-                        tmp_path / "c.json", check=False)
-    assert differ.returncode == 1
-    assert "1. The seed differs: seed.master is 5 in A and 6 in B" in differ.stdout
+    code, out, _ = _in_process(capsys, "diff", tmp_path / "a.json", tmp_path / "b.json")
+    assert code == 0
+    assert "1. The runs match: same inputs and bit-identical final weights." in out
+    code, out, _ = _in_process(capsys, "diff", tmp_path / "a.json", tmp_path / "c.json")
+    assert code == 1
+    assert "1. The seed differs: seed.master is 5 in A and 6 in B" in out
 
 
 def test_cli_rejects_bad_input_clearly(tmp_path, capsys):
