@@ -1,4 +1,4 @@
-"""The ``keras-seeds`` command line: study, report, compare, demo, audit, diff."""
+"""The ``keras-seeds`` command line: study, attribute, report, compare, demo, audit, diff."""
 
 from __future__ import annotations
 
@@ -182,6 +182,52 @@ def _cmd_sweep(args) -> int:
     return 0
 
 
+def _cmd_attribute(args) -> int:
+    from keras_seeds.attributions import check_sources
+
+    if args.data is None:
+        raise ValueError("`--data` is required: MODULE:LOAD_FN returning ((x_train, y_train), "
+                         "(x_val, y_val)).")
+    # Checked before TensorFlow starts: a bad command line fails at once.
+    sources = check_sources(args.sources)
+    if args.seeds_per_source < 2:
+        raise ValueError(f"`--seeds-per-source` must be an int >= 2 (a variance needs two "
+                         f"runs); received --seeds-per-source={args.seeds_per_source}.")
+    from keras_seeds.store import SeedStore
+
+    if os.path.exists(args.store):
+        SeedStore(args.store, create=False)
+    else:
+        SeedStore.check_can_create(args.store)
+    build_fn = load_function(args.build_fn, "BUILD_FN")
+    load_fn = load_function(args.data, "--data")
+    from keras_seeds.attributions import attribute
+
+    engine = None if args.scheduler is None else _cluster(args.scheduler, build_fn, load_fn)
+    result = attribute(build_fn, load_fn, sources=sources,
+                       seeds_per_source=args.seeds_per_source, epochs=args.epochs,
+                       seed=0 if args.seed is None else args.seed,
+                       compile_kwargs=_sweep_compile_kwargs(build_fn, args),
+                       fit_kwargs={} if args.batch_size is None else {"batch_size": args.batch_size},
+                       replicas_per_job=args.replicas_per_job or "auto", store=args.store,
+                       config=args.config, metric=args.metric,
+                       progress=False if args.quiet else "auto", engine=engine)
+    print(result.text())
+    print()
+    print(result.sentence())
+    os.makedirs(args.out, exist_ok=True)
+    plot = os.path.join(args.out, "attribution.png")
+    result.plot(plot)
+    from keras_seeds._files import write_json_atomically
+
+    table = os.path.join(args.out, "attribution.json")
+    write_json_atomically(table, result.to_dict())
+    print(f"{'plot':<16}{plot}")
+    print(f"{'table':<16}{table}")
+    print(f"{'store':<16}{args.store} (configurations {args.config}/...)")
+    return 0
+
+
 def _cluster(address: str, *functions):
     """A client of the Dask scheduler at ``address``; the user's modules that
     ``functions`` come from travel with the tasks (pickled by value), so the
@@ -238,6 +284,14 @@ def _print_study(study) -> None:
     print(f"best of {n:<8}{number(tang)} expected from {n} fresh seeds (Tang et al. 2020; "
           f"{number(dodge)} with replacement, Dodge et al. 2019): picking the best adds "
           f"{number(abs(tang - summary['mean']))} over the mean")
+    if study.correct is not None and study.n >= 3:
+        print(f"seed or set     {study.noise().sentence()}")
+    if study.test_scores is not None and study.n >= 4:
+        agreement = study.test_agreement()
+        expected = ("" if agreement["expected"] is None else
+                    f"; the test-set noise alone allows about {number(agreement['expected'])}")
+        print(f"val -> test     rank correlation {number(agreement['spearman'])} (95% CI "
+              f"{interval(agreement['spearman_ci'])}){expected}")
     if study.ensemble_score is not None:
         gain = study.ensemble_gain()
         print(f"ensemble        {number(gain['ensemble'])} ({gain['over_mean']:+.4g} over the "
@@ -358,6 +412,38 @@ def build_parser() -> argparse.ArgumentParser:
                        help="report format")
     study.add_argument("--verbose", type=int, default=0)
     study.set_defaults(run=_cmd_study)
+
+    attribute = commands.add_parser(
+        "attribute", help="which source of randomness (weights, data order, Dropout) moves "
+        "your model's score: each varied alone, as fused replicas")
+    attribute.add_argument("build_fn", metavar="MODULE:BUILD_FN",
+                           help="a function returning your Keras model (compiled or not)")
+    attribute.add_argument("--data", metavar="MODULE:LOAD_FN",
+                           help="returns ((x_train, y_train), (x_val, y_val))")
+    attribute.add_argument("--sources", default="init,data,noise",
+                           help="sub-seeds to vary one at a time (default init,data,noise; "
+                           "also augment)")
+    attribute.add_argument("--seeds-per-source", type=_positive_int, default=16,
+                           help="runs per source, and for all sources at once (default 16)")
+    attribute.add_argument("--epochs", type=_positive_int, default=20)
+    attribute.add_argument("--seed", type=_seed_arg, default=None,
+                           help="base seed: the pinned sub-seeds are its (default 0)")
+    attribute.add_argument("--store", default="attribution.db",
+                           help="the seed store (SQLite); runs already there are skipped")
+    attribute.add_argument("--config", default="attribution",
+                           help="name prefix of the groups' configurations in the store")
+    attribute.add_argument("--batch-size", type=_positive_int)
+    attribute.add_argument("--loss", help="loss for an uncompiled model")
+    attribute.add_argument("--optimizer", default="adam")
+    attribute.add_argument("--metric", help="the score, on the validation data")
+    attribute.add_argument("--replicas-per-job", type=_positive_int,
+                           help="runs fused into one fit (default: chosen from the model)")
+    attribute.add_argument("--scheduler", metavar="ADDRESS",
+                           help="train the chunks on this Dask scheduler")
+    attribute.add_argument("--out", default="keras-seeds-attribution",
+                           help="directory for attribution.png and attribution.json")
+    attribute.add_argument("--quiet", action="store_true", help="no progress bar")
+    attribute.set_defaults(run=_cmd_attribute)
 
     report = commands.add_parser("report", help="write the report of a saved study")
     report.add_argument("study", nargs="?", help="a study.json (SeedStudy.save)")

@@ -3,7 +3,8 @@
 One row per (configuration, seed): its status (``done``, ``diverged``,
 ``discarded``, ``failed`` with the error), score, final and per-epoch metrics,
 optional outputs (validation predictions, for ensemble scores), timing and
-manifest; and per configuration the scores of the ensemble of its seeds. A configuration is identified by the hash of what defines it
+manifest; per seed and evaluation split, its per-example correctness (one bit
+each) or loss (float16); and per configuration the scores of the ensemble of its seeds. A configuration is identified by the hash of what defines it
 (architecture, hyperparameters, data fingerprint), so two configurations live
 side by side in one store and are compared from it.
 
@@ -30,6 +31,8 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 SCHEMA_VERSION = 1
 # PRAGMA application_id marks the file as a keras-seeds store ("KSSD").
@@ -70,15 +73,61 @@ CREATE TABLE IF NOT EXISTS weights (
     seed INTEGER NOT NULL,
     arrays BLOB NOT NULL,
     PRIMARY KEY (config_hash, seed)
+);
+CREATE TABLE IF NOT EXISTS examples (
+    config_hash TEXT NOT NULL REFERENCES configs(config_hash),
+    seed INTEGER NOT NULL,
+    split TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (config_hash, seed, split)
 )
 """
-# Stores made before ensembles and weights were kept lack those tables; they are
-# added on the first write (older readers ignore them: the schema version stays).
-_ENSEMBLES, _WEIGHTS = _SCHEMA[_SCHEMA.index("CREATE TABLE IF NOT EXISTS ensembles"):].split(";")
+# Stores made before ensembles, weights and per-example results were kept lack
+# those tables; they are added on the first write (older readers ignore them:
+# the schema version stays).
+_ENSEMBLES, _WEIGHTS, _EXAMPLES = _SCHEMA[
+    _SCHEMA.index("CREATE TABLE IF NOT EXISTS ensembles"):].split(";")
+EXAMPLE_KINDS = ("correct", "loss")
 
 
 class StoreError(ValueError):
     """A path that cannot be used as a seed store, with the reason."""
+
+
+@dataclass(frozen=True)
+class PerExample:
+    """One seed's result on every example of an evaluation split, kept
+    compactly: ``"correct"`` as one bit per example (classification),
+    ``"loss"`` as float16 (anything else).
+
+    Example:
+
+    >>> record = PerExample("correct", np.array([1, 0, 1, 1, 0, 0, 0, 1, 1], bool))
+    >>> len(record.encode()), PerExample.decode("correct", 9, record.encode()).values.tolist()
+    (2, [True, False, True, True, False, False, False, True, True])
+    """
+
+    kind: str
+    values: np.ndarray
+
+    def __post_init__(self):
+        if self.kind not in EXAMPLE_KINDS:
+            raise ValueError(f"`kind` must be one of {', '.join(EXAMPLE_KINDS)}; received "
+                             f"kind={self.kind!r}.")
+
+    def encode(self) -> bytes:
+        if self.kind == "correct":
+            return np.packbits(np.asarray(self.values, bool)).tobytes()
+        return np.asarray(self.values, "<f2").tobytes()
+
+    @classmethod
+    def decode(cls, kind: str, count: int, data: bytes) -> "PerExample":
+        if kind == "correct":
+            bits = np.unpackbits(np.frombuffer(data, np.uint8), count=count)
+            return cls(kind, bits.astype(bool))
+        return cls(kind, np.frombuffer(data, "<f2").astype(np.float32))
 
 
 @dataclass
@@ -97,6 +146,8 @@ class SeedRun:
     manifest: dict[str, Any] | None = None
     # The trained model's variables (an .npz), kept apart: runs() does not read them.
     weights: bytes | None = field(default=None, repr=False)
+    # {split: PerExample}, kept apart too (SeedStore.examples reads them).
+    examples: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -328,6 +379,13 @@ class SeedStore:
                     connection.execute(_WEIGHTS)
                     connection.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)",
                                        (key, int(run.seed), run.weights))
+                if cursor.rowcount and run.examples:
+                    connection.execute(_EXAMPLES)
+                    for split, record in run.examples.items():
+                        connection.execute(
+                            "INSERT OR REPLACE INTO examples VALUES (?, ?, ?, ?, ?, ?)",
+                            (key, int(run.seed), split, record.kind, len(record.values),
+                             record.encode()))
             return written
 
         if not runs:
@@ -375,6 +433,19 @@ class SeedStore:
             except sqlite3.OperationalError:  # a store made before ensembles were kept
                 return None
         return None if row is None else (json.loads(row[0]), _loads(row[1]))
+
+    def examples(self, key: str, split: str = "validation") -> dict[int, PerExample]:
+        """``{seed: PerExample}`` of configuration ``key`` on ``split``
+        (``"validation"`` or ``"test"``): each seed's per-example correctness
+        or loss, as the sweep kept it."""
+        with self._connection() as connection:
+            try:
+                rows = connection.execute(
+                    "SELECT seed, kind, count, data FROM examples WHERE config_hash = ? AND "
+                    "split = ? ORDER BY seed", (key, split)).fetchall()
+            except sqlite3.OperationalError:  # a store made before they were kept
+                return {}
+        return {seed: PerExample.decode(kind, count, data) for seed, kind, count, data in rows}
 
     def weights(self, key: str, seeds=None) -> dict[int, bytes]:
         """``{seed: .npz bytes}`` of the trained variables kept for configuration

@@ -6,9 +6,10 @@ import sqlite3
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from keras_seeds.store import SCHEMA_VERSION, SeedRun, SeedStore, StoreError
+from keras_seeds.store import SCHEMA_VERSION, PerExample, SeedRun, SeedStore, StoreError
 
 from conftest import run_python
 
@@ -165,6 +166,28 @@ def test_weights_and_ensembles_are_kept_beside_the_runs_and_older_stores_gain_th
     # A seed already done keeps its weights: a second write changes nothing.
     assert again.write(key, [SeedRun(1, "done", score=0.1, weights=b"other")]) == 0
     assert again.weights(key, seeds=[1]) == {1: b"npz-1"}
+
+
+def test_per_example_results_are_kept_compactly_and_older_stores_gain_them(tmp_path):
+    path = tmp_path / "seeds.db"
+    store = SeedStore(path)
+    key = store.add_config({"units": 64}, name="mlp")
+    with sqlite3.connect(path) as connection:
+        connection.execute("DROP TABLE examples")  # a store made before they were kept
+    assert store.examples(key) == {}
+    correct = np.random.default_rng(0).random(1000) < 0.9
+    losses = np.random.default_rng(1).random(1000).astype(np.float32)
+    store.write(key, [SeedRun(1, "done", score=float(correct.mean()),
+                              examples={"validation": PerExample("correct", correct),
+                                        "test": PerExample("loss", losses)})])
+    kept = SeedStore(path).examples(key)
+    assert list(kept) == [1] and kept[1].kind == "correct"
+    assert np.array_equal(kept[1].values, correct)
+    test = SeedStore(path).examples(key, "test")[1]
+    assert test.kind == "loss" and np.array_equal(test.values, losses.astype(np.float16))
+    with sqlite3.connect(path) as connection:
+        sizes = dict(connection.execute("SELECT split, length(data) FROM examples"))
+    assert sizes == {"validation": 125, "test": 2000}  # one bit, two bytes per example
 
 
 def test_a_name_already_given_to_another_configuration_is_refused(tmp_path):

@@ -76,6 +76,13 @@ def test_a_sweep_stores_one_row_per_seed_with_the_chunks_own_scores(tmp_path):
         stored = np.load(__import__("io").BytesIO(rows[seed].outputs))
         assert np.array_equal(stored, predictions[k])
     assert study.curves["val_accuracy"].shape == (2, 6)
+    # Each seed's per-example correctness, one bit per validation example: the
+    # examples its argmax gets right, averaging to its score.
+    assert study.correct.shape == (6, 128)
+    for k, seed in enumerate(SEEDS[4:]):
+        row = study.correct[study.seeds.tolist().index(seed)]
+        assert np.array_equal(row, predictions[k].argmax(axis=1) == y_val)
+    assert np.allclose(study.correct.mean(axis=1), study.scores, atol=1e-6)
 
 
 def test_a_failed_chunk_is_stored_as_failed_and_a_rerun_ends_with_the_same_scores(

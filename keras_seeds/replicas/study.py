@@ -7,6 +7,7 @@ import keras
 import numpy as np
 
 from keras_seeds.replicas.ensemble import check_combine
+from keras_seeds.replicas.per_example import per_example
 from keras_seeds.statistics.diversity import as_probabilities, member_diversity
 from keras_seeds.statistics.metric_names import replica_curves
 from keras_seeds.statistics.study import SeedStudy
@@ -35,7 +36,8 @@ def study_of(model, x, y, metric=None, *, test_data=None, history=None, combine=
     diversity = None
     if isinstance(outputs, np.ndarray) and outputs.ndim == 3 and outputs.shape[-1] >= 2:
         diversity = member_diversity(as_probabilities(outputs))
-    test_scores = None
+    correct = _correct(model, y, outputs, metric, per_replica[metric])
+    test_scores = test_correct = None
     if test_data is not None:
         if not isinstance(test_data, (tuple, list)) or len(test_data) not in (2, 3):
             raise ValueError("`test_data` must be a tuple (x_test, y_test) or (x_test, "
@@ -44,10 +46,22 @@ def study_of(model, x, y, metric=None, *, test_data=None, history=None, combine=
         x_test, y_test, w_test = keras.utils.unpack_x_y_sample_weight(tuple(test_data))
         test_scores = model.evaluate_replicas(x_test, y_test, batch_size=batch_size,
                                               sample_weight=w_test)[metric]
+        if w_test is None:
+            test_correct = _correct(
+                model, y_test, model.predict_replicas(x_test, batch_size=batch_size, verbose=0),
+                metric, test_scores)
     return SeedStudy(per_replica[metric], model.replica_seeds, metric=metric, name=name,
                      higher_is_better=(model.higher_is_better(metric)
                                        if higher_is_better is None else higher_is_better),
                      test_scores=test_scores,
                      curves=(None if history is None else
                              replica_curves(getattr(history, "history", history))),
-                     ensemble_score=float(ensemble_logs[metric]), diversity=diversity)
+                     ensemble_score=float(ensemble_logs[metric]), diversity=diversity,
+                     correct=correct if sample_weight is None else None,
+                     test_correct=test_correct)
+
+
+def _correct(model, y, outputs, metric, scores):
+    """The replicas' per-example correctness, when ``metric`` is an accuracy."""
+    found = per_example(model, y, outputs, metric, scores)
+    return found[1] if found is not None and found[0] == "correct" else None

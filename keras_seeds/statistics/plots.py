@@ -166,6 +166,17 @@ def val_vs_test(study):
     >>> study = SeedStudy([0.8, 0.9, 0.85], test_scores=[0.79, 0.88, 0.86], metric="acc")
     >>> val_vs_test(study).axes[0].get_ylabel()
     'test_acc'
+
+    With per-example correctness on both sets, the plot also marks what the
+    test-set noise model expects (:meth:`keras_seeds.SeedStudy.noise`):
+
+    >>> rng = np.random.default_rng(0)
+    >>> skill = rng.normal(0, 0.02, (20, 1))
+    >>> val, test = (rng.random((20, 300)) < 0.85 + skill for _ in range(2))
+    >>> study = SeedStudy(val.mean(axis=1), test_scores=test.mean(axis=1), correct=val,
+    ...                   test_correct=test, metric="acc")
+    >>> [t.get_text() for t in val_vs_test(study).axes[0].get_legend().get_texts()][1]
+    'expected test score (noise model)'
     """
     from scipy import stats
 
@@ -186,5 +197,57 @@ def val_vs_test(study):
                       fontsize="x-small")
     low, high = min(x.min(), y.min()), max(x.max(), y.max())
     axes.plot([low, high], [low, high], color="gray", linestyle=":", label="test = validation")
+    if study.correct is not None and study.test_correct is not None and study.n >= 3:
+        _mark_noise_model(axes, study, x)
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def _mark_noise_model(axes, study, x) -> None:
+    """What the test-set noise model expects: the seeds share only their
+    distribution-wise part, so the expected test score moves with the
+    validation score by the validation set's reliability, and the test set
+    adds independent noise of its own around that line (the band, +-1.96 std)."""
+    validation = study.noise(n_resamples=999)
+    test = study.noise(split="test", n_resamples=999)
+    grid = np.linspace(x.min(), x.max(), 50)
+    line = (np.mean(study.test_scores) + validation.reliability
+            * (grid - np.mean(study.scores)))
+    spread = 1.96 * test.independent_errors_std
+    axes.plot(grid, line, color=_MARK, label="expected test score (noise model)")
+    axes.fill_between(grid, line - spread, line + spread, color=_MARK, alpha=0.12,
+                      label="+-1.96 std of the test set's own noise")
+
+
+def attribution(result):
+    """Each source's variance across seeds (bars, with their intervals), the
+    all-sources variance and the independent-errors floor (dashed lines) of an
+    :class:`~keras_seeds.statistics.attribution.Attribution`.
+
+    Example: see :func:`keras_seeds.statistics.attribution.attribute_variance`.
+    """
+    groups = [*result.sources, result.total]
+    labels = [group.source if group is not result.total else "all sources" for group in groups]
+    title = f"Which source of randomness moves {result.metric or 'the score'}?"
+    figure, axes = _figure(title, "variance across seeds", "")
+    positions = np.arange(len(groups))[::-1]
+    values = np.array([group.variance for group in groups])
+    errors = np.array([[group.variance - group.variance_ci[0], group.variance_ci[1]
+                        - group.variance] for group in groups]).T
+    colors = [_BAND] * len(result.sources) + [_LINE]
+    axes.barh(positions, values, xerr=errors, color=colors, capsize=4,
+              label=f"variance, {result.confidence_level:.0%} CI")
+    for position, group in zip(positions, groups):
+        if group.distribution_variance is not None:
+            axes.plot(group.distribution_variance, position, marker="D", color=_MARK,
+                      linestyle="none")
+    if any(group.distribution_variance is not None for group in groups):
+        axes.plot([], [], marker="D", color=_MARK, linestyle="none",
+                  label="on the data distribution")
+    axes.set_yticks(positions, labels)
+    axes.axvline(result.total.variance, color=_LINE, linestyle="--", linewidth=1)
+    if result.floor is not None:
+        axes.axvline(result.floor, color="gray", linestyle=":",
+                     label="finite-set noise of the all-sources runs")
     axes.legend(loc="best", fontsize="small")
     return figure

@@ -89,6 +89,8 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
     rows += [(f"quantile {q:g}", number(v)) for q, v in summary["quantiles"].items()]
     blocks += [("h2", "Summary"), ("table", ("statistic", "value"), rows)]
 
+    blocks += _noise_blocks(study, summary)
+
     blocks.append(("h2", "Black-swan seeds"))
     found = study.outliers()
     if found:
@@ -161,6 +163,46 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
                      f"(median and MAD, Iglewicz and Hoaglin), threshold "
                      f"{statistics.OUTLIER_THRESHOLD}. Expected best of n: Dodge et al. "
                      f"2019 (with replacement) and Tang et al. 2020 (without). Made by keras-seeds {__version__}.")]
+    return blocks
+
+
+def _noise_blocks(study, summary: dict) -> list[tuple]:
+    """Seed or evaluation set: the test-set noise analysis, when the study has
+    per-example correctness, and whether the ranking carries over to test."""
+    if study.correct is None or study.n < 3:
+        return []
+    options = dict(confidence_level=summary["confidence_level"],
+                   n_resamples=summary["n_resamples"],
+                   random_state=summary["random_state"] or 0)
+    estimate = study.noise(**options)
+    level = f"{estimate.confidence_level:.0%} CI"
+    std_ci = tuple(math.sqrt(max(v, 0.0)) for v in estimate.distribution_ci)
+    blocks = [("h2", "Seed or evaluation set?"), ("p", estimate.sentence()),
+              ("table", ("", "value"), [
+                  (f"std between seeds on these {estimate.examples} examples",
+                   number(estimate.observed_std)),
+                  ("std from independent per-example errors (the finite set)",
+                   number(estimate.independent_errors_std)),
+                  ("std between seeds on the data distribution", number(estimate.distribution_std)
+                   + (" (clipped from a negative estimate)" if estimate.clipped else "")),
+                  (level, interval(std_ci)),
+                  ("reliability (distribution-wise share of the variance)",
+                   number(estimate.reliability)),
+                  (f"best seed ({estimate.best_seed}) over the median seed, on new data",
+                   f"{number(estimate.best_gap)} ({level} {interval(estimate.best_gap_ci)})"),
+                  (f"P(best of {estimate.n} here is above the median on new data)",
+                   f"{number(estimate.best_above_median)} ({level} "
+                   f"{interval(estimate.best_above_median_ci)})")])]
+    if study.test_scores is not None and study.n >= 4:
+        agreement = study.test_agreement(**options)
+        text = (f"Spearman's rank correlation of the seeds' validation and test scores is "
+                f"{number(agreement['spearman'])} ({level} "
+                f"{interval(agreement['spearman_ci'])}).")
+        if agreement["expected"] is not None:
+            text += (f" The test-set noise alone allows about "
+                     f"{number(agreement['expected'])}: the seeds share only their "
+                     "distribution-wise part between the two sets.")
+        blocks += [("h2", "Does the validation ranking carry over to test?"), ("p", text)]
     return blocks
 
 

@@ -15,6 +15,7 @@ reported anywhere.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import numbers
@@ -23,16 +24,19 @@ from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numpy as np
+from scipy import stats
 
 from keras_seeds._validation import check_choice, check_int
 from keras_seeds.seeding.contract import check_seed_list
 from keras_seeds.statistics import functions as statistics
+from keras_seeds.statistics import noise as test_set_noise
 from keras_seeds.statistics.functions import OUTLIER_THRESHOLD, SeedStudyWarning  # noqa: F401
 from keras_seeds.statistics.metric_names import (
     held_out_name,
     is_higher_better,
     replica_curves,
 )
+from keras_seeds.statistics.noise import NoiseEstimate, check_correct
 
 FORMAT = "keras-seeds-study/1"
 DEFAULT_QUANTILES = (0.05, 0.25, 0.75, 0.95)
@@ -59,9 +63,15 @@ class SeedStudy:
         ensemble_score: the score of the seeds' ensemble, for ``ensemble_gain``.
         diversity: how differently the members predict
             (:func:`keras_seeds.statistics.member_diversity`).
+        correct: per-example correctness on the evaluation set the scores
+            were computed on: 0/1 (or bool) of shape ``(seeds, examples)``,
+            one row per score, for :meth:`noise`. Only for accuracy-type
+            scores: the mean of each row must be its score.
+        test_correct: the same on the test split (with ``test_scores``).
 
     Attributes:
         scores, seeds: NumPy arrays in the same order (dropped seeds removed).
+        correct, test_correct: boolean ``(seeds, examples)`` arrays or ``None``.
         dropped_seeds: seeds whose score was NaN.
         discarded_seeds, failed_seeds: seeds of a store's sweep stopped early
             or failed (:meth:`from_store`); empty otherwise.
@@ -84,7 +94,8 @@ class SeedStudy:
     def __init__(self, scores, seeds=None, metric: str | None = None,
                  higher_is_better: bool = True, *, name: str | None = None,
                  test_scores=None, curves: Mapping | None = None,
-                 ensemble_score: float | None = None, diversity: Mapping | None = None):
+                 ensemble_score: float | None = None, diversity: Mapping | None = None,
+                 correct=None, test_correct=None):
         if isinstance(scores, Mapping):
             if seeds is not None:
                 raise ValueError("`seeds` must be None when `scores` is a mapping "
@@ -112,6 +123,12 @@ class SeedStudy:
         if ensemble_score is not None:
             ensemble_score = float(_numbers([ensemble_score], "ensemble_score")[0])
 
+        correct = _per_example(correct, "correct", scores, higher_is_better, metric)
+        if test_correct is not None and test_scores is None:
+            raise ValueError("`test_correct` needs `test_scores`: the per-example correctness "
+                             "on the test split goes with the seeds' test scores.")
+        test_correct = _per_example(test_correct, "test_correct", test_scores,
+                                    higher_is_better, metric)
         kept = np.isfinite(scores)
         if not kept.any():
             raise ValueError(f"`scores`: every score is NaN or infinite ({scores.size} "
@@ -135,6 +152,8 @@ class SeedStudy:
         self.ensemble_score = ensemble_score
         self.diversity = None if diversity is None else {
             str(k): math.nan if v is None else float(v) for k, v in diversity.items()}
+        self.correct = None if correct is None else correct[kept]
+        self.test_correct = None if test_correct is None else test_correct[kept]
 
     # ------------------------------------------------------------ basics
     @property
@@ -167,7 +186,9 @@ class SeedStudy:
         the same intervals, in any process. ``mean_t_ci`` is Student's t
         interval of the mean: with fewer than about 10 seeds bootstrap
         intervals are too narrow (docs/study.md has the measured coverage), so
-        reports lead with the t interval.
+        reports lead with the t interval. With per-example correctness
+        (``correct``) and 3 seeds or more, ``noise`` is :meth:`noise`'s
+        sentence: how much of the spread is the finite evaluation set.
 
         With 1 seed, ``std``, ``sem`` and the intervals are NaN; with 2, the
         bootstrap intervals are NaN too (a bootstrap of two values has three
@@ -215,6 +236,10 @@ class SeedStudy:
                         random_state=random_state, method=method)
         result["mean_ci"] = statistics.bootstrap_interval(scores, np.mean, **interval)
         result["iqm_ci"] = statistics.bootstrap_interval(scores, statistics.iqm, **interval)
+        if self.correct is not None:
+            result["noise"] = self.noise(confidence_level=confidence_level,
+                                         n_resamples=n_resamples,
+                                         random_state=random_state).sentence()
         return result
 
     def robust_z(self) -> np.ndarray:
@@ -331,6 +356,95 @@ class SeedStudy:
                 "over_best": sign * (self.ensemble_score - best),
                 **(self.diversity or {})}
 
+    # ------------------------------------------------- seed or test set?
+    def noise(self, n: int | None = None, split: str = "validation",
+              confidence_level: float = 0.95, n_resamples: int = 9999,
+              random_state=0) -> NoiseEstimate:
+        """How much of the spread between seeds is this finite evaluation set,
+        and how much the seeds differ on the data distribution (Jordan, ICLR
+        2024): :func:`keras_seeds.statistics.noise.noise_estimate` of
+        ``correct`` (or ``test_correct`` with ``split="test"``).
+
+        Args:
+            n: the number of seeds the best is picked from, for
+                ``best_above_median`` (default: this study's seeds).
+            split: ``"validation"`` or ``"test"``.
+            confidence_level, n_resamples, random_state: of the bootstrap over
+                seeds; the same ``random_state`` gives the same interval.
+
+        Returns:
+            A :class:`~keras_seeds.statistics.noise.NoiseEstimate`:
+            ``observed_std``, ``independent_errors_std``,
+            ``distribution_std``, ``distribution_ci`` and what they mean for
+            the best seed; ``.sentence()`` says it in words.
+
+        Example (seeds that differ only in which examples they get wrong):
+
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> correct = rng.random((40, 360)) < 0.9
+        >>> study = SeedStudy(correct.mean(axis=1), metric="val_accuracy", correct=correct)
+        >>> estimate = study.noise()
+        >>> round(estimate.observed_std / estimate.independent_errors_std, 1)
+        1.0
+        >>> estimate.distribution_ci[0] <= 0 <= estimate.distribution_ci[1]
+        True
+        """
+        check_choice(split, "split", ("validation", "test"))
+        correct = self.correct if split == "validation" else self.test_correct
+        if correct is None:
+            raise ValueError(
+                f"`{'correct' if split == 'validation' else 'test_correct'}`: this study has "
+                f"no per-example correctness on its {split} data; make it with "
+                "SeededModel.study, sweep (a classification's store keeps it) or pass "
+                f"`{'correct' if split == 'validation' else 'test_correct'}=`.")
+        if self.n < 3:
+            raise ValueError(f"`correct`: the noise analysis needs at least 3 seeds; this "
+                             f"study has {self.n}.")
+        return test_set_noise.noise_estimate(
+            correct, seeds=self.seeds, n=n, confidence_level=confidence_level,
+            n_resamples=n_resamples, random_state=random_state, split=split)
+
+    def test_agreement(self, confidence_level: float = 0.95, n_resamples: int = 9999,
+                       random_state=0) -> dict[str, Any]:
+        """Whether the seeds' ranking on the validation data carries over to
+        the test data: Spearman's rank correlation of the two scores across
+        seeds, with a bootstrap interval over seeds, and (with ``correct``
+        and ``test_correct``) the correlation the test-set noise alone
+        allows (:func:`keras_seeds.statistics.noise.expected_rank_correlation`).
+
+        Example:
+
+        >>> study = SeedStudy([0.90, 0.80, 0.85, 0.87], metric="acc",
+        ...                   test_scores=[0.88, 0.81, 0.86, 0.83])
+        >>> agreement = study.test_agreement()
+        >>> round(agreement["spearman"], 2), agreement["expected"]
+        (0.8, None)
+        """
+        if self.test_scores is None:
+            raise ValueError("test_agreement: this study has no `test_scores`; give the "
+                             "sweep a test split (or SeededModel.study `test_data=`).")
+        confidence_level = statistics.check_confidence_level(confidence_level)
+        rho = float(stats.spearmanr(self.scores, self.test_scores).statistic)
+        interval = (math.nan, math.nan)
+        if self.n >= 4:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = stats.bootstrap(
+                    (self.scores, self.test_scores),
+                    lambda a, b, axis=-1: _spearman(a, b, axis), paired=True, vectorized=True,
+                    confidence_level=confidence_level, n_resamples=n_resamples,
+                    method="percentile", batch=1000, rng=np.random.default_rng(random_state))
+            interval = (float(result.confidence_interval.low),
+                        float(result.confidence_interval.high))
+        expected = None
+        if self.correct is not None and self.test_correct is not None and self.n >= 3:
+            expected = test_set_noise.expected_rank_correlation(
+                self.noise(n_resamples=n_resamples, random_state=random_state),
+                self.noise(split="test", n_resamples=n_resamples, random_state=random_state))
+        return {"spearman": rho, "spearman_ci": interval, "expected": expected,
+                "confidence_level": confidence_level}
+
     # ------------------------------------------------------------ plots
     def plot_distribution(self, path=None, **summary_kwargs):
         """Histogram and density of the scores, mean and its CI, outliers
@@ -434,6 +548,7 @@ class SeedStudy:
                                else _json_floats(self.ensemble_score)),
             "diversity": (None if self.diversity is None else
                           {k: _json_floats(v) for k, v in self.diversity.items()}),
+            "correct": _packed(self.correct), "test_correct": _packed(self.test_correct),
         }
 
     @classmethod
@@ -472,7 +587,9 @@ class SeedStudy:
                        test_scores=None if test is None else
                        _from_json(test) + [None] * (len(seeds) - kept),
                        curves=curves, ensemble_score=data.get("ensemble_score"),
-                       diversity=data.get("diversity"))
+                       diversity=data.get("diversity"),
+                       correct=_unpacked(data.get("correct"), len(seeds) - kept),
+                       test_correct=_unpacked(data.get("test_correct"), len(seeds) - kept))
         study.discarded_seeds = np.array(data.get("discarded_seeds") or [], dtype=np.int64)
         study.failed_seeds = np.array(data.get("failed_seeds") or [], dtype=np.int64)
         return study
@@ -555,8 +672,9 @@ class SeedStudy:
         The score of each seed that finished (``done``) and of each that
         diverged (a NaN score, dropped with a warning); seeds discarded early
         or failed are left out and counted in ``discarded_seeds`` and
-        ``failed_seeds``. The metric, its direction and the learning curves
-        come from the store.
+        ``failed_seeds``. The metric, its direction, the learning curves and
+        (for a classification) the per-example correctness on the validation
+        and test data come from the store.
 
         Example:
 
@@ -593,6 +711,8 @@ class SeedStudy:
         tested = all(test_name in run.metrics for run in scored)
         ensemble = store.ensemble(key)
         finished = sorted(run.seed for run in scored if run.status == "done")
+        correct = {split: _stored_correct(store, key, split, scored)
+                   for split in ("validation", "test")}
         study = cls({run.seed: math.nan if run.score is None else run.score for run in scored},
                     metric=metric,
                     test_scores=([run.metrics[test_name] for run in scored] if tested
@@ -602,7 +722,9 @@ class SeedStudy:
                                     and ensemble[0] == finished else None),
                     higher_is_better=(is_higher_better(metric) if higher is None and metric
                                       else True if higher is None else bool(higher)),
-                    name=configs[key]["name"], curves=curves)
+                    name=configs[key]["name"], curves=curves,
+                    correct=correct["validation"],
+                    test_correct=correct["test"] if tested else None)
         study.discarded_seeds = np.array([r.seed for r in runs if r.status == "discarded"],
                                          dtype=np.int64)
         study.failed_seeds = np.array([r.seed for r in runs if r.status == "failed"],
@@ -661,6 +783,30 @@ class SeedStudy:
 
 
 # ---------------------------------------------------------------- helpers
+def _per_example(correct, name: str, scores, higher_is_better, metric) -> np.ndarray | None:
+    """``correct`` as a ``(seeds, examples)`` bool array whose rows match ``scores``."""
+    if correct is None:
+        return None
+    if not higher_is_better:
+        raise ValueError(
+            f"`{name}`: per-example correctness goes with an accuracy (a higher-is-better "
+            f"score in [0, 1]); this study's score {metric or 'score'!r} is lower-is-better "
+            "(a loss or an error), so it has no correctness analysis.")
+    correct = check_correct(correct, name, seeds=scores.size)
+    means = correct.mean(axis=1)
+    finite = np.isfinite(scores)
+    # Keras' accuracies are float32 means: a few ulps, never a whole example.
+    off = np.flatnonzero(finite & ~np.isclose(means, scores, rtol=0, atol=1e-5))
+    if off.size:
+        row = int(off[0])
+        raise ValueError(
+            f"`{name}`: row {row} has mean {means[row]:.6g} but its score is "
+            f"{scores[row]:.6g}; per-example correctness must be on the examples the "
+            f"scores were computed on, unweighted, one row per seed in the scores' order "
+            f"({off.size} rows differ).")
+    return correct
+
+
 def _numbers(values, name: str) -> np.ndarray:
     """``values`` as a 1-D float array; ``None`` becomes NaN; anything that is not
     a real number (strings, bools, objects) is a ``TypeError`` naming it."""
@@ -680,6 +826,50 @@ def _numbers(values, name: str) -> np.ndarray:
             raise TypeError(f"`{name}` must hold numbers; received {name}[{index}]={item!r} "
                             f"of type {type(item).__name__}.")
     return np.array([math.nan if item is None else float(item) for item in items], dtype=float)
+
+
+def _stored_correct(store, key: str, split: str, scored: list) -> np.ndarray | None:
+    """The per-example correctness a store keeps for the ``scored`` runs, one row
+    each (zeros for a diverged run, whose NaN score is dropped); ``None`` unless
+    every finished run has it."""
+    kept = store.examples(key, split)
+    done = [run.seed for run in scored if run.status == "done"]
+    if not done or any(seed not in kept or kept[seed].kind != "correct" for seed in done):
+        return None
+    width = len(kept[done[0]].values)
+    if any(len(kept[seed].values) != width for seed in done):
+        return None  # not one evaluation set: no analysis rather than a wrong one
+    return np.stack([kept[run.seed].values if run.status == "done"
+                     else np.zeros(width, bool) for run in scored])
+
+
+def _packed(correct) -> dict | None:
+    """Per-example correctness for JSON: one bit per seed and example."""
+    if correct is None:
+        return None
+    return {"shape": list(correct.shape),
+            "bits": base64.b64encode(np.packbits(correct, axis=None).tobytes()).decode()}
+
+
+def _unpacked(data, dropped: int) -> np.ndarray | None:
+    """:func:`_packed` read back, with ``dropped`` rows of zeros for the seeds
+    whose NaN scores were dropped (they are dropped again)."""
+    if data is None:
+        return None
+    shape = tuple(data["shape"])
+    bits = np.frombuffer(base64.b64decode(data["bits"]), dtype=np.uint8)
+    correct = np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
+    return np.concatenate([correct, np.zeros((dropped, shape[1]), bool)])
+
+
+def _spearman(a, b, axis=-1):
+    """Spearman's rho along ``axis`` of resampled pairs (ties as average ranks)."""
+    ranks = [stats.rankdata(v, axis=axis) for v in (a, b)]
+    centred = [r - r.mean(axis=axis, keepdims=True) for r in ranks]
+    top = (centred[0] * centred[1]).sum(axis=axis)
+    bottom = np.sqrt((centred[0] ** 2).sum(axis=axis) * (centred[1] ** 2).sum(axis=axis))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return top / bottom
 
 
 def _curve(values, name, seeds: int) -> np.ndarray:
