@@ -33,6 +33,7 @@ _EXPORTS = {
     "diff_manifests": "records.diff", "explain_diff": "records.diff",
     # one run, and K replicas
     "SeedCallback": "callback", "BackupAndRestore": "backup", "sweep": "sweeps",
+    "attribute": "attributions",
     "SeededModel": "replicas.model", "replica_key": "statistics.metric_names",
     "ReplicaEarlyStopping": "replicas.early_stopping",
     "SeedEnsemble": "replicas.ensemble", "SeedTensorBoard": "seed_tensorboard",

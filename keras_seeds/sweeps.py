@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,10 +29,11 @@ from keras_seeds.callback import architecture_fingerprint
 from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
 from keras_seeds.records.manifest import environment_section
 from keras_seeds.replicas.model import SeededModel
-from keras_seeds.seeding.contract import check_seed_list
+from keras_seeds.replicas.per_example import per_example
+from keras_seeds.seeding.contract import SUBSEED_NAMES, Seeds, check_seed, check_seed_list
 from keras_seeds.statistics.metric_names import replica_curves
 from keras_seeds.statistics.study import SeedStudy
-from keras_seeds.store import SeedRun, SeedStore
+from keras_seeds.store import PerExample, SeedRun, SeedStore
 from keras_seeds.sweep_progress import SweepProgress
 
 # Beyond this many fused replicas a seed costs no less on a CPU: the digits MLP
@@ -114,6 +116,26 @@ def _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric) -> d
     }
 
 
+def check_pinned(pinned) -> dict[str, int]:
+    """``pinned`` as ``{sub-seed name: seed}`` (``None`` is ``{}``).
+
+    Example:
+
+    >>> check_pinned({"data": 7}), check_pinned(None)
+    ({'data': 7}, {})
+    >>> check_pinned({"order": 7})
+    Traceback (most recent call last):
+    ...
+    ValueError: `pinned` must be a dict {sub-seed name: seed} with names among init, data, noise, augment, split; received pinned={'order': 7}.
+    """
+    if pinned is None:
+        return {}
+    if not isinstance(pinned, dict) or not set(pinned) <= set(SUBSEED_NAMES):
+        raise must_be("pinned", "a dict {sub-seed name: seed} with names among "
+                      + ", ".join(SUBSEED_NAMES), pinned)
+    return {name: check_seed(value, f"pinned[{name!r}]") for name, value in pinned.items()}
+
+
 def _check_discard(discard, epochs: int):
     """``discard`` as ``(after_epochs, fraction)``, or ``None``."""
     if discard is None:
@@ -134,7 +156,7 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
           compile_kwargs: dict | None = None, fit_kwargs: dict | None = None,
           replicas_per_job: "int | str" = "auto", store="seeds.db",
           config: str | None = None, metric: str | None = None, ensemble: bool = True,
-          keep_weights: bool = False, discard=None,
+          keep_weights: bool = False, discard=None, pinned: dict | None = None,
           progress: "bool | str" = "auto", engine=None, track=None) -> SeedStudy:
     """Trains ``build_fn``'s model once per seed and returns their study.
 
@@ -169,6 +191,10 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
             They stop changing, but a fused chunk still computes them: the
             saving is in what you look at, not in time. Part of the
             configuration (a sweep with another ``discard`` is another group).
+        pinned: sub-seeds held fixed for every seed, by name
+            (``{"data": 7}``: every seed trains on one data order, so the
+            spread is that of the other sources; see
+            :func:`keras_seeds.attribute`). Part of the configuration.
         progress: a progress bar on stderr (seeds done, seeds per minute, ETA,
             best and worst score so far): ``"auto"`` shows it when stderr is a
             terminal, ``True`` always, ``False`` never.
@@ -192,7 +218,11 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     Returns:
         The :class:`~keras_seeds.SeedStudy` of this configuration's seeds in
         the store (``SeedStudy.from_store``), with the ensemble score when
-        ``ensemble`` and the test scores when ``data`` has a test split.
+        ``ensemble`` and the test scores when ``data`` has a test split. The
+        store keeps each seed's per-example correctness on the validation
+        (and test) data when the score is an accuracy, else its per-example
+        loss (:class:`~keras_seeds.store.PerExample`): the study's
+        :meth:`~keras_seeds.SeedStudy.noise` works from it.
 
     A chunk whose training raises an ``Exception`` (out of memory, say) is
     logged, its seeds are stored as ``failed`` with the error, and the sweep
@@ -210,15 +240,42 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     ...               store=path, config="mlp")
     >>> study.n, study.metric, study.name, study.ensemble_score is not None
     (3, 'accuracy', 'mlp', True)
+    >>> study.correct.shape  # per-example correctness: 3 seeds, 360 validation examples
+    (3, 360)
     """
+    seeds = check_seed_list(list(seeds), "seeds")
+    trackers = _trackers(track)
+    return _sweep_groups(
+        build_fn, data, [SweepGroup(config, seeds, check_pinned(pinned))], epochs=epochs,
+        compile_kwargs=compile_kwargs, fit_kwargs=fit_kwargs, replicas_per_job=replicas_per_job,
+        store=store, metric=metric, ensemble=ensemble, keep_weights=keep_weights,
+        discard=discard, progress=progress, engine=engine, trackers=trackers)[0]
+
+
+@dataclass
+class SweepGroup:
+    """Seeds that share a configuration in the store: the same sub-seeds
+    ``pinned`` for each (``{}``: none)."""
+
+    config: str | None
+    seeds: list[int]
+    pinned: dict = field(default_factory=dict)
+
+
+def _sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kwargs,
+                  fit_kwargs, replicas_per_job, store, metric, ensemble, keep_weights, discard,
+                  progress, engine, trackers) -> list[SeedStudy]:
+    """:func:`sweep` of several groups at once: the seeds of all groups are cut
+    into chunks in the order given, so one fused chunk may hold seeds of two
+    groups (replicas with different sub-seeds pinned), and each group's rows
+    go to its own configuration. Returns each group's study."""
     import keras
 
-    seeds = check_seed_list(list(seeds), "seeds")
+    seeds = check_seed_list([seed for group in groups for seed in group.seeds], "seeds")
     epochs = check_int(epochs, "epochs", minimum=1)
     discard = _check_discard(discard, epochs)
     if progress not in (True, False, "auto"):
         raise must_be("progress", "True, False or 'auto'", progress)
-    trackers = _trackers(track)
     compile_kwargs = dict(compile_kwargs or {"optimizer": "adam",
                                              "loss": "sparse_categorical_crossentropy",
                                              "metrics": ["accuracy"]})
@@ -240,7 +297,7 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
         SeedStore.check_can_create(store)
     splits = _splits(data)
     (x, y), (x_val, y_val) = splits[:2]
-    probe = SeededModel(build_fn, seeds=seeds[:1])
+    probe = SeededModel(build_fn, seeds=[Seeds(seeds[0], **groups[0].pinned)])
     probe.compile(**_fresh(compile_kwargs))
     # One example builds the metrics, to name the score (inputs may be a dict).
     first = keras.tree.map_structure(lambda array: array[:1], (x_val, y_val))
@@ -262,27 +319,35 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     else:
         size = check_int(replicas_per_job, "replicas_per_job", minimum=1)
     seed_store = SeedStore(store)  # only now: bad arguments leave no store behind
-    key = seed_store.add_config(definition, name=config)
+    keys = [seed_store.add_config({**definition, **({"pinned": dict(sorted(
+        group.pinned.items()))} if group.pinned else {})}, name=group.config)
+        for group in groups]
+    key_of = {seed: key for group, key in zip(groups, keys) for seed in group.seeds}
     for tracker in trackers:
-        tracker.start_sweep({"config": seed_store.configs()[key]["name"], "epochs": epochs,
+        tracker.start_sweep({"config": seed_store.configs()[keys[0]]["name"], "epochs": epochs,
                              **{name: _hparam(value) for name, value in compile_kwargs.items()
                                 if name in ("optimizer", "loss")},
                              **{name: value for name, value in fit_kwargs.items()
                                 if isinstance(value, (bool, int, float, str))}})
-    done = seed_store.done_seeds(key)
+    done = set().union(*(seed_store.done_seeds(key) & set(group.seeds)
+                         for group, key in zip(groups, keys)))
     arguments = dict(build_fn=build_fn, data=data if callable(data) else splits,
                      compile_kwargs=compile_kwargs, fit_kwargs=fit_kwargs, epochs=epochs,
                      metric=metric, higher_is_better=definition["higher_is_better"],
-                     ensemble=ensemble, discard=discard, keep_weights=keep_weights)
+                     ensemble=ensemble, discard=discard, keep_weights=keep_weights,
+                     pinned={seed: group.pinned for group in groups for seed in group.seeds
+                             if group.pinned})
     todo = [chunk for chunk in (seeds[start:start + size] for start in range(0, len(seeds), size))
             if not set(chunk) <= done]
     shown = sys.stderr.isatty() if progress == "auto" else progress
     with SweepProgress(len(seeds), definition["higher_is_better"], metric,
                        enabled=shown) as bar:
-        bar.add([run for run in seed_store.runs(key) if run.seed in set(seeds)], fresh=False)
+        bar.add([run for group, key in zip(groups, keys) for run in seed_store.runs(key)
+                 if run.seed in set(group.seeds)], fresh=False)
 
         def write(runs: list) -> None:
-            seed_store.write(key, runs)
+            for key in keys:
+                seed_store.write(key, [run for run in runs if key_of[run.seed] == key])
             bar.add(runs)
             for tracker in trackers:
                 tracker.log_runs(runs)
@@ -298,13 +363,16 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
             for tracker in trackers:
                 tracker.abort()
             raise
-    if ensemble:
-        _score_ensemble(seed_store, key, compile_kwargs, splits[1],
-                        fit_kwargs.get("batch_size"))
-    study = SeedStudy.from_store(seed_store.path, config=key)
+    studies = []
+    for group, key in zip(groups, keys):
+        if ensemble:
+            _score_ensemble(seed_store, key, compile_kwargs, splits[1],
+                            fit_kwargs.get("batch_size"))
+        studies.append(SeedStudy.from_store(seed_store.path, config=key))
     for tracker in trackers:
-        tracker.end_sweep(study, [run for run in seed_store.runs(key) if run.seed in set(seeds)])
-    return study
+        tracker.end_sweep(studies[0], [run for run in seed_store.runs(keys[0])
+                                       if run.seed in set(groups[0].seeds)])
+    return studies
 
 
 def _trackers(track) -> list:
@@ -345,8 +413,9 @@ class _Chunks:
     """Trains one fused chunk of seeds and turns it into store rows."""
 
     def __init__(self, build_fn, compile_kwargs, fit_kwargs, epochs, splits, metric,
-                 higher_is_better, ensemble, discard, keep_weights):
+                 higher_is_better, ensemble, discard, keep_weights, pinned=None):
         self.build_fn, self.compile_kwargs, self.fit_kwargs = build_fn, compile_kwargs, fit_kwargs
+        self.pinned = dict(pinned or {})  # seed -> its pinned sub-seeds, for those with any
         self.epochs, self.splits, self.metric = epochs, splits, metric
         self.higher_is_better, self.ensemble, self.discard = higher_is_better, ensemble, discard
         self.keep_weights = keep_weights
@@ -354,10 +423,10 @@ class _Chunks:
 
     @classmethod
     def create(cls, *, build_fn, data, compile_kwargs, fit_kwargs, epochs, metric,
-               higher_is_better, ensemble, discard, keep_weights) -> "_Chunks":
+               higher_is_better, ensemble, discard, keep_weights, pinned=None) -> "_Chunks":
         """The job where it runs (a Dask worker loads ``data`` if it is a function)."""
         return cls(build_fn, compile_kwargs, fit_kwargs, epochs, _splits(data), metric,
-                   higher_is_better, ensemble, discard, keep_weights)
+                   higher_is_better, ensemble, discard, keep_weights, pinned)
 
     def release(self) -> None:
         _release_memory()
@@ -398,7 +467,8 @@ class _Chunks:
         (x, y), (x_val, y_val) = self.splits[:2]
         batch_size = self.fit_kwargs.get("batch_size")
         start = time.perf_counter()
-        model = SeededModel(self.build_fn, seeds=chunk)
+        model = SeededModel(self.build_fn, seeds=[Seeds(seed, **self.pinned.get(seed, {}))
+                                                  for seed in chunk])
         model.compile(**self._compile_arguments())
         discarded: list[int] = []
         if self.discard is None:
@@ -412,11 +482,17 @@ class _Chunks:
             curves = {name: np.concatenate([first[name], rest[name]])
                       for name in first if name in rest}
         scores = model.evaluate_replicas(x_val, y_val, batch_size=batch_size)
+        outputs = model.predict_replicas(x_val, batch_size=batch_size, verbose=0)
+        examples = {"validation": per_example(model, y_val, outputs, self.metric,
+                                              scores[self.metric])}
         if len(self.splits) == 3:
             tested = model.evaluate_replicas(*self.splits[2], batch_size=batch_size)
             scores.update({f"test_{name}": values for name, values in tested.items()})
-        outputs = model.predict_replicas(x_val, batch_size=batch_size, verbose=0) \
-            if self.ensemble else None
+            examples["test"] = per_example(
+                model, self.splits[2][1],
+                model.predict_replicas(self.splits[2][0], batch_size=batch_size, verbose=0),
+                self.metric, tested[self.metric])
+        examples = {split: found for split, found in examples.items() if found is not None}
         seconds = (time.perf_counter() - start) / len(chunk)
         runs = []
         for k, seed in enumerate(chunk):
@@ -442,8 +518,10 @@ class _Chunks:
                 seed, "done" if finite else "diverged", score=score if finite else None,
                 sub_seeds=model.replica_sub_seeds(k).to_config(), metrics=final,
                 history=history, seconds=seconds, manifest=manifest,
-                outputs=(_array_bytes(outputs[k]) if finite and isinstance(outputs, np.ndarray)
-                         else None),
+                outputs=(_array_bytes(outputs[k]) if finite and self.ensemble
+                         and isinstance(outputs, np.ndarray) else None),
+                examples=({split: PerExample(kind, values[k])
+                           for split, (kind, values) in examples.items()} if finite else {}),
                 weights=(_arrays_bytes(model.get_replica_weights(k))
                          if finite and self.keep_weights else None)))
         return runs

@@ -24,6 +24,19 @@ def load_digits_split(seed: int):
     return (x_train, y_train), (x_val, y_val)
 
 
+def digits_data():
+    """:func:`load_digits_split` with split seed 0: a data loader for the
+    command line (``--data keras_seeds.demo:digits_data``).
+
+    Example:
+
+    >>> (x_train, y_train), (x_val, y_val) = digits_data()
+    >>> x_val.shape
+    (360, 64)
+    """
+    return load_digits_split(0)
+
+
 def load_digits_splits(seed: int):
     """scikit-learn's bundled digits, scaled to [0, 1], split 60/20/20 into
     train, validation and test by ``seed`` (stratified).

@@ -92,7 +92,7 @@ class MemberFactory:
         reseed_generators(member, seeds.noise, seeds.augment)
         return member
 
-    def build(self, replica_seeds: list[int], first: keras.Model | None = None,
+    def build(self, replica_seeds: "list[int | Seeds]", first: keras.Model | None = None,
               sample_x=None) -> BuiltMembers:
         """Every replica's member; ``first`` is replica 0's if already made.
 
@@ -105,7 +105,7 @@ class MemberFactory:
         members, values = [], []
         deferred = True
         for index, seed in enumerate(replica_seeds):
-            seeds = Seeds(seed)
+            seeds = Seeds.coerce(seed)
             if index == 0:
                 member = self.finish(first if first is not None else self.new(seeds),
                                      seeds, sample_x)

@@ -142,7 +142,12 @@ class SeededModel(keras.Model):
         seed: master seed; replica i gets the seed
             ``derive_seed(seed, 6, i)`` (prefix-stable: the first 4 of 8 are
             the 4 of 4). ``None`` draws one from OS entropy and records it.
-        seeds: the replica seeds themselves, instead of ``seed``.
+        seeds: the replica seeds themselves, instead of ``seed``: ints, or
+            :class:`~keras_seeds.Seeds` with sub-seeds pinned, to vary one
+            source of randomness while others stay fixed
+            (``[Seeds(s, data=7) for s in range(8)]``: eight weight
+            initialisations and Dropout streams, one data order). The
+            master seeds must differ.
         **kwargs: passed to ``keras.Model`` (``name``, ...).
 
     Example:
@@ -187,6 +192,14 @@ class SeededModel(keras.Model):
     >>> model.set_replica_weights(1, kept)  # replica 1 back to its weights before that epoch
     >>> bool(np.array_equal(model.predict_replicas(x, verbose=0)[1], before[1]))
     True
+
+    Pinned sub-seeds: replicas that differ in their weights but share one data order:
+
+    >>> pinned = ks.SeededModel(build, seeds=[ks.Seeds(s, data=7) for s in (1, 2)])
+    >>> pinned.replica_sub_seeds(0).data == pinned.replica_sub_seeds(1).data == 7
+    True
+    >>> pinned.replica_sub_seeds(0).init == ks.Seeds(1).init
+    True
     """
 
     def __init__(self, build_fn: "Callable[[], keras.Model] | keras.Model | None" = None, *,
@@ -195,7 +208,8 @@ class SeededModel(keras.Model):
         restore = kwargs.pop("_restore", None)
         check_backend()
         super().__init__(**kwargs)
-        self.seed, self.replica_seeds = _resolve_seeds(replicas, seed, seeds)
+        self.seed, self._sub_seeds = _resolve_seeds(replicas, seed, seeds)
+        self.replica_seeds = [sub_seeds.master for sub_seeds in self._sub_seeds]
         self.diverged_replicas: list[int] = []
         if restore is not None:
             self._parts = _Parts(factory=None)
@@ -217,7 +231,7 @@ class SeededModel(keras.Model):
 
     def replica_sub_seeds(self, index: int) -> Seeds:
         """The :class:`~keras_seeds.Seeds` of replica ``index``."""
-        return Seeds(self.replica_seeds[self._check_index(index)])
+        return self._sub_seeds[self._check_index(index)]
 
     def seed_record(self, shuffle: bool = True) -> dict:
         """What a run record (``SeedCallback``'s manifest, the audit) says of the
@@ -237,7 +251,7 @@ class SeededModel(keras.Model):
                  f"pass_order(n, [data seed k, e]) with data seeds {data_seeds}"
                  if shuffle else "controlled: no shuffling (the given order, every replica)")
         return {"replica_seeds": list(self.replica_seeds),
-                "sub_seeds": [Seeds(seed).to_config() for seed in self.replica_seeds],
+                "sub_seeds": [seeds.to_config() for seeds in self._sub_seeds],
                 "control": {
                     "initialization": "controlled: replica k built under its init sub-seed",
                     "noise": "controlled: replica k's SeedGenerators seeded from its noise "
@@ -254,7 +268,7 @@ class SeededModel(keras.Model):
 
     # ------------------------------------------------------------- building
     def _build_replicas(self, first: keras.Model, sample_x=None) -> None:
-        built = self._parts.factory.build(self.replica_seeds, first, sample_x)
+        built = self._parts.factory.build(self._sub_seeds, first, sample_x)
         self._set_members(built.architecture, built.values)
 
     def _set_members(self, architecture: keras.Model, values) -> None:
@@ -870,13 +884,17 @@ class SeededModel(keras.Model):
         if stacked is None:
             raise ValueError("SeededModel.get_config: the replicas are not built yet; call "
                              "`fit`, `predict` or `build` before saving.")
+        pinned = {"pinned": [seeds.pinned for seeds in self._sub_seeds]} if any(
+            seeds.pinned for seeds in self._sub_seeds) else {}
         return {"name": self.name, "seeds": list(self.replica_seeds), "seed": self.seed,
-                **stacked.member_config()}
+                **pinned, **stacked.member_config()}
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
         member = StackedVariables.member_from_config(config, custom_objects)
-        model = cls(seeds=config["seeds"], name=config.get("name"), _restore=member)
+        pinned = config.get("pinned") or [{}] * len(config["seeds"])
+        model = cls(seeds=[Seeds(seed, **pins) for seed, pins in zip(config["seeds"], pinned)],
+                    name=config.get("name"), _restore=member)
         model.seed = config.get("seed")
         return model
 
@@ -886,11 +904,16 @@ def _resolve_seeds(replicas, seed, seeds):
         if seed is not None:
             raise ValueError("Pass either `seed` (with `replicas`) or `seeds`, not both; "
                              f"received seed={seed!r} and seeds={seeds!r}.")
-        seeds = check_seed_list(seeds)
+        if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+            check_seed_list(seeds)  # the one message for what is not a list
+        seeds = list(seeds)
+        # A Seeds entry is a run with some sub-seeds pinned; its master seed
+        # names it, so masters must differ as plain seeds must.
+        check_seed_list([s.master if isinstance(s, Seeds) else s for s in seeds])
         if replicas is not None and check_replicas(replicas) != len(seeds):
             raise ValueError(f"`replicas` must equal len(seeds) when both are given; received "
                              f"replicas={replicas} and {len(seeds)} seeds.")
-        return None, seeds
+        return None, [Seeds.coerce(s) for s in seeds]
     if replicas is None:
         raise ValueError("Pass `replicas` (the number of seed replicas) with `seed`, or the "
                          "replica seeds as `seeds=[...]`; received neither.")
@@ -899,4 +922,4 @@ def _resolve_seeds(replicas, seed, seeds):
         seed = draw_seed()
         print(f"keras-seeds: SeededModel drew master seed {seed}")
     seed = check_seed(seed)
-    return seed, replica_seeds(seed, replicas)
+    return seed, [Seeds(s) for s in replica_seeds(seed, replicas)]
