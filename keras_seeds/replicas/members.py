@@ -121,8 +121,9 @@ class MemberFactory:
             values.append(member_values)
         _check_same_architecture(members)
         _warn_shared_weights(members)
-        if len(members) > 1 and all(_equal(values[0], v, trainable_count(members[0]))
-                                    for v in values[1:]):
+        inits = {Seeds.coerce(seed).init for seed in replica_seeds}
+        if len(inits) > 1 and all(_equal(values[0], v, trainable_count(members[0]))
+                                  for v in values[1:]):
             warnings.warn(
                 "SeededModel: every replica starts from the same weights (the model fixes "
                 "its initializer seeds or loads weights), so replicas differ only in data "

@@ -52,6 +52,34 @@ def test_explicit_seeds_are_taken_as_given():
     assert model.replica_seeds == [5, 3, 9] and model.replicas == 3 and model.seed is None
 
 
+def test_pinned_sub_seeds_make_replicas_share_what_they_pin(tmp_path):
+    base = ks.Seeds(3)
+    every = {name: base[name] for name in ks.SUBSEED_NAMES}
+    # Masters 10 and 11 with every sub-seed pinned to seed 3's are both the
+    # run of seed 3; pinning all but `data` leaves them two data orders.
+    # Unrolled, each replica is a plain call of the member: the same run gives
+    # the same bits (vectorized kernels add in another order per slice).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pinned init: no "same weights" warning
+        same = ks.SeededModel(digits_mlp, seeds=[ks.Seeds(10, **every), ks.Seeds(11, **every)])
+        orders = ks.SeededModel(digits_mlp, seeds=[
+            ks.Seeds(10, **{**every, "data": ks.Seeds(10).data}),
+            ks.Seeds(11, **{**every, "data": ks.Seeds(11).data})])
+    for model in (same, orders):
+        compiled(model, strategy="unrolled").fit(X_TRAIN, Y_TRAIN, epochs=2, batch_size=32,
+                                                 verbose=0)
+    same_out, order_out = (m.predict_replicas(X_VAL, verbose=0) for m in (same, orders))
+    assert np.array_equal(same_out[0], same_out[1])
+    assert not np.allclose(order_out[0], order_out[1], atol=1e-3)
+    assert same.replica_seeds == [10, 11] and same.replica_sub_seeds(1).as_dict() == every
+    # The pins are part of the model: a .keras file keeps them.
+    orders.save(tmp_path / "pinned.keras")
+    loaded = keras.saving.load_model(tmp_path / "pinned.keras")
+    assert [loaded.replica_sub_seeds(k) for k in range(2)] == [
+        orders.replica_sub_seeds(k) for k in range(2)]
+    assert loaded.replica_sub_seeds(0).pinned["init"] == base.init
+
+
 def test_seed_none_draws_and_records_a_master_seed(capsys):
     model = ks.SeededModel(digits_mlp, replicas=2)
     assert f"drew master seed {model.seed}" in capsys.readouterr().out
