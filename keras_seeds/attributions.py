@@ -1,7 +1,8 @@
 """attribute: which source of randomness moves the score, measured with fused
 replicas.
 
-For each source (``init``, ``data``, ``noise``, ``augment``) a group of runs
+For each source (``init``, ``data``, ``noise``, ``augment``, and ``split``
+for data the library splits) a group of runs
 varies that sub-seed while every other sub-seed stays pinned to the base
 seed's; one more group varies them all. The groups' seeds are cut into chunks
 together, so one fused :class:`~keras_seeds.SeededModel` fit holds replicas
@@ -24,24 +25,23 @@ DEFAULT_SOURCES = ("init", "data", "noise")
 # Group g's i-th seed is derive_seed(seed, ATTRIBUTION_KEY, key of g, i): the
 # groups never share a master seed, and a rerun makes the same seeds.
 ATTRIBUTION_KEY = 7
-_SPLIT_HELP = ("'split' varies the train/validation split, which needs data that the library "
-               "splits itself; `data` here comes split already")
 
 
-def check_sources(sources) -> tuple[str, ...]:
-    """``sources`` as a tuple of distinct sub-seed names (``None``: init, data, noise).
+def check_sources(sources, splits: bool = False) -> tuple[str, ...]:
+    """``sources`` as a tuple of distinct sub-seed names (``None``: init, data,
+    noise, and split when the library splits the data: ``splits``).
 
     Example:
 
-    >>> check_sources(None), check_sources(["noise", "init"])
-    (('init', 'data', 'noise'), ('noise', 'init'))
+    >>> check_sources(None), check_sources(["noise", "init"]), check_sources(None, splits=True)
+    (('init', 'data', 'noise'), ('noise', 'init'), ('init', 'data', 'noise', 'split'))
     >>> check_sources(["init", "order"])
     Traceback (most recent call last):
     ...
     ValueError: `sources` must be sub-seed names among init, data, noise, augment, split, each once; received sources=['init', 'order'].
     """
     if sources is None:
-        return DEFAULT_SOURCES
+        return DEFAULT_SOURCES + (("split",) if splits else ())
     if isinstance(sources, str):
         sources = [part.strip() for part in sources.split(",") if part.strip()]
     sources = list(sources)
@@ -49,9 +49,11 @@ def check_sources(sources) -> tuple[str, ...]:
             or not all(isinstance(s, str) and s in SUBSEED_NAMES for s in sources)):
         raise must_be("sources", "sub-seed names among " + ", ".join(SUBSEED_NAMES)
                       + ", each once", sources)
-    if "split" in sources:
-        raise ValueError(f"`sources`: {_SPLIT_HELP}; leave 'split' out (this version does "
-                         "not split data per replica).")
+    if "split" in sources and not splits:
+        raise ValueError("`sources`: 'split' varies the train/validation split, which needs "
+                         "data that the library splits: pass data=(x, y) with "
+                         "validation_split=0.2 (--validation-split on the command line), or "
+                         "leave 'split' out.")
     return tuple(sources)
 
 
@@ -73,16 +75,19 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
               epochs: int, seed: int = 0, compile_kwargs: dict | None = None,
               fit_kwargs: dict | None = None, replicas_per_job: "int | str" = "auto",
               store="attribution.db", config: str = "attribution", metric: str | None = None,
-              progress: "bool | str" = "auto", engine=None, confidence_level: float = 0.95,
-              n_resamples: int = 9999, random_state=0) -> Attribution:
+              progress: "bool | str" = "auto", engine=None, validation_split=None,
+              confidence_level: float = 0.95, n_resamples: int = 9999,
+              random_state=0) -> Attribution:
     """How much of the spread between seeds each source of randomness causes.
 
     Args:
         build_fn: returns a new, uncompiled Keras model (as for :func:`sweep`).
         data: ``((x_train, y_train), (x_val, y_val))``, optionally with a
-            test split, or a function returning that.
+            test split, or a function returning that; with
+            ``validation_split``, ``(x, y)`` for the library to split.
         sources: the sub-seeds to vary one at a time (default
-            ``("init", "data", "noise")``; ``"augment"`` too for models with
+            ``("init", "data", "noise")``, and ``"split"`` with
+            ``validation_split``; ``"augment"`` too for models with
             augmentation layers).
         seeds_per_source: runs per group (at least 2); every group, the
             all-sources one included, gets this many.
@@ -94,6 +99,13 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
         store: the seed store; each group is the configuration
             ``<config>/<source>`` there, and ``<config>/all``.
         config: the configurations' name prefix.
+        validation_split: split ``data = (x, y)`` per run: each run holds out
+            its own fraction of the examples, chosen by its ``split`` sub-seed
+            (:func:`keras_seeds.data_order.split.split_rows`), trains on the
+            rest (fused: ``SeededModel.fit(replica_rows=...)``) and is scored
+            on what it held out. The score must be an accuracy or the loss.
+            Groups that vary the split have no common validation examples,
+            so they get no distribution-wise column.
         confidence_level, n_resamples, random_state: of the intervals.
 
     Returns:
@@ -114,7 +126,11 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
     >>> SeedStudy.from_store(path, "attribution/init").n
     3
     """
-    sources = check_sources(sources)
+    if validation_split is not None:
+        from keras_seeds.data_order.split import check_validation_split
+
+        validation_split = check_validation_split(validation_split)
+    sources = check_sources(sources, splits=validation_split is not None)
     seeds_per_source = check_int(seeds_per_source, "seeds_per_source", minimum=2,
                                  constraint="an int >= 2 (a variance needs two runs)")
     seed = check_seed(seed)
@@ -132,7 +148,7 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
         build_fn, data, groups, epochs=epochs, compile_kwargs=compile_kwargs,
         fit_kwargs=fit_kwargs, replicas_per_job=replicas_per_job, store=store, metric=metric,
         ensemble=False, keep_weights=False, discard=None, progress=progress, engine=engine,
-        trackers=[])
+        trackers=[], validation_split=validation_split)
     return attribute_variance(dict(zip(sources, studies[:-1])), studies[-1],
                               confidence_level=confidence_level, n_resamples=n_resamples,
                               random_state=random_state)

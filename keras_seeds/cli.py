@@ -189,7 +189,11 @@ def _cmd_attribute(args) -> int:
         raise ValueError("`--data` is required: MODULE:LOAD_FN returning ((x_train, y_train), "
                          "(x_val, y_val)).")
     # Checked before TensorFlow starts: a bad command line fails at once.
-    sources = check_sources(args.sources)
+    if args.validation_split is not None:
+        from keras_seeds.data_order.split import check_validation_split
+
+        check_validation_split(args.validation_split, "--validation-split")
+    sources = check_sources(args.sources, splits=args.validation_split is not None)
     if args.seeds_per_source < 2:
         raise ValueError(f"`--seeds-per-source` must be an int >= 2 (a variance needs two "
                          f"runs); received --seeds-per-source={args.seeds_per_source}.")
@@ -211,7 +215,8 @@ def _cmd_attribute(args) -> int:
                        fit_kwargs={} if args.batch_size is None else {"batch_size": args.batch_size},
                        replicas_per_job=args.replicas_per_job or "auto", store=args.store,
                        config=args.config, metric=args.metric,
-                       progress=False if args.quiet else "auto", engine=engine)
+                       progress=False if args.quiet else "auto", engine=engine,
+                       validation_split=args.validation_split)
     print(result.text())
     print()
     print(result.sentence())
@@ -419,10 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
     attribute.add_argument("build_fn", metavar="MODULE:BUILD_FN",
                            help="a function returning your Keras model (compiled or not)")
     attribute.add_argument("--data", metavar="MODULE:LOAD_FN",
-                           help="returns ((x_train, y_train), (x_val, y_val))")
-    attribute.add_argument("--sources", default="init,data,noise",
-                           help="sub-seeds to vary one at a time (default init,data,noise; "
-                           "also augment)")
+                           help="returns ((x_train, y_train), (x_val, y_val)), or (x, y) "
+                           "with --validation-split")
+    attribute.add_argument("--sources", default=None,
+                           help="sub-seeds to vary one at a time (default init,data,noise, "
+                           "and split with --validation-split; also augment)")
+    attribute.add_argument("--validation-split", type=float, metavar="FRACTION",
+                           help="LOAD_FN returns (x, y): each run holds out its own FRACTION, "
+                           "drawn by its split sub-seed (makes 'split' a source)")
     attribute.add_argument("--seeds-per-source", type=_positive_int, default=16,
                            help="runs per source, and for all sources at once (default 16)")
     attribute.add_argument("--epochs", type=_positive_int, default=20)

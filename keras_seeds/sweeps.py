@@ -57,6 +57,25 @@ def _splits(data) -> tuple:
     return tuple(tuple(part) for part in data)
 
 
+def _whole(data) -> tuple:
+    """``(x, y)``: data for the library to split (``validation_split``)."""
+    import keras
+
+    if callable(data):
+        data = data()
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError("`data` must be (x, y), to be split per run by its split sub-seed "
+                        "(`validation_split`), or a function that returns that; received "
+                        f"{type(data).__name__}.")
+    x, y = data
+    y = np.asarray(y) if not isinstance(y, np.ndarray) else y
+    sizes = {len(leaf) for leaf in keras.tree.flatten(x)} | {len(y)}
+    if len(sizes) != 1:
+        raise ValueError(f"`data`: x and y must hold the same number of examples; received "
+                         f"{sorted(sizes)}.")
+    return x, y
+
+
 def _memory_bytes() -> int:
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -264,11 +283,14 @@ class SweepGroup:
 
 def _sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kwargs,
                   fit_kwargs, replicas_per_job, store, metric, ensemble, keep_weights, discard,
-                  progress, engine, trackers) -> list[SeedStudy]:
+                  progress, engine, trackers, validation_split=None) -> list[SeedStudy]:
     """:func:`sweep` of several groups at once: the seeds of all groups are cut
     into chunks in the order given, so one fused chunk may hold seeds of two
     groups (replicas with different sub-seeds pinned), and each group's rows
-    go to its own configuration. Returns each group's study."""
+    go to its own configuration. Returns each group's study.
+
+    With ``validation_split``, ``data`` is ``(x, y)`` and each run is scored on
+    its own validation rows (:class:`_SplitChunks`)."""
     import keras
 
     seeds = check_seed_list([seed for group in groups for seed in group.seeds], "seeds")
@@ -295,12 +317,20 @@ def _sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_k
         SeedStore(store, create=False)  # a foreign or newer store: refused before training
     else:
         SeedStore.check_can_create(store)
-    splits = _splits(data)
-    (x, y), (x_val, y_val) = splits[:2]
+    if validation_split is None:
+        splits = _splits(data)
+        evaluated = splits[1]
+    else:
+        splits = (_whole(data),)
+        evaluated = splits[0]
+        if discard is not None or ensemble:
+            raise ValueError("`validation_split`: runs split their own validation rows, so "
+                             "neither an early discard nor an ensemble of their validation "
+                             "predictions applies.")
     probe = SeededModel(build_fn, seeds=[Seeds(seeds[0], **groups[0].pinned)])
     probe.compile(**_fresh(compile_kwargs))
     # One example builds the metrics, to name the score (inputs may be a dict).
-    first = keras.tree.map_structure(lambda array: array[:1], (x_val, y_val))
+    first = keras.tree.map_structure(lambda array: array[:1], tuple(evaluated))
     probe.evaluate(*first, verbose=0)
     names = list(probe.replica_metric_results())  # the loss first, then the metrics
     metric = metric if metric is not None else (names[1] if len(names) > 1 else names[0])
@@ -310,6 +340,9 @@ def _sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_k
     member = probe.architecture
     definition = _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric)
     definition["higher_is_better"] = probe.higher_is_better(metric)
+    if validation_split is not None:
+        definition["validation_split"] = validation_split
+        _SplitChunks.check_metric(probe, metric)
     if discard is not None:
         definition["discard"] = list(discard)
     if replicas_per_job == "auto":
@@ -337,6 +370,9 @@ def _sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_k
                      ensemble=ensemble, discard=discard, keep_weights=keep_weights,
                      pinned={seed: group.pinned for group in groups for seed in group.seeds
                              if group.pinned})
+    job_class = _Chunks
+    if validation_split is not None:
+        job_class, arguments["validation_split"] = _SplitChunks, validation_split
     todo = [chunk for chunk in (seeds[start:start + size] for start in range(0, len(seeds), size))
             if not set(chunk) <= done]
     shown = sys.stderr.isatty() if progress == "auto" else progress
@@ -354,11 +390,12 @@ def _sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_k
 
         try:
             if client is None:
-                job = _Chunks.create(**{**arguments, "data": splits})
+                job = job_class.create(**{**arguments, "data": splits if validation_split
+                                          is None else splits[0]})
                 engines.run_local(job.train, todo, done, write, job.release)
             else:
-                engines.run_dask(client, engines.ChunkSpec.of(_Chunks.create, arguments), todo,
-                                 done, write)
+                engines.run_dask(client, engines.ChunkSpec.of(job_class.create, arguments),
+                                 todo, done, write)
         except BaseException:  # interrupted: the trackers close what they opened
             for tracker in trackers:
                 tracker.abort()
@@ -524,6 +561,92 @@ class _Chunks:
                            for split, (kind, values) in examples.items()} if finite else {}),
                 weights=(_arrays_bytes(model.get_replica_weights(k))
                          if finite and self.keep_weights else None)))
+        return runs
+
+
+class _SplitChunks(_Chunks):
+    """:class:`_Chunks` for data the library splits: each replica trains on its
+    own training rows (``SeededModel.fit(replica_rows=...)``) and is scored on
+    its own validation rows, both from its ``split`` sub-seed
+    (:func:`keras_seeds.data_order.split.split_rows`). The score is the mean of
+    per-example values, so it must be an accuracy or the loss. Per-example
+    results are kept only for runs whose split is pinned: runs with different
+    validation rows have no common examples to analyse."""
+
+    @classmethod
+    def create(cls, *, build_fn, data, compile_kwargs, fit_kwargs, epochs, metric,
+               higher_is_better, ensemble, discard, keep_weights, pinned=None,
+               validation_split=None) -> "_SplitChunks":
+        job = cls(build_fn, compile_kwargs, fit_kwargs, epochs, (_whole(data),), metric,
+                  higher_is_better, ensemble, discard, keep_weights, pinned)
+        job.validation_split = validation_split
+        return job
+
+    @staticmethod
+    def check_metric(model, metric: str) -> None:
+        from keras_seeds.replicas.per_example import correctness_function
+
+        if metric != "loss" and correctness_function(model, metric) is None:
+            raise ValueError(
+                f"`metric`: with `validation_split` each run is scored on its own validation "
+                f"rows, from per-example values, so the score must be one of Keras' "
+                f"accuracies or 'loss'; received metric={metric!r}.")
+
+    def _compile_arguments(self) -> dict:
+        import keras
+
+        arguments = _fresh(self.compile_kwargs)
+        if "steps_per_execution" not in arguments:
+            samples = len(keras.tree.flatten(self.splits[0][0])[0])
+            training = int(math.floor(samples * (1.0 - self.validation_split)))
+            batch_size = int(self.fit_kwargs.get("batch_size") or 32)
+            arguments["steps_per_execution"] = max(1, -(-training // batch_size))
+        return arguments
+
+    def train(self, chunk: list[int], done: set) -> list[SeedRun]:
+        from keras_seeds.data_order.split import split_rows
+        from keras_seeds.replicas.per_example import correctness, losses
+
+        x, y = self.splits[0]
+        samples = len(y)
+        batch_size = self.fit_kwargs.get("batch_size")
+        start = time.perf_counter()
+        model = SeededModel(self.build_fn, seeds=[Seeds(seed, **self.pinned.get(seed, {}))
+                                                  for seed in chunk])
+        model.compile(**self._compile_arguments())
+        rows = [split_rows(samples, self.validation_split, model.replica_sub_seeds(k).split)
+                for k in range(len(chunk))]
+        history = model.fit(x, y, epochs=self.epochs, verbose=0,
+                            replica_rows=np.stack([train for train, _ in rows]),
+                            **self.fit_kwargs)
+        curves = replica_curves(history.history)
+        outputs = model.predict_replicas(x, batch_size=batch_size, verbose=0)
+        loss = losses(model, y, outputs)
+        correct = None if self.metric == "loss" else correctness(model, y, outputs, self.metric)
+        seconds = (time.perf_counter() - start) / len(chunk)
+        runs = []
+        for k, seed in enumerate(chunk):
+            if seed in done:
+                continue
+            validation = rows[k][1]
+            final = {"loss": float(np.mean(loss[k, validation], dtype=np.float64))}
+            if correct is not None:
+                final[self.metric] = float(np.mean(correct[k, validation]))
+            score = final[self.metric]
+            finite = bool(np.isfinite(final["loss"]) and np.isfinite(score))
+            examples = {}
+            if finite and "split" in self.pinned.get(seed, {}):
+                examples["validation"] = (PerExample("correct", correct[k, validation])
+                                          if correct is not None else
+                                          PerExample("loss", loss[k, validation]))
+            runs.append(SeedRun(
+                seed, "done" if finite else "diverged", score=score if finite else None,
+                sub_seeds=model.replica_sub_seeds(k).to_config(), metrics=final,
+                history={name: [float(v) for v in values[:, k]]
+                         for name, values in curves.items()},
+                seconds=seconds, examples=examples,
+                manifest={"chunk": list(chunk), "replica": k, "environment": self.environment,
+                          "validation_rows": len(validation)}))
         return runs
 
 

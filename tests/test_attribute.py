@@ -93,10 +93,47 @@ def test_the_digits_mlp_attribution_prints_the_table_writes_the_plot_and_fuses_t
     assert study.n == 4 and study.correct.shape == (4, 360)
 
 
+def test_the_split_source_trains_and_scores_each_run_on_its_own_split(tmp_path):
+    from keras_seeds.data_order.split import split_rows
+    from keras_seeds.demo import digits_mlp, digits_xy
+
+    x, y = (a[:600] for a in digits_xy())
+    store = tmp_path / "attribution.db"
+    result = ks.attribute(digits_mlp, lambda: (x, y), validation_split=0.25, sources=["split"],
+                          seeds_per_source=2, epochs=1, replicas_per_job=1, store=store,
+                          progress=False)
+    assert [group.source for group in result.sources] == ["split"]
+    assert result.sources[0].distribution_variance is None and result.floor is None
+    seed_store = SeedStore(store)
+    key = seed_store.find_config("attribution/split")
+    runs = seed_store.runs(key)
+    validations = []
+    for run in runs:
+        seeds = ks.Seeds.from_config(run.sub_seeds)
+        assert seeds.pinned["init"] == ks.Seeds(0).init and "split" not in seeds.pinned
+        train, validation = split_rows(600, 0.25, seeds.split)
+        validations.append(tuple(validation))
+        # The run is the solo run of its seeds on its own training rows, scored
+        # on its own validation rows.
+        alone = ks.SeededModel(digits_mlp, seeds=[seeds])
+        alone.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      metrics=["accuracy"])
+        alone.fit(x[train], y[train], epochs=1, verbose=0)
+        # (Keras' accuracy is a float32 mean; one example moves it by 1/150.)
+        assert run.score == pytest.approx(
+            alone.evaluate_replicas(x[validation], y[validation])["accuracy"][0], abs=1e-6)
+        assert run.manifest["validation_rows"] == 150
+    assert len(set(validations)) == 2  # two splits
+    assert seed_store.examples(key) == {}  # no common examples to analyse
+
+
 @pytest.mark.parametrize("options, message", [
     (dict(sources=["init", "order"]), "`sources` must be sub-seed names among"),
     (dict(sources=[]), "`sources` must be sub-seed names among"),
-    (dict(sources=["split"]), "`sources`: 'split' varies the train/validation split"),
+    (dict(sources=["split"]), "`sources`: 'split' varies the train/validation split, which "
+                              "needs data that the library splits: pass data=(x, y) with "
+                              "validation_split=0.2"),
+    (dict(validation_split=1.0), "`validation_split` must be a float in (0, 1)"),
     (dict(seeds_per_source=1), "`seeds_per_source` must be an int >= 2 (a variance needs "
                                "two runs); received seeds_per_source=1."),
 ])

@@ -4,6 +4,7 @@
 from keras_seeds.demo.data import (  # noqa: F401
                                    digits_cnn,
                                    digits_data,
+                                   digits_xy,
                                    digits_mlp,
                                    load_digits_split,
                                    load_digits_splits,

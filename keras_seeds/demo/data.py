@@ -37,6 +37,22 @@ def digits_data():
     return load_digits_split(0)
 
 
+def digits_xy():
+    """All of scikit-learn's bundled digits, scaled to [0, 1], unsplit: ``(x, y)``
+    for the library to split (``keras-seeds attribute --validation-split``).
+
+    Example:
+
+    >>> x, y = digits_xy()
+    >>> x.shape, y.shape
+    ((1797, 64), (1797,))
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.data / 16.0).astype("float32"), digits.target.astype("int32")
+
+
 def load_digits_splits(seed: int):
     """scikit-learn's bundled digits, scaled to [0, 1], split 60/20/20 into
     train, validation and test by ``seed`` (stratified).

@@ -182,17 +182,18 @@ class _Feed:
     num_samples: int
     _kind: tuple
 
-    def _kind_of(self, data) -> tuple:
+    def _kind_of(self, data, rows=None) -> tuple:
         leaves = keras.tree.flatten(data)
         return (keras.tree.map_structure(lambda _: 0, data), self.batch_size, self.shuffle,
-                tuple(self.data_seeds), tuple((a.dtype, a.shape[1:]) for a in leaves))
+                tuple(self.data_seeds), tuple((a.dtype, a.shape[1:]) for a in leaves),
+                rows is None)
 
-    def accepts(self, data, data_seeds, batch_size: int, shuffle: bool) -> bool:
-        """Whether ``data`` can be loaded into this feed as it is (so the traced
-        step is reused)."""
+    def accepts(self, data, data_seeds, batch_size: int, shuffle: bool, rows=None) -> bool:
+        """Whether ``data`` (and per-replica ``rows``) can be loaded into this feed
+        as it is (so the traced step is reused)."""
         return (list(data_seeds), batch_size, shuffle) == (
             self.data_seeds, self.batch_size, self.shuffle) and (
-            self._kind_of(data) == self._kind)
+            self._kind_of(data, rows) == self._kind)
 
     @property
     def steps(self) -> int:
@@ -214,28 +215,36 @@ class ReplicaFeed(_Feed):
 
     The variables keep their shapes' trailing dimensions and dtypes, so a later
     ``fit`` with data of the same kind reuses the traced step (:meth:`accepts`).
+
+    With ``rows`` (``(K, m)``), replica k's passes are over its own ``m`` rows
+    ``rows[k]`` of the arrays (its training split): its order is drawn over
+    ``m`` positions and mapped through ``rows[k]``.
     """
 
-    def __init__(self, data: tuple, data_seeds, batch_size: int, shuffle: bool):
+    def __init__(self, data: tuple, data_seeds, batch_size: int, shuffle: bool, rows=None):
         import tensorflow as tf
 
         self.data_seeds = list(data_seeds)
         self.batch_size = batch_size
         self.shuffle = shuffle
-        self._kind = self._kind_of(data)
+        self._kind = self._kind_of(data, rows)
         self.data = tf.nest.map_structure(
             lambda a: tf.Variable(as_tensor(a), trainable=False, shape=(None,) + a.shape[1:]),
             data)
         self.order = tf.Variable(tf.zeros((len(self.data_seeds), 0), tf.int64),
                                  trainable=False, shape=(len(self.data_seeds), None))
+        self.rows = None if rows is None else tf.Variable(
+            np.asarray(rows, np.int64), trainable=False, shape=(len(self.data_seeds), None))
         self.pass_index = tf.Variable(0, dtype=tf.int64, trainable=False)
-        self.num_samples = len(tf.nest.flatten(data)[0])
+        self.num_samples = _pass_length(data, rows)
 
-    def load(self, data, pass_index: int) -> None:
+    def load(self, data, pass_index: int, rows=None) -> None:
         import tensorflow as tf
 
         tf.nest.map_structure(lambda variable, a: variable.assign(as_tensor(a)), self.data, data)
-        self.num_samples = len(tf.nest.flatten(data)[0])
+        if rows is not None:
+            self.rows.assign(np.asarray(rows, np.int64))
+        self.num_samples = _pass_length(data, rows)
         self.pass_index.assign(int(pass_index))
 
     def fit_input(self, steps_per_epoch: int | None) -> dict:
@@ -254,7 +263,9 @@ class ReplicaFeed(_Feed):
         import tensorflow as tf
 
         def new_pass():
-            num_samples = tf.shape(tf.nest.flatten(self.data)[0], out_type=tf.int64)[0]
+            num_samples = (tf.shape(tf.nest.flatten(self.data)[0], out_type=tf.int64)[0]
+                           if self.rows is None else
+                           tf.shape(self.rows, out_type=tf.int64)[1])
             self.order.assign(data_order.replica_orders(num_samples, self.data_seeds,
                                                         self.pass_index, self.shuffle))
             self.pass_index.assign_add(1)
@@ -265,7 +276,14 @@ class ReplicaFeed(_Feed):
         tf.cond(tf.equal(number, 0), new_pass, lambda: tf.constant(False))
         start = number * self.batch_size
         indices = self.order[:, start:start + self.batch_size]
+        if self.rows is not None:
+            indices = tf.gather(self.rows, indices, batch_dims=1)
         return tf.nest.map_structure(lambda variable: tf.gather(variable, indices), self.data)
+
+
+def _pass_length(data, rows) -> int:
+    """Examples in one replica's pass: all rows, or its own ``rows[k]``."""
+    return len(keras.tree.flatten(data)[0]) if rows is None else int(np.shape(rows)[1])
 
 
 class _PassCounter:
@@ -293,7 +311,7 @@ class HostReplicaFeed(_Feed):
     function. Keras' JAX ``fit`` iterates over a placeholder array of
     one element per step; :meth:`next_batch` is what the step trains on."""
 
-    def __init__(self, data: tuple, data_seeds, batch_size: int, shuffle: bool):
+    def __init__(self, data: tuple, data_seeds, batch_size: int, shuffle: bool, rows=None):
         import jax
 
         self.data_seeds = list(data_seeds)
@@ -302,12 +320,12 @@ class HostReplicaFeed(_Feed):
         self.position = 0
         self.pass_index = _PassCounter(self)
         self.order = None
-        self._kind = self._kind_of(data)
+        self._kind = self._kind_of(data, rows)
         self._gather = jax.jit(lambda arrays, indices: keras.tree.map_structure(
             lambda a: a[indices], arrays))
-        self.load(data, 0)
+        self.load(data, 0, rows)
 
-    def load(self, data, pass_index: int) -> None:
+    def load(self, data, pass_index: int, rows=None) -> None:
         import jax.numpy as jnp
 
         for leaf in keras.tree.flatten(data):
@@ -318,7 +336,8 @@ class HostReplicaFeed(_Feed):
                     "strings before fit (a StringLookup applied to the data), or run with "
                     "KERAS_BACKEND=tensorflow.")
         self.data = keras.tree.map_structure(jnp.asarray, data)
-        self.num_samples = len(keras.tree.flatten(data)[0])
+        self.rows = None if rows is None else np.asarray(rows, np.int64)
+        self.num_samples = _pass_length(data, rows)
         self.pass_index.assign(pass_index)
 
     def fit_input(self, steps_per_epoch: int | None) -> dict:
@@ -333,6 +352,8 @@ class HostReplicaFeed(_Feed):
             self.pass_index.value += 1
         start = self.position * self.batch_size
         indices = self.order[:, start:start + self.batch_size]
+        if self.rows is not None:
+            indices = np.take_along_axis(self.rows, indices, axis=1)
         self.position = (self.position + 1) % self.steps
         return self._gather(self.data, indices)
 

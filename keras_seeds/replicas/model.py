@@ -552,7 +552,7 @@ class SeededModel(keras.Model):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1):
+            validation_batch_size=None, validation_freq=1, *, replica_rows=None):
         """Trains all replicas; takes ``keras.Model.fit``'s arguments.
 
         Arrays (and a finite ``tf.data.Dataset``, read into memory once; its
@@ -560,10 +560,32 @@ class SeededModel(keras.Model):
         replica i's batches follow its own order from its ``data`` sub-seed
         (``shuffle=False`` keeps the given order for all). ``validation_split``
         takes the last fraction of the arrays, like Keras.
+
+        ``replica_rows``, an int array ``(replicas, m)``, trains replica k on
+        rows ``replica_rows[k]`` of the arrays only (its own training split, or
+        a bootstrap sample): its passes are over those ``m`` rows, in its own
+        order. ``validation_data`` is still every replica's.
+
+        Example (replica 1 never sees the first 32 rows):
+
+        >>> import numpy as np
+        >>> from keras_seeds.demo import digits_mlp
+        >>> model = SeededModel(digits_mlp, seeds=[1, 2])
+        >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        >>> x, y = np.random.rand(64, 64).astype("float32"), np.arange(64) % 10
+        >>> rows = np.array([np.arange(0, 32), np.arange(32, 64)])
+        >>> model.fit(x, y, epochs=1, batch_size=8, verbose=0, replica_rows=rows).history["loss"][0] > 0
+        True
         """
         arguments = {name: value for name, value in locals().items() if name != "self"}
         self._check_compiled("fit")
         data, batch_size = training_data(x, y, sample_weight, batch_size)
+        if replica_rows is not None:
+            if validation_split:
+                raise ValueError("`replica_rows`: each replica's training rows are given, so "
+                                 "`validation_split` has nothing to split; pass "
+                                 "validation_data, or no validation.")
+            replica_rows = self._check_rows(replica_rows, len(keras.tree.flatten(data[0])[0]))
         if validation_split and validation_data is None:
             data, validation_data = split_validation(data, validation_split)
         data = apply_class_weight(data, class_weight)
@@ -572,7 +594,8 @@ class SeededModel(keras.Model):
         if not self.optimizer.built:
             # Slots made inside the traced step would make TensorFlow trace it twice.
             self.optimizer.build(self.trainable_variables)
-        feed = self._feed(pack_arrays(*data), batch_size, bool(shuffle), initial_epoch)
+        feed = self._feed(pack_arrays(*data), batch_size, bool(shuffle), initial_epoch,
+                          replica_rows)
         self._choose_strategy(feed)
         internal = [ReplicaLogs(feed.pass_index if steps_per_epoch is None else None)]
         if verbose != 0:
@@ -589,16 +612,30 @@ class SeededModel(keras.Model):
                 validation_batch_size=validation_batch_size or batch_size,
                 validation_freq=validation_freq)
 
-    def _feed(self, data: tuple, batch_size: int, shuffle: bool, initial_epoch: int) -> ReplicaFeed:
+    def _check_rows(self, rows, samples: int) -> np.ndarray:
+        array = np.asarray(rows)
+        if (array.ndim != 2 or array.shape[0] != self.replicas or array.shape[1] < 1
+                or array.dtype.kind not in "iu"):
+            raise ValueError(f"`replica_rows` must be an int array of shape (replicas={self.replicas}"
+                             f", rows per replica); received {array.dtype} of shape "
+                             f"{array.shape}.")
+        if array.min() < 0 or array.max() >= samples:
+            raise ValueError(f"`replica_rows` must index the {samples} training samples "
+                             f"(0 to {samples - 1}); received values from {array.min()} to "
+                             f"{array.max()}.")
+        return array.astype(np.int64)
+
+    def _feed(self, data: tuple, batch_size: int, shuffle: bool, initial_epoch: int,
+              rows=None) -> ReplicaFeed:
         """The training feed for this fit: the last one, refilled, when the data is
         of the same kind (so the traced step is reused), else a new one."""
         seeds = [self.replica_sub_seeds(k).data for k in range(self.replicas)]
         feed = self._parts.feed
-        if feed is not None and feed.accepts(data, seeds, batch_size, shuffle):
-            feed.load(data, initial_epoch)
+        if feed is not None and feed.accepts(data, seeds, batch_size, shuffle, rows):
+            feed.load(data, initial_epoch, rows)
         else:
             kind = HostReplicaFeed if backend() == "jax" else ReplicaFeed
-            feed = self._parts.feed = kind(data, seeds, batch_size, shuffle)
+            feed = self._parts.feed = kind(data, seeds, batch_size, shuffle, rows)
             feed.pass_index.assign(int(initial_epoch))
             self.train_function = None  # its graph reads the old feed's variables
         return feed

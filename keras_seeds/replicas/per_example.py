@@ -87,6 +87,28 @@ def _loss_function(model):
     return None  # several losses (a dict or list): several outputs
 
 
+def correctness(model, y, outputs, metric: str) -> np.ndarray | None:
+    """Each replica's 0/1 correctness on each example, ``(K, examples)`` bool, when
+    ``metric`` is one of Keras' accuracies; else ``None``.
+
+    Example: see :func:`per_example`.
+    """
+    function = correctness_function(model, metric)
+    values = None if function is None else _per_replica(function, y, outputs)
+    return None if values is None or not np.isin(values, (0, 1)).all() else values.astype(bool)
+
+
+def losses(model, y, outputs) -> np.ndarray | None:
+    """Each replica's compiled loss on each example, ``(K, examples)`` float32, or
+    ``None`` for several losses or outputs that are not one value per example.
+
+    Example: see :func:`per_example`.
+    """
+    loss = _loss_function(model)
+    values = None if loss is None else _per_replica(loss, y, outputs)
+    return None if values is None else values.astype(np.float32)
+
+
 def per_example(model, y, outputs, metric: str, scores) -> tuple[str, np.ndarray] | None:
     """``("correct", bool (K, examples))`` when ``metric`` is an accuracy and the
     rows' means are ``scores`` (the replicas' values of ``metric``), else
@@ -110,15 +132,12 @@ def per_example(model, y, outputs, metric: str, scores) -> tuple[str, np.ndarray
     """
     if not isinstance(outputs, np.ndarray) or not isinstance(y, np.ndarray):
         return None
-    function = correctness_function(model, metric)
-    if function is not None:
-        correct = _per_replica(function, y, outputs)
-        if correct is not None and np.isin(correct, (0, 1)).all() and np.allclose(
-                correct.mean(axis=1), np.asarray(scores, float), rtol=0, atol=1e-5):
-            return "correct", correct.astype(bool)
+    correct = correctness(model, y, outputs, metric)
+    if correct is not None:
+        if np.allclose(correct.mean(axis=1), np.asarray(scores, float), rtol=0, atol=1e-5):
+            return "correct", correct
         _LOG.warning("keras_seeds: the per-example correctness of %r does not average to "
                      "its score (sample weights or masking?); the per-example losses are "
                      "kept instead.", metric)
-    loss = _loss_function(model)
-    losses = None if loss is None else _per_replica(loss, y, outputs)
-    return None if losses is None else ("loss", losses.astype(np.float32))
+    values = losses(model, y, outputs)
+    return None if values is None else ("loss", values)

@@ -80,6 +80,24 @@ def test_pinned_sub_seeds_make_replicas_share_what_they_pin(tmp_path):
     assert loaded.replica_sub_seeds(0).pinned["init"] == base.init
 
 
+def test_replica_rows_train_each_replica_on_its_own_rows_as_a_solo_run_on_them():
+    rng = np.random.default_rng(0)
+    rows = np.stack([rng.permutation(300)[:200] for _ in range(2)])
+    fused = compiled(ks.SeededModel(digits_mlp, seeds=[5, 6]), strategy="unrolled")
+    fused.fit(X_TRAIN, Y_TRAIN, epochs=2, batch_size=32, verbose=0, replica_rows=rows)
+    for k, seed in enumerate([5, 6]):
+        alone = compiled(ks.SeededModel(digits_mlp, seeds=[seed]), strategy="unrolled")
+        alone.fit(X_TRAIN[rows[k]], Y_TRAIN[rows[k]], epochs=2, batch_size=32, verbose=0)
+        assert all(np.array_equal(a, b) for a, b in zip(fused.get_replica_weights(k),
+                                                        alone.get_replica_weights(0)))
+    with pytest.raises(ValueError, match=r"`replica_rows` must index the 300 training samples "
+                                         r"\(0 to 299\); received values from 0 to 300"):
+        fused.fit(X_TRAIN, Y_TRAIN, replica_rows=np.array([[0, 300], [1, 2]]))
+    with pytest.raises(ValueError, match=r"`replica_rows` must be an int array of shape "
+                                         r"\(replicas=2, rows per replica\)"):
+        fused.fit(X_TRAIN, Y_TRAIN, replica_rows=np.arange(10))
+
+
 def test_seed_none_draws_and_records_a_master_seed(capsys):
     model = ks.SeededModel(digits_mlp, replicas=2)
     assert f"drew master seed {model.seed}" in capsys.readouterr().out
