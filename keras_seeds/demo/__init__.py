@@ -4,8 +4,8 @@
 from keras_seeds.demo.data import (  # noqa: F401
                                    digits_cnn,
                                    digits_data,
-                                   digits_xy,
                                    digits_mlp,
+                                   digits_xy,
                                    load_digits_split,
                                    load_digits_splits,
 )
