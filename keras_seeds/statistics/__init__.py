@@ -1,12 +1,14 @@
 """Seed statistics: how much of a score is the seed, and whether a change beats
 seed noise. Functions over arrays (``functions``, ``diversity``), metric names
 (``metric_names``), :class:`~keras_seeds.SeedStudy` (``study``),
-:func:`~keras_seeds.compare` (``compare``), plots and reports.
+:func:`~keras_seeds.compare` (``compare``), test-set noise (``noise``),
+attribution by source (``attribution``), plots and reports.
 
 Nothing in this package imports Keras or TensorFlow: a saved study is read,
 summarised, compared and plotted anywhere (a test checks it in a fresh process).
 """
 
+from keras_seeds.statistics.attribution import Attribution, attribute_variance  # noqa: F401
 from keras_seeds.statistics.diversity import (  # noqa: F401
                                               REPLICA_SOLO_TOLERANCE,
                                               as_probabilities,
@@ -28,4 +30,10 @@ from keras_seeds.statistics.functions import (  # noqa: F401
                                               seeds_needed,
                                               seeds_to_detect,
                                               t_interval,
+)
+from keras_seeds.statistics.noise import (  # noqa: F401
+                                              NoiseEstimate,
+                                              best_above_median,
+                                              noise_estimate,
+                                              variance_parts,
 )
