@@ -117,10 +117,14 @@ def variance_parts(correct) -> tuple[float, float, float]:
 def _distribution_variance_of_resamples(values: np.ndarray):
     """The statistic for ``scipy.stats.bootstrap`` over seeds: given arrays of
     seed indices (resamples along the last axis), ``D`` of each resample,
-    computed from counts with two matrix products (thousands of resamples of
-    thousands of seeds stay cheap)."""
+    computed from each resample's counts ``w`` of the seeds. With ``p = w @ C / m``
+    the examples' resampled correctness rates, ``sum(p) = w @ C.sum(1) / m`` and
+    ``sum(p**2) = w @ (C @ C.T) @ w / m**2``: one product with the seeds' Gram
+    matrix, cheaper than ``w @ C`` when there are more examples than seeds."""
     seeds, n = values.shape
     scores = values.mean(axis=1)
+    gram = values @ values.T if seeds <= n else None
+    totals = values.sum(axis=1)
 
     def statistic(indices, axis=-1):
         indices = np.asarray(indices)
@@ -129,8 +133,13 @@ def _distribution_variance_of_resamples(values: np.ndarray):
         offsets = (flat + seeds * np.arange(batch)[:, None]).ravel()
         counts = np.bincount(offsets, minlength=batch * seeds).reshape(batch, seeds)
         counts = counts.astype(np.float64)
-        p = counts @ values / size  # correctness is 0/1: its square is itself
-        per_example = ((p - p * p) * size / (size - 1)).sum(axis=1)
+        if gram is not None:
+            squares = ((counts @ gram) * counts).sum(axis=1) / size ** 2
+        else:
+            p = counts @ values / size
+            squares = (p * p).sum(axis=1)
+        # Correctness is 0/1, so each example's mean square is its mean.
+        per_example = (counts @ totals / size - squares) * size / (size - 1)
         mean = counts @ scores / size
         observed = (counts @ (scores * scores) / size - mean * mean) * size / (size - 1)
         return ((n ** 2 * observed - per_example) / (n * (n - 1))).reshape(indices.shape[:-1])
