@@ -59,3 +59,10 @@ def test_a_jax_ensemble_exports_a_savedmodel_that_plain_tensorflow_serves(runs):
     uncertainty = served.serve_uncertainty(x)
     assert sorted(uncertainty) == ["disagreement", "prediction", "std"]
     np.testing.assert_allclose(uncertainty["prediction"].numpy(), expected, atol=1e-6)
+
+
+def test_replica_rows_on_jax_train_each_replica_as_a_solo_run_on_its_rows(runs):
+    # The host feed maps each replica's pass order through its own rows, as the
+    # TensorFlow feed does (tests/replicas/test_model.py): unrolled, bit for bit.
+    _, second, _ = runs
+    assert second["replica_rows"]["gaps"] == [0.0, 0.0]

@@ -5,7 +5,8 @@ Usage (with KERAS_BACKEND=jax):
     callback: SeedCallback(7) on the digits MLP, 2 epochs; prints the weights' sha256,
               History and manifest facts;
     export:   then a fused K=3 ensemble exported to DIRECTORY/ensemble, with the inputs
-              (x.npy) and its predictions saved beside it.
+              (x.npy) and its predictions saved beside it; and two replicas trained on
+              their own rows (fit(replica_rows=)) against solo runs on those rows.
 """
 
 import hashlib
@@ -59,6 +60,27 @@ def export(directory: Path) -> dict:
     return {"backend": keras.backend.backend(), "fusing": model.fusing}
 
 
+def replica_rows() -> dict:
+    """Two replicas on their own rows (``fit(replica_rows=)``), unrolled, against
+    solo runs on those rows: the largest weight difference of each."""
+    (x, y), _ = load_digits_split(0)
+    x, y = x[:400], y[:400]
+    rng = np.random.default_rng(0)
+    rows = np.stack([rng.permutation(400)[:300] for _ in range(2)])
+    fused = ks.SeededModel(digits_mlp, seeds=[5, 6])
+    fused.compile(optimizer="adam", loss="sparse_categorical_crossentropy", strategy="unrolled")
+    fused.fit(x, y, epochs=2, batch_size=32, verbose=0, replica_rows=rows)
+    gaps = []
+    for k, seed in enumerate([5, 6]):
+        alone = ks.SeededModel(digits_mlp, seeds=[seed])
+        alone.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                      strategy="unrolled")
+        alone.fit(x[rows[k]], y[rows[k]], epochs=2, batch_size=32, verbose=0)
+        gaps.append(max(float(np.abs(a - b).max()) for a, b in zip(
+            fused.get_replica_weights(k), alone.get_replica_weights(0))))
+    return {"gaps": gaps}
+
+
 if __name__ == "__main__":
     import tempfile
 
@@ -66,4 +88,5 @@ if __name__ == "__main__":
         result = callback_run(Path(temporary))
     if sys.argv[2:3] == ["export"]:
         result["export"] = export(Path(sys.argv[3]))
+        result["replica_rows"] = replica_rows()
     print(json.dumps(result))
