@@ -294,7 +294,7 @@ def _print_study(study) -> None:
     if study.test_scores is not None and study.n >= 4:
         agreement = study.test_agreement()
         expected = ("" if agreement["expected"] is None else
-                    f"; the test-set noise alone allows about {number(agreement['expected'])}")
+                    f"; the noise model expects about {number(agreement['expected'])}")
         print(f"val -> test     rank correlation {number(agreement['spearman'])} (95% CI "
               f"{interval(agreement['spearman_ci'])}){expected}")
     if study.ensemble_score is not None:

@@ -199,7 +199,7 @@ def _noise_blocks(study, summary: dict) -> list[tuple]:
                 f"{number(agreement['spearman'])} ({level} "
                 f"{interval(agreement['spearman_ci'])}).")
         if agreement["expected"] is not None:
-            text += (f" The test-set noise alone allows about "
+            text += (f" With this much noise on each set, the noise model expects about "
                      f"{number(agreement['expected'])}: the seeds share only their "
                      "distribution-wise part between the two sets.")
         blocks += [("h2", "Does the validation ranking carry over to test?"), ("p", text)]

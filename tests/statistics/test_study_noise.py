@@ -45,7 +45,7 @@ def test_summary_report_and_command_line_say_how_much_is_the_evaluation_set(tmp_
     text = (tmp_path / "report.md").read_text()
     assert "## Seed or evaluation set?" in text and sentence in text
     assert "## Does the validation ranking carry over to test?" in text
-    assert "The test-set noise alone allows about" in text
+    assert "With this much noise on each set, the noise model expects about" in text
     _print_study(study)
     printed = capsys.readouterr().out
     assert f"seed or set     {sentence}" in printed and "val -> test     rank correlation" in printed
