@@ -57,6 +57,33 @@ def check_sources(sources, splits: bool = False) -> tuple[str, ...]:
     return tuple(sources)
 
 
+def default_sources(build_fn, splits: bool = False) -> tuple[str, ...]:
+    """The sources worth varying in ``build_fn``'s model: ``init`` and ``data``
+    always, ``noise`` when it has Dropout or another noise layer, ``augment``
+    when it has random augmentation layers, ``split`` when the library splits
+    the data. (Varying a source the model does not have trains identical runs.)
+
+    Example:
+
+    >>> import keras
+    >>> from keras_seeds.demo import digits_mlp
+    >>> default_sources(digits_mlp)
+    ('init', 'data', 'noise')
+    >>> default_sources(lambda: keras.Sequential([keras.Input((8, 8, 1)),
+    ...     keras.layers.RandomFlip(), keras.layers.Flatten(), keras.layers.Dense(10)]),
+    ...     splits=True)
+    ('init', 'data', 'augment', 'split')
+    """
+    import keras
+
+    from keras_seeds.seeding.layer_randomness import seed_generators
+
+    model = build_fn if isinstance(build_fn, keras.Model) else build_fn()
+    kinds = {kind for kind, _, _ in seed_generators(model)}
+    return ("init", "data") + tuple(kind for kind in ("noise", "augment") if kind in kinds) + (
+        ("split",) if splits else ())
+
+
 def group_seeds(seed: int, source: str, count: int) -> list[int]:
     """The master seeds of one group of an attribution with base ``seed``.
 
@@ -85,10 +112,10 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
         data: ``((x_train, y_train), (x_val, y_val))``, optionally with a
             test split, or a function returning that; with
             ``validation_split``, ``(x, y)`` for the library to split.
-        sources: the sub-seeds to vary one at a time (default
-            ``("init", "data", "noise")``, and ``"split"`` with
-            ``validation_split``; ``"augment"`` too for models with
-            augmentation layers).
+        sources: the sub-seeds to vary one at a time; default
+            :func:`default_sources`: ``init`` and ``data``, ``noise`` and
+            ``augment`` when the model has such layers, ``split`` with
+            ``validation_split``.
         seeds_per_source: runs per group (at least 2); every group, the
             all-sources one included, gets this many.
         epochs: epochs per run.
@@ -130,13 +157,17 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
         from keras_seeds.data_order.split import check_validation_split
 
         validation_split = check_validation_split(validation_split)
-    sources = check_sources(sources, splits=validation_split is not None)
+    sources = (check_sources(sources, splits=validation_split is not None)
+               if sources is not None else None)
     seeds_per_source = check_int(seeds_per_source, "seeds_per_source", minimum=2,
                                  constraint="an int >= 2 (a variance needs two runs)")
     seed = check_seed(seed)
     if not isinstance(config, str) or not config:
         raise must_be("config", "a non-empty str", config)
     from keras_seeds.sweeps import SweepGroup, _sweep_groups
+
+    if sources is None:
+        sources = default_sources(build_fn, splits=validation_split is not None)
 
     base = Seeds(seed)
     groups = [SweepGroup(f"{config}/{source}", group_seeds(seed, source, seeds_per_source),

@@ -193,7 +193,8 @@ def _cmd_attribute(args) -> int:
         from keras_seeds.data_order.split import check_validation_split
 
         check_validation_split(args.validation_split, "--validation-split")
-    sources = check_sources(args.sources, splits=args.validation_split is not None)
+    sources = (None if args.sources is None else
+               check_sources(args.sources, splits=args.validation_split is not None))
     if args.seeds_per_source < 2:
         raise ValueError(f"`--seeds-per-source` must be an int >= 2 (a variance needs two "
                          f"runs); received --seeds-per-source={args.seeds_per_source}.")
@@ -427,8 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="returns ((x_train, y_train), (x_val, y_val)), or (x, y) "
                            "with --validation-split")
     attribute.add_argument("--sources", default=None,
-                           help="sub-seeds to vary one at a time (default init,data,noise, "
-                           "and split with --validation-split; also augment)")
+                           help="sub-seeds to vary one at a time (default: init, data, and "
+                           "noise and augment when the model has such layers, split with "
+                           "--validation-split)")
     attribute.add_argument("--validation-split", type=float, metavar="FRACTION",
                            help="LOAD_FN returns (x, y): each run holds out its own FRACTION, "
                            "drawn by its split sub-seed (makes 'split' a source)")
