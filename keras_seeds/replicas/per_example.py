@@ -17,6 +17,7 @@ import numpy as np
 
 from keras_seeds.replicas.metrics import metric_objects
 from keras_seeds.statistics.metric_names import base_name
+from keras_seeds.statistics.noise import rows_match_scores
 
 _LOG = logging.getLogger("keras_seeds")
 
@@ -134,7 +135,7 @@ def per_example(model, y, outputs, metric: str, scores) -> tuple[str, np.ndarray
         return None
     correct = correctness(model, y, outputs, metric)
     if correct is not None:
-        if np.allclose(correct.mean(axis=1), np.asarray(scores, float), rtol=0, atol=1e-5):
+        if rows_match_scores(correct, scores).all():
             return "correct", correct
         _LOG.warning("keras_seeds: the per-example correctness of %r does not average to "
                      "its score (sample weights or masking?); the per-example losses are "

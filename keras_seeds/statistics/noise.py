@@ -89,6 +89,21 @@ def check_correct(correct, name: str = "correct", seeds: int | None = None) -> n
     return array
 
 
+def rows_match_scores(correct: np.ndarray, scores) -> np.ndarray:
+    """Which rows of ``correct`` average to their seed's score: within half an
+    example (``0.5 / examples``), and never tighter than a few float32 ulps
+    (Keras computes accuracies as float32 means).
+
+    Example:
+
+    >>> rows_match_scores(np.array([[1, 0, 1, 1], [1, 1, 1, 1]], bool), [0.75, 0.75]).tolist()
+    [True, False]
+    """
+    means = np.asarray(correct, bool).mean(axis=1)
+    tolerance = max(0.5 / np.shape(correct)[1], 4 * float(np.finfo(np.float32).eps))
+    return np.isclose(means, np.asarray(scores, float), rtol=0, atol=tolerance)
+
+
 def variance_parts(correct) -> tuple[float, float, float]:
     """``(V, I, D)``: the observed variance of the seeds' scores, the part
     independent per-example errors explain, and the unbiased estimate of the
@@ -275,9 +290,13 @@ class NoiseEstimate:
         Of the 1.57-point std between seeds on these 360 validation examples, about 1.56 is the finite set; seeds differ by about 0.16 points on the data distribution (95% CI 0.00 to 0.96). The best of 64 seeds here is about 0.05 points better than the median seed on new data, and above it there with probability 60%.
         """
         low, high = (_points(math.sqrt(max(v, 0.0))) for v in self.distribution_ci)
+        finite_set = (f"about {_points(self.independent_errors_std)} is the finite set"
+                      if self.independent_errors_std <= self.observed_std else
+                      f"independent per-example errors alone would give more, "
+                      f"{_points(self.independent_errors_std)}: the seeds trade errors "
+                      f"between examples")
         text = (f"Of the {_points(self.observed_std)}-point std between seeds on these "
-                f"{self.examples} {self.split} examples, about "
-                f"{_points(self.independent_errors_std)} is the finite set; seeds differ by "
+                f"{self.examples} {self.split} examples, {finite_set}; seeds differ by "
                 f"about {_points(self.distribution_std)} points on the data distribution "
                 f"({self.confidence_level:.0%} CI {low} to {high}). The best of "
                 f"{self.n} seeds here is about {_points(self.best_gap)} points better than "

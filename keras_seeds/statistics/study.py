@@ -36,7 +36,7 @@ from keras_seeds.statistics.metric_names import (
     is_higher_better,
     replica_curves,
 )
-from keras_seeds.statistics.noise import NoiseEstimate, check_correct
+from keras_seeds.statistics.noise import NoiseEstimate, check_correct, rows_match_scores
 
 FORMAT = "keras-seeds-study/1"
 DEFAULT_QUANTILES = (0.05, 0.25, 0.75, 0.95)
@@ -795,8 +795,7 @@ def _per_example(correct, name: str, scores, higher_is_better, metric) -> np.nda
     correct = check_correct(correct, name, seeds=scores.size)
     means = correct.mean(axis=1)
     finite = np.isfinite(scores)
-    # Keras' accuracies are float32 means: a few ulps, never a whole example.
-    off = np.flatnonzero(finite & ~np.isclose(means, scores, rtol=0, atol=1e-5))
+    off = np.flatnonzero(finite & ~rows_match_scores(correct, scores))
     if off.size:
         row = int(off[0])
         raise ValueError(

@@ -85,3 +85,24 @@ def test_noise_without_correctness_says_where_to_get_it():
         ks.SeedStudy([0.9, 0.8, 0.85]).noise()
     with pytest.raises(ValueError, match="`split` must be one of"):
         ks.SeedStudy([0.9, 0.8, 0.85]).noise(split="train")
+
+
+def test_seeds_that_trade_errors_between_examples_are_said_to():
+    # Every seed right on exactly 240 of 300 examples, different ones: no spread
+    # at all between seeds, though each example is a coin flip across them.
+    rng = np.random.default_rng(4)
+    correct = np.array([rng.permutation(300) < 240 for _ in range(20)])
+    estimate = ks.SeedStudy(correct.mean(axis=1), correct=correct).noise()
+    assert estimate.observed_std < 1e-12 and estimate.independent_errors_std > 0.02
+    assert estimate.clipped
+    assert ("independent per-example errors alone would give more, 2." in estimate.sentence()
+            and "the seeds trade errors between examples" in estimate.sentence())
+
+
+def test_a_row_one_example_off_its_score_is_refused_even_on_100000_examples():
+    correct = np.zeros((3, 100_000), bool)
+    correct[:, :90_000] = True
+    scores = correct.mean(axis=1)
+    correct[2, 0] = False  # seed 2's correctness now counts one example fewer
+    with pytest.raises(ValueError, match="`correct`: row 2 has mean 0.89999 but its score is 0.9"):
+        ks.SeedStudy(scores, correct=correct)
