@@ -164,7 +164,7 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
     seed = check_seed(seed)
     if not isinstance(config, str) or not config:
         raise must_be("config", "a non-empty str", config)
-    from keras_seeds.sweeps import SweepGroup, _sweep_groups
+    from keras_seeds.sweeps import SweepGroup, sweep_groups
 
     if sources is None:
         sources = default_sources(build_fn, splits=validation_split is not None)
@@ -175,7 +175,7 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
               for source in sources]
     groups.append(SweepGroup(f"{config}/{ALL_SOURCES}",
                              group_seeds(seed, ALL_SOURCES, seeds_per_source)))
-    studies = _sweep_groups(
+    studies = sweep_groups(
         build_fn, data, groups, epochs=epochs, compile_kwargs=compile_kwargs,
         fit_kwargs=fit_kwargs, replicas_per_job=replicas_per_job, store=store, metric=metric,
         ensemble=False, keep_weights=False, discard=None, progress=progress, engine=engine,

@@ -264,7 +264,7 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     """
     seeds = check_seed_list(list(seeds), "seeds")
     trackers = _trackers(track)
-    return _sweep_groups(
+    return sweep_groups(
         build_fn, data, [SweepGroup(config, seeds, check_pinned(pinned))], epochs=epochs,
         compile_kwargs=compile_kwargs, fit_kwargs=fit_kwargs, replicas_per_job=replicas_per_job,
         store=store, metric=metric, ensemble=ensemble, keep_weights=keep_weights,
@@ -281,7 +281,7 @@ class SweepGroup:
     pinned: dict = field(default_factory=dict)
 
 
-def _sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kwargs,
+def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kwargs,
                   fit_kwargs, replicas_per_job, store, metric, ensemble, keep_weights, discard,
                   progress, engine, trackers, validation_split=None) -> list[SeedStudy]:
     """:func:`sweep` of several groups at once: the seeds of all groups are cut
@@ -290,7 +290,10 @@ def _sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_k
     go to its own configuration. Returns each group's study.
 
     With ``validation_split``, ``data`` is ``(x, y)`` and each run is scored on
-    its own validation rows (:class:`_SplitChunks`)."""
+    its own validation rows (:class:`_SplitChunks`).
+
+    Example: see :func:`keras_seeds.attribute`, which runs its groups with it.
+    """
     import keras
 
     seeds = check_seed_list([seed for group in groups for seed in group.seeds], "seeds")
