@@ -34,6 +34,7 @@ import numpy as np
 from scipy import stats
 
 from keras_seeds.statistics.functions import check_confidence_level
+from keras_seeds.statistics.noise import variance_parts
 
 ALL_SOURCES = "all"
 
@@ -264,7 +265,7 @@ def attribute_variance(studies: Mapping, total, confidence_level: float = 0.95,
     whole = _group(ALL_SOURCES, total, total.scores, *options)
     floor = None
     if total.correct is not None and total.n >= 3:
-        floor = total.noise(n_resamples=99, random_state=random_state).independent_errors_std ** 2
+        floor = variance_parts(total.correct)[1]
     metrics = {study.metric for study in [*studies.values(), total]}
     return Attribution(metrics.pop() if len(metrics) == 1 else None, groups, whole, floor,
                        confidence_level)

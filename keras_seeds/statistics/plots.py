@@ -208,12 +208,13 @@ def _mark_noise_model(axes, study, x) -> None:
     distribution-wise part, so the expected test score moves with the
     validation score by the validation set's reliability, and the test set
     adds independent noise of its own around that line (the band, +-1.96 std)."""
-    validation = study.noise(n_resamples=999)
-    test = study.noise(split="test", n_resamples=999)
+    from keras_seeds.statistics.noise import variance_parts
+
+    observed, _, distribution = variance_parts(study.correct)
+    reliability = float(np.clip(distribution / observed, 0, 1)) if observed > 0 else 0.0
     grid = np.linspace(x.min(), x.max(), 50)
-    line = (np.mean(study.test_scores) + validation.reliability
-            * (grid - np.mean(study.scores)))
-    spread = 1.96 * test.independent_errors_std
+    line = np.mean(study.test_scores) + reliability * (grid - np.mean(study.scores))
+    spread = 1.96 * np.sqrt(variance_parts(study.test_correct)[1])
     axes.plot(grid, line, color=_MARK, label="expected test score (noise model)")
     axes.fill_between(grid, line - spread, line + spread, color=_MARK, alpha=0.12,
                       label="+-1.96 std of the test set's own noise")

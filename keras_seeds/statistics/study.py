@@ -154,6 +154,9 @@ class SeedStudy:
             str(k): math.nan if v is None else float(v) for k, v in diversity.items()}
         self.correct = None if correct is None else correct[kept]
         self.test_correct = None if test_correct is None else test_correct[kept]
+        # noise() by its arguments: summary, report, test_agreement and the
+        # val-vs-test plot ask for the same bootstrap.
+        self._noise: dict = {}
 
     # ------------------------------------------------------------ basics
     @property
@@ -401,9 +404,17 @@ class SeedStudy:
         if self.n < 3:
             raise ValueError(f"`correct`: the noise analysis needs at least 3 seeds; this "
                              f"study has {self.n}.")
-        return test_set_noise.noise_estimate(
+        key = (split, n, confidence_level, n_resamples, random_state)
+        cacheable = isinstance(random_state, (int, np.integer)) and not isinstance(
+            random_state, bool)
+        if cacheable and key in self._noise:
+            return self._noise[key]
+        estimate = test_set_noise.noise_estimate(
             correct, seeds=self.seeds, n=n, confidence_level=confidence_level,
             n_resamples=n_resamples, random_state=random_state, split=split)
+        if cacheable:
+            self._noise[key] = estimate
+        return estimate
 
     def test_agreement(self, confidence_level: float = 0.95, n_resamples: int = 9999,
                        random_state=0) -> dict[str, Any]:
