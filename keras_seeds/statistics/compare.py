@@ -52,6 +52,10 @@ class Comparison:
             higher ensemble score and which the smaller seed range (the one
             to ship as an ensemble, the one to ship as a single seed); it ends
             the verdict.
+        split: when there is no winner because the two criteria disagree (the
+            test rejects equal scores but the interval of ``probability``
+            includes 1/2, or the other way round), the sentence that says so;
+            the verdict carries it. ``None`` otherwise.
     """
 
     names: tuple[str, str]
@@ -71,6 +75,7 @@ class Comparison:
     median_difference: float | None = None
     median_difference_ci: tuple[float, float] | None = None
     advice: str | None = None
+    split: str | None = None
 
     def __str__(self) -> str:
         return self.verdict
@@ -150,12 +155,14 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
         difference_ci = statistics.two_sample_interval(
             a.scores, b.scores, statistics.mean_difference_statistic, **interval)
 
-    winner, to_settle = None, None
+    winner, to_settle, split = None, None, None
     if not few and probability_ci[0] > 0.5 and p_value < alpha:
         winner = name_a
     elif not few and probability_ci[1] < 0.5 and p_value < alpha:
         winner = name_b
     elif not few:
+        split = _split_criteria(p_value, alpha, probability_ci, "Mann-Whitney test",
+                                f"P({name_a} better)")
         pooled = math.sqrt((np.var(a.scores, ddof=1) + np.var(b.scores, ddof=1)) / 2)
         to_settle = statistics.seeds_to_detect(difference, pooled, confidence_level, power)
         if to_settle is not None:
@@ -174,6 +181,8 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
                    f"{a.n} and {b.n} seeds: P({name_a} better) = {probability:.2f}")
         verdict += "." if few else (f" ({level} {probability_ci[0]:.2f}-"
                                     f"{probability_ci[1]:.2f}; Mann-Whitney p = {p_value:.2g}).")
+        if split:
+            verdict += f" {split}"
         if few:
             verdict += " Train at least 2 seeds per side to judge."
         else:
@@ -185,7 +194,7 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
         n=(a.n, b.n), probability=probability, probability_ci=probability_ci,
         mean_difference=difference, mean_difference_ci=difference_ci, p_value=p_value,
         confidence_level=confidence_level, winner=winner, seeds_to_settle=to_settle,
-        verdict=verdict), a, b)
+        verdict=verdict, split=split), a, b)
 
 
 def _with_advice(result: Comparison, a: SeedStudy, b: SeedStudy) -> Comparison:
@@ -238,12 +247,14 @@ def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric
     difference_ci = statistics.bootstrap_interval(raw, method="percentile", **interval)
     median, median_ci = statistics.hodges_lehmann(raw, confidence_level)
     alpha, n = 1 - confidence_level, int(shared.size)
-    winner, to_settle = None, None
+    winner, to_settle, split = None, None, None
     if probability_ci[0] > 0.5 and p_value < alpha:
         winner = name_a
     elif probability_ci[1] < 0.5 and p_value < alpha:
         winner = name_b
     else:
+        split = _split_criteria(p_value, alpha, probability_ci, "Wilcoxon signed-rank test",
+                                f"P({name_a} better on the same seed)")
         to_settle = statistics.pairs_to_detect(difference, float(np.std(raw, ddof=1)),
                                                confidence_level, power)
         if to_settle is not None:
@@ -262,6 +273,8 @@ def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric
                    f"seeds: P({name_a} better on the same seed) = {probability:.2f} ({level} "
                    f"{probability_ci[0]:.2f}-{probability_ci[1]:.2f}; Wilcoxon signed-rank "
                    f"p = {p_value:.2g}); {name_a} minus {name_b}: {gain}.")
+        if split:
+            verdict += f" {split}"
         verdict += _settling(to_settle, f"the mean gain ({difference:+.4g})", "shared seeds",
                              "shared seeds", "Every seed scores the same: there is no gap "
                              "for more seeds to settle.")
@@ -271,7 +284,50 @@ def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric
                       mean_difference=difference, mean_difference_ci=difference_ci,
                       p_value=p_value, confidence_level=confidence_level, winner=winner,
                       seeds_to_settle=to_settle, verdict=verdict, paired=True,
-                      median_difference=median, median_difference_ci=median_ci)
+                      median_difference=median, median_difference_ci=median_ci, split=split)
+
+
+def _split_criteria(p_value: float, alpha: float, interval: tuple[float, float], test: str,
+                    probability: str) -> str | None:
+    """The sentence for a verdict without a winner whose two criteria disagree:
+    the test rejects equal scores while the interval of ``probability``
+    includes 1/2, or the interval excludes 1/2 while the test does not reject.
+    ``None`` when both say "not distinguishable".
+
+    Example:
+
+    >>> _split_criteria(0.044, 0.05, (0.37, 0.50), "Wilcoxon signed-rank test", "P(A better)")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    'Borderline: the Wilcoxon signed-rank test alone would call it (p = 0.044 < 0.05), but
+    the interval of P(A better) includes 0.50; a verdict needs both.'
+    >>> _split_criteria(0.30, 0.05, (0.40, 0.60), "Mann-Whitney test", "P(A better)") is None
+    True
+    >>> _split_criteria(0.07, 0.05, (0.52, 0.7), "Mann-Whitney test", "P(A better)")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    'Borderline: the interval of P(A better) excludes 0.50, but the Mann-Whitney test does
+    not reject equal scores (p = 0.07 >= 0.05); a verdict needs both.'
+    >>> _on_its_side(0.0499, 0.05), _on_its_side(0.044, 0.05)
+    ('0.0499', '0.044')
+    """
+    excludes_half = interval[0] > 0.5 or interval[1] < 0.5
+    rejects, p = p_value < alpha, _on_its_side(p_value, alpha)
+    if rejects and not excludes_half:
+        return (f"Borderline: the {test} alone would call it (p = {p} < {alpha:g}), but the "
+                f"interval of {probability} includes 0.50; a verdict needs both.")
+    if excludes_half and not rejects:
+        return (f"Borderline: the interval of {probability} excludes 0.50, but the {test} does "
+                f"not reject equal scores (p = {p} >= {alpha:g}); a verdict needs both.")
+    return None
+
+
+def _on_its_side(p_value: float, alpha: float) -> str:
+    """``p_value`` with as few significant digits (at least 2) as keep it printed
+    on its side of ``alpha``: 0.0501 against 0.05 is not "0.05"."""
+    for digits in range(2, 8):
+        text = f"{p_value:.{digits}g}"
+        if (float(text) < alpha) == (p_value < alpha):
+            return text
+    return repr(p_value)
 
 
 def _settling(to_settle: int | None, gap: str, about: str, seeds: str, no_gap: str) -> str:

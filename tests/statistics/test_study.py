@@ -445,6 +445,38 @@ def test_paired_compare_finds_a_gain_that_seed_luck_hides_from_the_unpaired_one(
         "val_accuracy with probability 1.00")
 
 
+def test_a_paired_verdict_whose_criteria_disagree_says_which_and_why_there_is_no_winner():
+    seeds, index = list(range(40)), np.arange(40)
+    base = 0.9 + 0.01 * np.sin(index)
+    # a gains a lot on 18 seeds and loses a little on 22: the signed-rank test
+    # (which weighs the sizes) rejects equal scores, P(a better) is under 1/2.
+    gain = np.where(index % 20 < 9, 0.05 + 0.001 * index, -0.001 - 0.00001 * index)
+    result = ks.compare(ks.SeedStudy(base + gain, seeds, name="a"),
+                        ks.SeedStudy(base, seeds, name="b"), paired=True)
+    p = stats.wilcoxon(gain).pvalue
+    assert result.p_value == p < 0.05 and result.probability == 18 / 40
+    low, high = result.probability_ci
+    assert low < 0.5 < high and result.winner is None
+    assert result.split == (
+        f"Borderline: the Wilcoxon signed-rank test alone would call it (p = {p:.2g} < 0.05), "
+        "but the interval of P(a better on the same seed) includes 0.50; a verdict needs both.")
+    assert result.split in result.verdict and result.verdict.startswith(
+        "a and b are not distinguishable from seed noise on 40 shared seeds")
+    # The other way round: a wins a little on 30 seeds, loses a lot on 10.
+    gain = np.where(index % 4 == 0, -0.05 - 0.001 * index, 0.001 + 0.00001 * index)
+    result = ks.compare(ks.SeedStudy(base + gain, seeds, name="a"),
+                        ks.SeedStudy(base, seeds, name="b"), paired=True)
+    assert result.probability == 0.75 and result.probability_ci[0] > 0.5
+    assert result.p_value == stats.wilcoxon(gain).pvalue > 0.05 and result.winner is None
+    assert result.split.startswith("Borderline: the interval of P(a better on the same seed) "
+                                   "excludes 0.50, but the Wilcoxon signed-rank test does not "
+                                   "reject equal scores (p = 0.47 >= 0.05)")
+    # Both criteria agree: no split sentence, either way.
+    assert ks.compare(ks.SeedStudy(base + 0.01, seeds), ks.SeedStudy(base, seeds),
+                      paired=True).split is None
+    assert ks.compare(study(), study(), paired=True).split is None
+
+
 def test_paired_compare_follows_the_metric_direction_and_needs_shared_seeds():
     losses = ks.SeedStudy(1 - SEED_LUCK, list(range(8)), higher_is_better=False, name="a")
     lower = ks.SeedStudy(1 - SEED_LUCK - 0.01, list(range(8)), higher_is_better=False,
