@@ -23,6 +23,7 @@ import numpy as np
 from keras_seeds import _keras_private as private
 from keras_seeds._files import write_directory_atomically
 from keras_seeds._validation import check_choice
+from keras_seeds.replicas.feed import strings_as_tensors
 from keras_seeds.replicas.stacked import StackedVariables
 
 COMBINE_CHOICES = ("mean", "mean_probs", "median")
@@ -120,7 +121,25 @@ class SeedEnsemble(keras.Model):
         """Whether the members run as one batched graph (``SeededModel.ensemble()``)."""
         return self._stacked is not None
 
-    def _architecture(self):
+    @property
+    def architecture(self) -> keras.Model:
+        """The model that describes one member's computation: the fused form's
+        member architecture (its own variables are not the members'), else the
+        first member.
+
+        Keras saves it with the ensemble: layers whose ``call`` reads state made
+        from their variables when those are loaded (an adapted
+        ``Normalization``'s mean and variance) get that state back in a
+        reloaded ``.keras`` file.
+
+        Example:
+
+        >>> from keras_seeds.demo import digits_mlp
+        >>> from keras_seeds import SeededModel
+        >>> ensemble = SeededModel(digits_mlp, replicas=2, seed=0).ensemble()
+        >>> tuple(ensemble.architecture.weights[0].shape), tuple(ensemble.weights[0].shape)
+        ((64, 64), (2, 64, 64))
+        """
         return self._stacked.member if self.fused else self.members[0]
 
     # --------------------------------------------------------------- calling
@@ -138,13 +157,24 @@ class SeedEnsemble(keras.Model):
         return keras.tree.map_structure(lambda t: combine_outputs(t, self.combine), stacked)
 
     def compute_output_spec(self, inputs, training=False):
-        spec = self._architecture().compute_output_spec(inputs)
+        spec = self.architecture.compute_output_spec(inputs)
         if not self.uncertainty_outputs:
             return spec
         result = {"prediction": spec, "std": spec}
         if len(spec.shape) >= 2 and (spec.shape[-1] or 0) >= 2:
             result["disagreement"] = keras.KerasTensor(spec.shape[:-1], "float32")
         return result
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """``keras.Model.predict``; string features may also come as NumPy object
+        or unicode arrays (as ``SeededModel.fit`` takes them: a keras-io
+        wide-and-deep model's categories), not only as string tensors."""
+        return super().predict(strings_as_tensors(x), batch_size=batch_size, verbose=verbose,
+                               steps=steps, callbacks=callbacks)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.evaluate``; string features as in :meth:`predict`."""
+        return super().evaluate(strings_as_tensors(x), y, *args, **kwargs)
 
     def predict_members(self, x, batch_size: int = 32) -> Any:
         """Every member's prediction as NumPy, shape ``(K, samples, ...)``.
@@ -180,7 +210,7 @@ class SeedEnsemble(keras.Model):
         >>> [(spec.shape, spec.dtype) for spec in SeedEnsemble(members).input_signature()]
         [((None, 4), 'float32')]
         """
-        return private.get_input_signature(self._architecture())
+        return private.get_input_signature(self.architecture)
 
     def export(self, filepath, verbose: bool = False, input_signature=None,
                jit_compile: bool | str = False) -> None:
@@ -236,6 +266,11 @@ class SeedEnsemble(keras.Model):
             jit_compile = _compiles_with_xla(endpoints["serve"], signature)
         archive = ExportArchive()
         archive.track(self)
+        if self.fused:
+            # The architecture's resources (a StringLookup's table) are used by
+            # the served graph; Keras' tracking does not reach them through the
+            # stacked variables.
+            archive.track(self.architecture)
         for name, fn in endpoints.items():  # "serve" first: it becomes serving_default
             archive.add_endpoint(name, *_served_function(fn, signature, jit_compile))
         write_directory_atomically(filepath, lambda path: archive.write_out(path,

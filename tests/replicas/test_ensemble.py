@@ -286,3 +286,54 @@ def test_ensemble_of_an_unbuilt_seeded_model_says_what_to_do():
     model = ks.SeededModel(lambda: keras.Sequential([keras.layers.Dense(2)]), replicas=2, seed=0)
     with pytest.raises(ValueError, match="the replicas are not built yet"):
         model.ensemble()
+
+
+SERVE_FEATURES = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    path, features_path, out_path = sys.argv[1:]
+    served = tf.saved_model.load(path)
+    features = {name: tf.constant(array) for name, array in np.load(features_path).items()}
+    result = {"serve": served.serve(features).numpy().tolist(),
+              "keras_seeds_imported": "keras_seeds" in sys.modules}
+    json.dump(result, open(out_path, "w"))
+""")
+
+
+def test_a_wide_and_deep_ensemble_with_string_features_predicts_reloads_and_serves(tmp_path):
+    # keras-io's structured-data style: named inputs, adapted Normalization,
+    # StringLookup on string features given as NumPy object arrays.
+    import tensorflow as tf
+    from keras_io_models import wide_and_deep, wine_features
+
+    (x, y), (x_held, _) = wine_features()
+    model = ks.SeededModel(wide_and_deep, seeds=[1, 2, 3])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    as_tensors = {name: tf.constant(a.astype(bytes) if a.dtype == object else a)
+                  for name, a in x_held.items()}
+    alone = np.stack([model.replica(k).predict(as_tensors, verbose=0) for k in range(3)])
+    ensemble = model.ensemble()
+
+    predicted = ensemble.predict(x_held, verbose=0)    # object arrays, as fit took them
+    np.testing.assert_allclose(predicted, alone.mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(ensemble.predict_members(x_held), alone, atol=1e-6)
+    np.testing.assert_allclose(ensemble.uncertainty(x_held)["std"], alone.std(axis=0),
+                               atol=1e-6)
+
+    # A reloaded .keras file normalizes with the adapted mean and variance again.
+    ensemble.save(tmp_path / "ensemble.keras")
+    reloaded = keras.saving.load_model(tmp_path / "ensemble.keras")
+    np.testing.assert_array_equal(reloaded.predict(x_held, verbose=0), predicted)
+
+    # The SavedModel holds the lookup tables: plain TensorFlow serves strings.
+    ensemble.export(tmp_path / "saved")
+    np.savez(tmp_path / "features.npz", **{name: a.astype(bytes) if a.dtype == object else a
+                                           for name, a in x_held.items()})
+    subprocess.run([sys.executable, "-c", SERVE_FEATURES, str(tmp_path / "saved"),
+                    str(tmp_path / "features.npz"), str(tmp_path / "served.json")],
+                   check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    served = json.loads((tmp_path / "served.json").read_text())
+    assert served["keras_seeds_imported"] is False
+    np.testing.assert_allclose(served["serve"], predicted, atol=1e-6)
