@@ -75,7 +75,8 @@ class SeedEnsemble(keras.Model):
             combined output), ``"std"`` (the members' standard deviation, of
             their probabilities for ``"mean_probs"``) and, for outputs with a
             class axis of 2 or more, ``"disagreement"`` (the fraction of
-            members whose top class is not the ensemble's). Either way,
+            members whose top class is not the ensemble's); one such dict per
+            output for members with several outputs. Either way,
             :meth:`uncertainty` gives that dict and :meth:`export` serves it
             under a second signature.
 
@@ -160,10 +161,14 @@ class SeedEnsemble(keras.Model):
         spec = self.architecture.compute_output_spec(inputs)
         if not self.uncertainty_outputs:
             return spec
-        result = {"prediction": spec, "std": spec}
-        if len(spec.shape) >= 2 and (spec.shape[-1] or 0) >= 2:
-            result["disagreement"] = keras.KerasTensor(spec.shape[:-1], "float32")
-        return result
+
+        def one_output(spec):
+            result = {"prediction": spec, "std": spec}
+            if len(spec.shape) >= 2 and (spec.shape[-1] or 0) >= 2:
+                result["disagreement"] = keras.KerasTensor(spec.shape[:-1], "float32")
+            return result
+
+        return keras.tree.map_structure(one_output, spec)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """``keras.Model.predict``; string features may also come as NumPy object
@@ -192,10 +197,25 @@ class SeedEnsemble(keras.Model):
 
     def uncertainty(self, x, batch_size: int = 32) -> dict:
         """The combined prediction and the members' spread as NumPy arrays:
-        ``{"prediction", "std"[, "disagreement"]}`` (see the class docs)."""
+        ``{"prediction", "std"[, "disagreement"]}`` (see the class docs); for
+        members with several outputs, one such dict per output, in the
+        outputs' structure.
+
+        Example (two named outputs):
+
+        >>> import keras, numpy as np
+        >>> def member():
+        ...     x = keras.Input((4,))
+        ...     return keras.Model(x, {"label": keras.layers.Dense(3, activation="softmax")(x),
+        ...                            "value": keras.layers.Dense(1)(x)})
+        >>> result = SeedEnsemble([member(), member()]).uncertainty(np.ones((5, 4), "float32"))
+        >>> sorted(result["label"]), sorted(result["value"]), result["value"]["std"].shape
+        (['disagreement', 'prediction', 'std'], ['prediction', 'std'], (5, 1))
+        """
         parts = _in_batches(lambda batch: uncertainty_of(self.member_outputs(batch),
                                                          self.combine), x, batch_size)
-        return {key: np.concatenate([np.asarray(p[key]) for p in parts]) for key in parts[0]}
+        return keras.tree.map_structure(
+            lambda *p: np.concatenate([np.asarray(t) for t in p]), *parts)
 
     # ------------------------------------------------------------- exporting
     def input_signature(self) -> list:
@@ -218,7 +238,8 @@ class SeedEnsemble(keras.Model):
 
         Signatures: ``serve`` (also ``serving_default``) returns what the model
         returns; ``serve_uncertainty`` returns ``{"prediction", "std"[,
-        "disagreement"]}``. Load with ``tf.saved_model.load(path).serve(x)``,
+        "disagreement"]}``, keyed ``<output>/prediction``, ... for members with
+        several outputs (a signature's outputs are flat). Load with ``tf.saved_model.load(path).serve(x)``,
         ``keras.layers.TFSMLayer(path)``, or TensorFlow Serving.
 
         Needs TensorFlow installed, on the JAX backend too: there Keras' own
@@ -259,8 +280,8 @@ class SeedEnsemble(keras.Model):
                                              input_signature or self.input_signature())
         endpoints = {
             "serve": lambda *inputs: self(*inputs, training=False),
-            UNCERTAINTY_ENDPOINT: lambda *inputs: uncertainty_of(self.member_outputs(*inputs),
-                                                                 self.combine),
+            UNCERTAINTY_ENDPOINT: lambda *inputs: signature_outputs(
+                uncertainty_of(self.member_outputs(*inputs), self.combine)),
         }
         if jit_compile == "auto" and keras.backend.backend() != "jax":
             jit_compile = _compiles_with_xla(endpoints["serve"], signature)
@@ -367,7 +388,9 @@ def fused_ensemble(stacked: StackedVariables, seeds, combine: str = "mean",
 
 
 def uncertainty_of(stacked, combine: str) -> dict:
-    """The combined output and the members' spread, from outputs stacked on axis 0.
+    """The combined output and the members' spread, from outputs stacked on axis 0:
+    ``{"prediction", "std"[, "disagreement"]}``, or for several outputs (a dict
+    or list of stacked tensors) one such dict per output, in their structure.
 
     Example:
 
@@ -379,8 +402,7 @@ def uncertainty_of(stacked, combine: str) -> dict:
     from keras import ops
 
     if isinstance(stacked, (dict, list, tuple)):
-        raise ValueError("SeedEnsemble: uncertainty outputs need members with one output "
-                         f"tensor; these return {type(stacked).__name__} structures.")
+        return keras.tree.map_structure(lambda t: uncertainty_of(t, combine), stacked)
     prediction = combine_outputs(stacked, combine)
     values = ops.softmax(stacked, axis=-1) if combine == "mean_probs" else stacked
     result = {"prediction": prediction, "std": ops.std(values, axis=0)}
@@ -390,6 +412,21 @@ def uncertainty_of(stacked, combine: str) -> dict:
         result["disagreement"] = ops.mean(ops.cast(ops.not_equal(votes, chosen), "float32"),
                                           axis=0)
     return result
+
+
+def signature_outputs(result: dict) -> dict:
+    """:func:`uncertainty_of`'s result as a serving signature needs it, a flat
+    dict of tensors: as it is for one output, else keyed ``<output>/<part>``.
+
+    Example:
+
+    >>> sorted(signature_outputs({"label": {"prediction": 1, "std": 2}, "value": {"std": 3}}))
+    ['label/prediction', 'label/std', 'value/std']
+    """
+    if all(not isinstance(value, (dict, list, tuple)) for value in result.values()):
+        return result
+    return {"/".join(map(str, path)): tensor
+            for path, tensor in keras.tree.flatten_with_path(result)}
 
 
 def _in_batches(fn, x, batch_size: int) -> list:

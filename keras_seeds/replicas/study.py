@@ -20,6 +20,9 @@ def study_of(model, x, y, metric=None, *, test_data=None, history=None, combine=
     if not model.compiled:
         raise ValueError("SeededModel.study: compile the model (and fit it) first; the "
                          "scores are its compiled loss and metrics.")
+    if x is None:
+        raise ValueError("`x`: SeededModel.study scores every replica on held-out data; "
+                         "received x=None. Pass it, for example model.study(x_val, y_val).")
     combine = check_combine(combine)
     per_replica = model.evaluate_replicas(x, y, batch_size=batch_size,
                                           sample_weight=sample_weight)

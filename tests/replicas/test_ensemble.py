@@ -337,3 +337,61 @@ def test_a_wide_and_deep_ensemble_with_string_features_predicts_reloads_and_serv
     served = json.loads((tmp_path / "served.json").read_text())
     assert served["keras_seeds_imported"] is False
     np.testing.assert_allclose(served["serve"], predicted, atol=1e-6)
+
+
+def two_outputs():
+    """A member with two named outputs: a digit (10 classes) and a value."""
+    pixels = keras.Input((64,), name="pixels")
+    hidden = keras.layers.Dense(16, activation="relu")(pixels)
+    return keras.Model(pixels, {"digit": keras.layers.Dense(10, activation="softmax")(hidden),
+                                "value": keras.layers.Dense(1)(hidden)})
+
+
+SERVE_UNCERTAINTY = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    path, x_path, out_path = sys.argv[1:]
+    served = tf.saved_model.load(path)
+    x = tf.constant(np.load(x_path))
+    result = {"serve": {k: v.numpy().tolist() for k, v in served.serve(x).items()},
+              "uncertainty": {k: v.numpy().tolist()
+                              for k, v in served.serve_uncertainty(x).items()},
+              "signature": sorted(served.signatures["serve_uncertainty"].structured_outputs)}
+    json.dump(result, open(out_path, "w"))
+""")
+
+
+def test_members_with_several_outputs_give_uncertainty_per_output_and_export(tmp_path):
+    model = ks.SeededModel(two_outputs, seeds=[1, 2, 3])
+    alone = [model.replica(k).predict(X_TEST, verbose=0) for k in range(3)]
+    stacked = {name: np.stack([a[name] for a in alone]) for name in ("digit", "value")}
+    ensemble = model.ensemble()
+    result = ensemble.uncertainty(X_TEST)
+    assert sorted(result["digit"]) == ["disagreement", "prediction", "std"]
+    assert sorted(result["value"]) == ["prediction", "std"]    # one column: no classes
+    for name in ("digit", "value"):
+        np.testing.assert_allclose(result[name]["prediction"], stacked[name].mean(axis=0),
+                                   atol=1e-6)
+        np.testing.assert_allclose(result[name]["std"], stacked[name].std(axis=0), atol=1e-6)
+    votes = stacked["digit"].argmax(axis=-1)
+    chosen = stacked["digit"].mean(axis=0).argmax(axis=-1)
+    np.testing.assert_allclose(result["digit"]["disagreement"], (votes != chosen).mean(axis=0))
+    # The members form gives the same structure.
+    members = ks.SeedEnsemble([model.replica(k) for k in range(3)]).uncertainty(X_TEST)
+    np.testing.assert_allclose(members["value"]["std"], result["value"]["std"], atol=1e-6)
+
+    # It exports (the uncertainty signature's outputs flat, `<output>/<part>`)
+    # and plain TensorFlow serves both signatures.
+    ensemble.export(tmp_path / "saved")
+    np.save(tmp_path / "x.npy", X_TEST)
+    subprocess.run([sys.executable, "-c", SERVE_UNCERTAINTY, str(tmp_path / "saved"),
+                    str(tmp_path / "x.npy"), str(tmp_path / "served.json")], check=True,
+                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    served = json.loads((tmp_path / "served.json").read_text())
+    assert served["signature"] == ["digit/disagreement", "digit/prediction", "digit/std",
+                                   "value/prediction", "value/std"]
+    for name in ("digit", "value"):
+        np.testing.assert_allclose(served["serve"][name], stacked[name].mean(axis=0), atol=1e-6)
+        np.testing.assert_allclose(served["uncertainty"][f"{name}/std"],
+                                   stacked[name].std(axis=0), atol=1e-6)

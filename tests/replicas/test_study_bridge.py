@@ -71,6 +71,9 @@ def test_study_bad_input_is_named(trained):
         model.study(x_val, y_val, metric="auc")
     with pytest.raises(ValueError, match=r"`test_data` must be a tuple \(x_test, y_test\)"):
         model.study(x_val, y_val, test_data=x_val)
+    with pytest.raises(ValueError, match=r"^`x`: SeededModel.study scores every replica on "
+                                         r"held-out data; received x=None\."):
+        model.study()
     with pytest.raises(ValueError, match=r"`metric`: 'auc' has no per-replica values in this "
                                          r"history; known names: \['accuracy', 'loss', "
                                          r"'val_accuracy', 'val_loss'\]\."):
