@@ -329,7 +329,10 @@ class SeededModel(keras.Model):
         ``clipnorm``, ``global_clipnorm`` and ``clipvalue`` act per replica.
         Optimizers that couple the values of a whole variable
         (``LossScaleOptimizer``, ``Lamb``, ``Muon``) are refused: they would
-        mix the replicas.
+        mix the replicas. So is ``auto_scale_loss=True`` (the default) under
+        the ``mixed_float16`` policy, where Keras would wrap the optimizer in a
+        ``LossScaleOptimizer``: pass ``auto_scale_loss=False`` or use
+        ``mixed_bfloat16``.
 
         Args:
             strategy: how the replicas are fused in one step:
@@ -351,6 +354,15 @@ class SeededModel(keras.Model):
                 f"`optimizer`: {name} looks across all values of a variable, so on the "
                 "stacked replica variables it would couple the replicas; use an element-wise "
                 f"optimizer (Adam, AdamW, SGD, RMSprop, ...). Received optimizer={name}.")
+        if auto_scale_loss and self._policy_names() & {"mixed_float16"}:
+            raise ValueError(
+                "`auto_scale_loss`: the dtype policy is mixed_float16, under which Keras "
+                "scales the loss with one LossScaleOptimizer per model. SeededModel cannot "
+                "scale each replica's loss apart (a replica whose gradients overflow would "
+                "skip every replica's step), so its replicas would not train like their "
+                "solo runs. Compile with auto_scale_loss=False to train without loss "
+                "scaling (and compare with solo runs compiled the same way), or use the "
+                "mixed_bfloat16 policy, which needs no loss scaling.")
         clipping = Clipping.of(optimizer)
         if clipping and (getattr(optimizer, "gradient_accumulation_steps", None) or 1) > 1:
             raise ValueError(
@@ -374,6 +386,14 @@ class SeededModel(keras.Model):
                                      jit_compile=jit_compile)
         if self._parts.stacked is not None:
             self._attach_step()
+
+    def _policy_names(self) -> set[str]:
+        """The dtype policies of this model and of its member: the one Keras'
+        ``compile`` reads to decide on loss scaling, were the member compiled
+        alone."""
+        member = self._parts.stacked.member if self._parts.stacked is not None else (
+            self._parts.pending)
+        return {self.dtype_policy.name} | ({member.dtype_policy.name} if member else set())
 
     def compile_arguments(self, fresh: bool = False) -> dict:
         """The loss and metric arguments given to :meth:`compile`; ``fresh=True``

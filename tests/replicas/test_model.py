@@ -597,6 +597,34 @@ def test_unknown_combine_and_coupling_optimizers_are_refused(trained):
         fresh.compile(optimizer=keras.optimizers.Lamb(), loss="mse")
 
 
+@pytest.fixture
+def mixed_float16():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_mixed_float16_needs_loss_scaling_turned_off_and_then_trains_like_solo_runs(
+        mixed_float16):
+    from replica_runs import assert_replicas_are_solo_runs, digits, fit, outputs, solo_outputs
+
+    # Keras would wrap the optimizer in one LossScaleOptimizer for all replicas.
+    with pytest.raises(ValueError, match=r"^`auto_scale_loss`: the dtype policy is "
+                                         r"mixed_float16, under which Keras scales the loss "
+                                         r"with one LossScaleOptimizer per model\."):
+        ks.SeededModel(digits_mlp, seeds=[1, 2]).compile("adam", "mse")
+    data, (x_held, _) = digits()
+    arguments = dict(epochs=2, compile_arguments={
+        "loss": "sparse_categorical_crossentropy", "auto_scale_loss": False})
+    fused = fit(digits_mlp, [1, 2], data, **arguments)
+    assert type(fused.optimizer).__name__ == "Adam"
+    assert fused.architecture.layers[0].compute_dtype == "float16"
+    assert_replicas_are_solo_runs(outputs(fused, x_held),
+                                  solo_outputs(digits_mlp, [1, 2], data, x_held, **arguments))
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")   # needs no loss scaling
+    ks.SeededModel(digits_mlp, seeds=[1, 2]).compile("adam", "mse")
+
+
 def test_reading_replica_values_raises_no_numpy_deprecation_warning():
     # numpy 2.4 warns when np.array() meets a Keras Variable's __array__ (no `copy`
     # keyword); a user running with -W error::DeprecationWarning must not trip on it.
