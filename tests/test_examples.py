@@ -1,6 +1,14 @@
-"""The example scripts run, and repeat bit for bit."""
+"""The example scripts run and print what they say. Those whose claim is about
+processes (a run killed and resumed, a Dask cluster's workers) run as their own
+processes; the others run in this one, as ``python examples/NAME ARGS`` would
+run them (that results repeat across processes is test_reproducibility's claim):
+TensorFlow's start-up, about 10 s here, is then paid once."""
 
+import contextlib
+import io
 import json
+import runpy
+import sys
 from pathlib import Path
 
 from conftest import run_python
@@ -8,23 +16,34 @@ from conftest import run_python
 ROOT = Path(__file__).parent.parent
 
 
+def run_example(name: str, *args) -> str:
+    """``python examples/NAME ARGS``, run in this process: what it prints."""
+    argv, sys.argv = sys.argv, [str(ROOT / "examples" / name), *map(str, args)]
+    try:
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            runpy.run_path(sys.argv[0], run_name="__main__")
+    finally:
+        sys.argv = argv
+    return printed.getvalue()
+
+
 def test_reproducible_fit_example_prints_its_audit_and_weights_hash():
     # That the hash repeats across processes is test_reproducibility's claim.
-    out = run_python(ROOT / "examples" / "reproducible_fit.py", 9).stdout
+    out = run_example("reproducible_fit.py", 9)
     assert len(out.split("weights ")[-1].strip()) == 64
     assert "[  controlled  ] Dropout" in out and "seed 9 accuracy" in out
 
 
 def test_seed_replicas_example_reports_each_seed_and_the_ensemble():
     # Replica-vs-solo and cross-process bits are test_replica_equality's claims.
-    out = run_python(ROOT / "examples" / "seed_replicas.py", 7).stdout
+    out = run_example("seed_replicas.py", 7)
     per_seed = out.split("val accuracy per seed ")[1].splitlines()[0]
     assert len(json.loads(per_seed)) == 8
     assert "ensemble of the 8 seeds:" in out
 
 
 def test_seed_ensemble_example_serves_what_keras_predicts(tmp_path):
-    out = run_python(ROOT / "examples" / "seed_ensemble.py", tmp_path).stdout
+    out = run_example("seed_ensemble.py", tmp_path)
     served = out.split("served classes: ")[1].split(" keras_seeds loaded")[0]
     in_keras = out.split("in Keras:")[1].strip()
     assert served == in_keras
@@ -35,7 +54,7 @@ def test_seed_ensemble_example_serves_what_keras_predicts(tmp_path):
 def test_seed_study_example_verdict_is_what_the_saved_studies_say(tmp_path):
     import keras_seeds as ks
 
-    out = run_python(ROOT / "examples" / "seed_study.py", tmp_path).stdout
+    out = run_example("seed_study.py", tmp_path)
     verdict = out.split("verdict: ")[1].splitlines()[0]
     studies = [ks.SeedStudy.load(tmp_path / f"{name}.json") for name in ("dropout", "no_dropout")]
     assert verdict == str(ks.compare(*studies))          # recomputed here from the JSON
@@ -63,6 +82,10 @@ def test_sweep_example_on_a_dask_cluster_fills_the_store_and_a_rerun_trains_noth
     assert "48 seeds in" in on_dask and "(0 were there before this run)" in on_dask
     study = ks.SeedStudy.from_store(store)
     assert study.seeds.tolist() == list(range(48))
-    again = run_python(ROOT / "examples" / "seed_sweep.py", store).stdout
+    # The rerun trains nothing, so it needs no process of its own: its main() here.
+    example = runpy.run_path(str(ROOT / "examples" / "seed_sweep.py"))
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        example["main"](str(store), False)
+    again = printed.getvalue()
     assert "(48 were there before this run)" in again
     assert again.splitlines()[1:] == on_dask.splitlines()[1:]   # the same summary

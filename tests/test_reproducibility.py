@@ -1,10 +1,14 @@
 """Same seed, two processes: bit-identical weights and History, for five model kinds."""
 
+import contextlib
 import functools
+import io
+import json
+import runpy
 
 import pytest
 
-from conftest import run_script_json
+from conftest import SCRIPTS, run_script_json
 
 MODELS = ["mlp", "cnn", "text_rnn", "two_input", "subclassed"]
 # The tests share their runs (each is a fresh process): one worker runs them all.
@@ -38,10 +42,18 @@ def test_same_seed_two_processes_bit_identical(mode):
             assert first[name]["built"] == second[name]["built"], name
 
 
+def trained_here(seed: int, mode: str) -> dict:
+    """``train_models.py SEED MODE`` run in this process (what it prints)."""
+    script = runpy.run_path(str(SCRIPTS / "train_models.py"))
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        script["main"](seed, mode, list(script["BUILDERS"]))
+    return json.loads(printed.getvalue().strip().splitlines()[-1])
+
+
 @shared_runs
 def test_different_seeds_give_different_weights():
     a = trained(7, "seeded", process=1)
-    b = trained(8, "seeded", process=1)
+    b = trained_here(8, "seeded")   # another seed needs no process of its own
     for name in MODELS:
         assert a[name]["built"] != b[name]["built"], name
         assert a[name]["weights"] != b[name]["weights"], name

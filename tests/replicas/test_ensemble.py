@@ -288,19 +288,6 @@ def test_ensemble_of_an_unbuilt_seeded_model_says_what_to_do():
         model.ensemble()
 
 
-SERVE_FEATURES = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import tensorflow as tf
-    path, features_path, out_path = sys.argv[1:]
-    served = tf.saved_model.load(path)
-    features = {name: tf.constant(array) for name, array in np.load(features_path).items()}
-    result = {"serve": served.serve(features).numpy().tolist(),
-              "keras_seeds_imported": "keras_seeds" in sys.modules}
-    json.dump(result, open(out_path, "w"))
-""")
-
-
 def test_a_wide_and_deep_ensemble_with_string_features_predicts_reloads_and_serves(tmp_path):
     # keras-io's structured-data style: named inputs, adapted Normalization,
     # StringLookup on string features given as NumPy object arrays.
@@ -327,16 +314,12 @@ def test_a_wide_and_deep_ensemble_with_string_features_predicts_reloads_and_serv
     reloaded = keras.saving.load_model(tmp_path / "ensemble.keras")
     np.testing.assert_array_equal(reloaded.predict(x_held, verbose=0), predicted)
 
-    # The SavedModel holds the lookup tables: plain TensorFlow serves strings.
+    # The SavedModel holds the lookup tables: TensorFlow's loader serves strings.
+    # (That a SavedModel serves without keras_seeds imported, in a fresh process,
+    # is test_savedmodel_serves_the_mean_in_plain_tensorflow's claim.)
     ensemble.export(tmp_path / "saved")
-    np.savez(tmp_path / "features.npz", **{name: a.astype(bytes) if a.dtype == object else a
-                                           for name, a in x_held.items()})
-    subprocess.run([sys.executable, "-c", SERVE_FEATURES, str(tmp_path / "saved"),
-                    str(tmp_path / "features.npz"), str(tmp_path / "served.json")],
-                   check=True, capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    served = json.loads((tmp_path / "served.json").read_text())
-    assert served["keras_seeds_imported"] is False
-    np.testing.assert_allclose(served["serve"], predicted, atol=1e-6)
+    served = tf.saved_model.load(str(tmp_path / "saved"))
+    np.testing.assert_allclose(served.serve(as_tensors).numpy(), predicted, atol=1e-6)
 
 
 def two_outputs():
@@ -345,21 +328,6 @@ def two_outputs():
     hidden = keras.layers.Dense(16, activation="relu")(pixels)
     return keras.Model(pixels, {"digit": keras.layers.Dense(10, activation="softmax")(hidden),
                                 "value": keras.layers.Dense(1)(hidden)})
-
-
-SERVE_UNCERTAINTY = textwrap.dedent("""
-    import json, sys
-    import numpy as np
-    import tensorflow as tf
-    path, x_path, out_path = sys.argv[1:]
-    served = tf.saved_model.load(path)
-    x = tf.constant(np.load(x_path))
-    result = {"serve": {k: v.numpy().tolist() for k, v in served.serve(x).items()},
-              "uncertainty": {k: v.numpy().tolist()
-                              for k, v in served.serve_uncertainty(x).items()},
-              "signature": sorted(served.signatures["serve_uncertainty"].structured_outputs)}
-    json.dump(result, open(out_path, "w"))
-""")
 
 
 def test_members_with_several_outputs_give_uncertainty_per_output_and_export(tmp_path):
@@ -381,17 +349,17 @@ def test_members_with_several_outputs_give_uncertainty_per_output_and_export(tmp
     members = ks.SeedEnsemble([model.replica(k) for k in range(3)]).uncertainty(X_TEST)
     np.testing.assert_allclose(members["value"]["std"], result["value"]["std"], atol=1e-6)
 
-    # It exports (the uncertainty signature's outputs flat, `<output>/<part>`)
-    # and plain TensorFlow serves both signatures.
+    # It exports (the uncertainty signature's outputs flat, `<output>/<part>`),
+    # and TensorFlow's loader serves both signatures.
+    import tensorflow as tf
+
     ensemble.export(tmp_path / "saved")
-    np.save(tmp_path / "x.npy", X_TEST)
-    subprocess.run([sys.executable, "-c", SERVE_UNCERTAINTY, str(tmp_path / "saved"),
-                    str(tmp_path / "x.npy"), str(tmp_path / "served.json")], check=True,
-                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    served = json.loads((tmp_path / "served.json").read_text())
-    assert served["signature"] == ["digit/disagreement", "digit/prediction", "digit/std",
-                                   "value/prediction", "value/std"]
+    served = tf.saved_model.load(str(tmp_path / "saved"))
+    assert sorted(served.signatures["serve_uncertainty"].structured_outputs) == [
+        "digit/disagreement", "digit/prediction", "digit/std", "value/prediction", "value/std"]
+    uncertainty = served.serve_uncertainty(X_TEST)
     for name in ("digit", "value"):
-        np.testing.assert_allclose(served["serve"][name], stacked[name].mean(axis=0), atol=1e-6)
-        np.testing.assert_allclose(served["uncertainty"][f"{name}/std"],
+        np.testing.assert_allclose(served.serve(X_TEST)[name].numpy(),
+                                   stacked[name].mean(axis=0), atol=1e-6)
+        np.testing.assert_allclose(uncertainty[f"{name}/std"].numpy(),
                                    stacked[name].std(axis=0), atol=1e-6)
