@@ -122,25 +122,9 @@ class SeedEnsemble(keras.Model):
         """Whether the members run as one batched graph (``SeededModel.ensemble()``)."""
         return self._stacked is not None
 
-    @property
-    def architecture(self) -> keras.Model:
+    def _architecture(self) -> keras.Model:
         """The model that describes one member's computation: the fused form's
-        member architecture (its own variables are not the members'), else the
-        first member.
-
-        Keras saves it with the ensemble: layers whose ``call`` reads state made
-        from their variables when those are loaded (an adapted
-        ``Normalization``'s mean and variance) get that state back in a
-        reloaded ``.keras`` file.
-
-        Example:
-
-        >>> from keras_seeds.demo import digits_mlp
-        >>> from keras_seeds import SeededModel
-        >>> ensemble = SeededModel(digits_mlp, replicas=2, seed=0).ensemble()
-        >>> tuple(ensemble.architecture.weights[0].shape), tuple(ensemble.weights[0].shape)
-        ((64, 64), (2, 64, 64))
-        """
+        member architecture, else the first member."""
         return self._stacked.member if self.fused else self.members[0]
 
     # --------------------------------------------------------------- calling
@@ -158,7 +142,7 @@ class SeedEnsemble(keras.Model):
         return keras.tree.map_structure(lambda t: combine_outputs(t, self.combine), stacked)
 
     def compute_output_spec(self, inputs, training=False):
-        spec = self.architecture.compute_output_spec(inputs)
+        spec = self._architecture().compute_output_spec(inputs)
         if not self.uncertainty_outputs:
             return spec
 
@@ -230,7 +214,7 @@ class SeedEnsemble(keras.Model):
         >>> [(spec.shape, spec.dtype) for spec in SeedEnsemble(members).input_signature()]
         [((None, 4), 'float32')]
         """
-        return private.get_input_signature(self.architecture)
+        return private.get_input_signature(self._architecture())
 
     def export(self, filepath, verbose: bool = False, input_signature=None,
                jit_compile: bool | str = False) -> None:
@@ -291,13 +275,18 @@ class SeedEnsemble(keras.Model):
             # The architecture's resources (a StringLookup's table) are used by
             # the served graph; Keras' tracking does not reach them through the
             # stacked variables.
-            archive.track(self.architecture)
+            archive.track(self._architecture())
         for name, fn in endpoints.items():  # "serve" first: it becomes serving_default
             archive.add_endpoint(name, *_served_function(fn, signature, jit_compile))
         write_directory_atomically(filepath, lambda path: archive.write_out(path,
                                                                              verbose=verbose))
 
     # ------------------------------------------------------------- saving
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        if self.fused:
+            self._stacked.restore_member()
+
     def get_config(self):
         config = {"name": self.name, "combine": self.combine,
                   "uncertainty": self.uncertainty_outputs, "seeds": self.seeds}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from keras_seeds import _keras_private as private
 from keras_seeds.replicas.fusing import replica_map
 from keras_seeds.replicas.members import member_variables, run_member
 
@@ -73,6 +74,18 @@ class StackedVariables:
             full = np.array(variable.numpy())
             full[index] = value
             variable.assign(full)
+
+    def restore_member(self) -> None:
+        """Gives the member replica 0's values, then lets its layers remake the
+        state they derive from their variables, as Keras does after loading a
+        layer's variables (``finalize_state``: an adapted ``Normalization``'s
+        mean and variance). For a member rebuilt from its config, whose
+        layers would otherwise keep the state of fresh variables."""
+        for variable, values in zip(member_variables(self.member), self.variables):
+            variable.assign(values.numpy()[0])
+        for layer in private.flatten_layers(self.member):
+            if hasattr(layer, "finalize_state"):
+                layer.finalize_state()
 
     def snapshot(self) -> list[list[np.ndarray]]:
         """Every replica's values, ``[replica][variable]``."""
