@@ -223,8 +223,9 @@ class SeedEnsemble(keras.Model):
         Signatures: ``serve`` (also ``serving_default``) returns what the model
         returns; ``serve_uncertainty`` returns ``{"prediction", "std"[,
         "disagreement"]}``, keyed ``<output>/prediction``, ... for members with
-        several outputs (a signature's outputs are flat). Load with ``tf.saved_model.load(path).serve(x)``,
-        ``keras.layers.TFSMLayer(path)``, or TensorFlow Serving.
+        several outputs (a signature's outputs are flat). Load with
+        ``tf.saved_model.load(path).serve(x)``, ``keras.layers.TFSMLayer(path)``,
+        or TensorFlow Serving.
 
         Needs TensorFlow installed, on the JAX backend too: there Keras' own
         export converts the served functions with ``jax2tf``, which embeds

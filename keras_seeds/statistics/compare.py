@@ -170,17 +170,18 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
 
     level = f"{confidence_level:.0%} CI"
     what = metric or "score"
+    p_text = _on_its_side(p_value, alpha)
     if winner is not None:
         loser, p, (low, high) = _from_winners_side(winner, names, probability, probability_ci)
         verdict = (f"{winner} beats {loser} beyond seed noise: a random seed of {winner} "
                    f"scores a better {what} than one of {loser} with probability {p:.2f} "
-                   f"({level} {low:.2f}-{high:.2f}; Mann-Whitney p = {p_value:.2g}; "
+                   f"({level} {low:.2f}-{high:.2f}; Mann-Whitney p = {p_text}; "
                    f"{a.n} and {b.n} seeds).")
     else:
         verdict = (f"{name_a} and {name_b} are not distinguishable from seed noise with "
                    f"{a.n} and {b.n} seeds: P({name_a} better) = {probability:.2f}")
         verdict += "." if few else (f" ({level} {probability_ci[0]:.2f}-"
-                                    f"{probability_ci[1]:.2f}; Mann-Whitney p = {p_value:.2g}).")
+                                    f"{probability_ci[1]:.2f}; Mann-Whitney p = {p_text}).")
         if split:
             verdict += f" {split}"
         if few:
@@ -260,19 +261,20 @@ def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric
         if to_settle is not None:
             to_settle = max(to_settle, n + 1)
     level, what = f"{confidence_level:.0%} CI", metric or "score"
+    p_text = _on_its_side(p_value, alpha)
     gain = (f"median gain {median:+.4g} ({level} {median_ci[0]:+.4g} to {median_ci[1]:+.4g})")
     if winner is not None:
         loser, p, (low, high) = _from_winners_side(winner, (name_a, name_b), probability,
                                                    probability_ci)
         verdict = (f"{winner} beats {loser} beyond seed noise, seed by seed: on the same seed "
                    f"{winner} scores a better {what} with probability {p:.2f} ({level} "
-                   f"{low:.2f}-{high:.2f}; Wilcoxon signed-rank p = {p_value:.2g}; {n} shared "
+                   f"{low:.2f}-{high:.2f}; Wilcoxon signed-rank p = {p_text}; {n} shared "
                    f"seeds); {name_a} minus {name_b}: {gain}.")
     else:
         verdict = (f"{name_a} and {name_b} are not distinguishable from seed noise on {n} shared "
                    f"seeds: P({name_a} better on the same seed) = {probability:.2f} ({level} "
                    f"{probability_ci[0]:.2f}-{probability_ci[1]:.2f}; Wilcoxon signed-rank "
-                   f"p = {p_value:.2g}); {name_a} minus {name_b}: {gain}.")
+                   f"p = {p_text}); {name_a} minus {name_b}: {gain}.")
         if split:
             verdict += f" {split}"
         verdict += _settling(to_settle, f"the mean gain ({difference:+.4g})", "shared seeds",
