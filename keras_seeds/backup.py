@@ -174,9 +174,14 @@ def run_identity(model, call: dict | None, groups: dict[str, list]) -> dict[str,
     seeds = active_seeds()
     seed = None if seeds is None else seeds.to_config()
     described = "no seed set" if seeds is None else f"master seed {seeds.master}"
+    fused = None
     if isinstance(model, SeededModel):
         seed = {"replicas": list(model.replica_seeds), "run": seed}
         described = f"replica seeds {list(model.replica_seeds)}"
+        # The strategies sum floats in different orders: a resume fused otherwise
+        # would not continue the same run.
+        strategy = model.fusing["strategy"]
+        fused = _entry(strategy, f"the replicas fused {strategy}")
     signature = _signature(groups)
     shapes = ", ".join(str(tuple(shape)) for _, shape, _ in signature[:4])
     shown = (f"{len(groups['model'])} model and {len(groups['optimizer'])} optimizer "
@@ -187,6 +192,8 @@ def run_identity(model, call: dict | None, groups: dict[str, list]) -> dict[str,
         "keras_seeds_version": _entry(keras_seeds.__version__,
                                       f"keras-seeds {keras_seeds.__version__}"),
     }
+    if fused is not None:
+        identity["fusing"] = fused
     if call is not None and call.get("x") is not None:
         data = {name: call.get(name) for name in ("x", "y", "sample_weight")}
         digest = json_fingerprint(fingerprint_data(data))

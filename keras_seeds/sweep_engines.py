@@ -12,7 +12,6 @@ another worker; a chunk that raises is stored as failed, as in this process.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
@@ -124,13 +123,9 @@ def train_chunk_task(spec: ChunkSpec, chunk: list[int], done: set) -> list:
 def worker_threads(client) -> dict:
     """Each worker's share of its host's cores: the host's cores over the
     workers on it (at least 1)."""
-    def cores() -> int:
-        try:
-            return len(os.sched_getaffinity(0))
-        except AttributeError:  # not Linux
-            return os.cpu_count() or 1
+    from keras_seeds.seeding.determinism import usable_cores
 
-    counts = client.run(cores)
+    counts = client.run(usable_cores)
     workers = client.scheduler_info()["workers"]
     per_host: dict = {}
     for address, info in workers.items():

@@ -540,7 +540,8 @@ class _Chunks:
                 continue
             # A fused replica equals its solo run up to float reassociation; the
             # same chunk, on the same machine and versions, gives the same bits.
-            manifest = {"chunk": list(chunk), "replica": k, "environment": self.environment}
+            manifest = {"chunk": list(chunk), "replica": k, "fusing": model.fusing,
+                        "environment": self.environment}
             final = {name: float(values[k]) for name, values in scores.items()}
             history = {name: [float(v) for v in values[:, k]] for name, values in curves.items()}
             if k in discarded:
@@ -648,7 +649,8 @@ class _SplitChunks(_Chunks):
                 history={name: [float(v) for v in values[:, k]]
                          for name, values in curves.items()},
                 seconds=seconds, examples=examples,
-                manifest={"chunk": list(chunk), "replica": k, "environment": self.environment,
+                manifest={"chunk": list(chunk), "replica": k, "fusing": model.fusing,
+                          "environment": self.environment,
                           "validation_rows": len(validation)}))
         return runs
 

@@ -275,6 +275,27 @@ def test_a_seeded_model_resumes_with_its_frozen_and_diverged_replicas(tmp_path):
     assert resumed.diverged_replicas == [2]
 
 
+def test_a_seeded_models_checkpoint_is_refused_by_a_run_fused_otherwise(tmp_path):
+    import keras
+
+    import keras_seeds as ks
+
+    def fit(strategy, epochs):
+        model = ks.SeededModel(lambda: keras.Sequential([
+            keras.Input((64,)), keras.layers.Dense(8), keras.layers.Dense(10)]), seeds=[1, 2])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      strategy=strategy)
+        model.fit(*_digits(), batch_size=32, epochs=epochs, verbose=0,
+                  callbacks=[ks.BackupAndRestore(tmp_path, delete_checkpoint=False)])
+
+    fit("vectorized", 1)
+    # Unrolled replicas sum in another order: not the run the checkpoint holds.
+    with pytest.warns(UserWarning, match="fusing: the checkpoint has the replicas fused "
+                                         "vectorized, this run the replicas fused unrolled"), \
+            pytest.raises(ValueError, match="no usable checkpoint"):
+        fit("unrolled", 2)
+
+
 def test_a_model_keras_builds_only_when_training_starts_resumes_too(tmp_path):
     import keras
 

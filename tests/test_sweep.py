@@ -73,6 +73,7 @@ def test_a_sweep_stores_one_row_per_seed_with_the_chunks_own_scores(tmp_path):
     predictions = chunk.predict_replicas(x_val, verbose=0)
     for k, seed in enumerate(SEEDS[4:]):
         assert rows[seed].manifest["chunk"] == SEEDS[4:] and rows[seed].manifest["replica"] == k
+        assert rows[seed].manifest["fusing"] == chunk.fusing  # how its floats were summed
         stored = np.load(__import__("io").BytesIO(rows[seed].outputs))
         assert np.array_equal(stored, predictions[k])
     assert study.curves["val_accuracy"].shape == (2, 6)

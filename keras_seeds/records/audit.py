@@ -131,7 +131,7 @@ def _runtime_items(model) -> list[AuditItem]:
     else:
         items.append(AuditItem(
             "Thread pools", CHECK,
-            f"TensorFlow's default ({os.cpu_count()} cores here): the same on this "
+            f"TensorFlow's default ({determinism.usable_cores()} cores here): the same on this "
             f"machine, may differ on one with another core count",
             "keras_seeds.enable_determinism(threads=N) before any TF op"))
     if determinism.xla_enabled(model):

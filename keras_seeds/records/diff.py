@@ -16,6 +16,9 @@ _CAUSES = (
     ("compile", "A compile() argument differs"),
     ("optimizer", "An optimizer setting differs"),
     ("model", "The model differs"),
+    ("replicas.fusing", ("The replicas are fused differently (the strategies add floats "
+                         "in different orders)")),
+    ("replicas", "The replicas differ"),
     ("control", "What keras-seeds controlled differs"),
     ("versions", "Library versions differ"),
     ("determinism", "Determinism settings differ"),
@@ -23,8 +26,11 @@ _CAUSES = (
     ("environment", "Environment variables differ"),
 )
 # Not causes: bookkeeping, results, and PYTHONHASHSEED (always the master seed).
+# The probe's timings of strategy="fastest" are measurements: its choice is the
+# cause (replicas.fusing.strategy).
 _IGNORED = ("format", "created", "finished", "status", "result", "manifest_path",
-            "hardware.gpu_details", "environment.PYTHONHASHSEED")
+            "hardware.gpu_details", "environment.PYTHONHASHSEED",
+            "replicas.fusing.probe_seconds_per_step", "replicas.fusing.probe_compile_seconds")
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,15 @@ def diff_manifests(a: dict, b: dict) -> list[Difference]:
     return differences
 
 
+def _cause_of(field: str) -> str | None:
+    """The section of ``_CAUSES`` a field belongs to: the first that is the
+    field or one of its parents."""
+    for section, _ in _CAUSES:
+        if field == section or field.startswith(section + "."):
+            return section
+    return None
+
+
 def _short(value) -> str:
     text = json.dumps(value, default=repr) if not isinstance(value, str) else value
     return text if len(text) <= 40 else text[:16] + "..." + text[-8:]
@@ -82,7 +97,7 @@ def explain_diff(a: dict, b: dict) -> list[str]:
     differences = diff_manifests(a, b)
     reasons = []
     for section, headline in _CAUSES:
-        fields = [d for d in differences if d.field.split(".")[0] == section]
+        fields = [d for d in differences if _cause_of(d.field) == section]
         if not fields:
             continue
         details = "; ".join(f"{d.field} is {_short(d.a)} in A and {_short(d.b)} in B"
@@ -93,8 +108,11 @@ def explain_diff(a: dict, b: dict) -> list[str]:
         if manifest.get("determinism", {}).get("op_determinism") is False:
             reasons.append(f"Run {name} ran without op determinism: even with identical "
                            f"settings its results can change from run to run.")
-    known = {section for section, _ in _CAUSES}
-    other = [d for d in differences if d.field.split(".")[0] not in known]
+        if (manifest.get("replicas") or {}).get("fusing", {}).get("repeatable") is False:
+            reasons.append(f"Run {name} chose how to fuse its replicas by timing them "
+                           "(strategy='fastest'): another process may choose the other "
+                           "strategy; pass the recorded strategy to repeat it.")
+    other = [d for d in differences if _cause_of(d.field) is None]
     if other:
         reasons.append("Other fields differ: " + ", ".join(d.field for d in other) + ".")
     result_a = a.get("result", {}).get("weights_sha256")

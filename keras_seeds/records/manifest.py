@@ -91,6 +91,7 @@ def environment_section() -> dict:
     from keras_seeds.seeding.determinism import (
         determinism_enabled,
         thread_settings,
+        usable_cores,
         xla_enabled,
     )
 
@@ -110,6 +111,7 @@ def environment_section() -> dict:
         "hardware": {
             "platform": platform.platform(), "machine": platform.machine(),
             "processor": platform.processor(), "cpu_count": os.cpu_count(),
+            "usable_cores": usable_cores(),
             "gpus": devices, "gpu_details": gpu_details,
         },
         "environment": {name: os.environ.get(name) for name in ENV_VARS},

@@ -11,12 +11,23 @@ compiled step. Where vectorizing turns an operation into a slower kernel
 slower than K ordinary ones) this is the faster way; it is never slower than K
 separate steps, since it is the same work in one dispatch.
 
-``auto`` (JAX): for a member with a convolution (what ``vmap`` turns into a
-grouped convolution), a short timed probe of both on the fit's own model,
-batch and device picks the clearly faster step (:func:`choose`); other
-members are ``vectorized`` (batched matrix products), with no probe. ``model.fusing`` records the choice and the timings. On TensorFlow
-``auto`` is ``vectorized``: its per-replica graph is traced op by op, so
-unrolling K replicas costs K times the tracing for no gain on CPUs.
+``auto`` (the default): a fixed rule of the backend, the member and the
+number of replicas (:func:`auto_strategy`), never a timing, so two processes
+with the same seeds, hardware and versions fuse alike and train the same bits
+whatever else the machine is doing. On JAX a member with a convolution (what
+``vmap`` turns into a grouped convolution, 3 to 4 times slower on XLA's CPU
+backend, docs/benchmarks.md) is ``unrolled`` for up to ``MAX_UNROLLED``
+replicas; every other member, and any K beyond that, is ``vectorized``; one
+replica is ``unrolled`` (the member's own step). On TensorFlow ``auto`` is
+``vectorized``: its per-replica graph is traced op by op, so unrolling K
+replicas costs K times the tracing for no gain on CPUs.
+
+``fastest`` (JAX, opt-in): a short timed probe of both on the fit's own model,
+batch and device picks the faster step. The choice then follows the machine's
+load: another process may choose the other strategy and so sum its floats in
+another order. ``model.fusing`` (and so the manifest) records the choice with
+``repeatable: False`` and the timings; pass the recorded strategy to repeat
+such a run.
 
 Which state gets the replica axis: every variable of the member (weights,
 BatchNormalization statistics, SeedGenerator states), the optimizer's slots,
@@ -30,7 +41,7 @@ from dataclasses import dataclass, field
 
 import keras
 
-STRATEGIES = ("auto", "vectorized", "unrolled")
+STRATEGIES = ("auto", "vectorized", "unrolled", "fastest")
 
 
 def backend() -> str:
@@ -87,49 +98,108 @@ def replica_map(fn, elems, strategy: str = "vectorized"):
 class FusingChoice:
     """The strategy a fit runs, and how it was chosen.
 
-    ``probe`` holds the seconds per step of each strategy measured by ``auto``
-    and ``compile_seconds`` the seconds its first call took more (both ``{}``
-    when the strategy was given or ``auto`` did not probe)."""
+    ``rule`` says why in words; ``repeatable`` is ``False`` only when a timed
+    probe chose (``fastest``). ``probe`` holds the probe's seconds per step of
+    each strategy and ``compile_seconds`` the seconds its first call took more
+    (both ``{}`` when nothing was timed)."""
 
     requested: str = "auto"
     strategy: str | None = None
+    rule: str | None = None
+    repeatable: bool = True
     probe: dict = field(default_factory=dict)
     compile_seconds: dict = field(default_factory=dict)
     probe_replicas: int | None = None
 
+    @classmethod
+    def requesting(cls, strategy: str) -> "FusingChoice":
+        """The choice of a ``compile(strategy=...)`` before the member is known:
+        an explicit strategy is taken as given."""
+        strategy = check_strategy(strategy)
+        if strategy == "fastest" and backend() != "jax":
+            raise ValueError(
+                "`strategy`: 'fastest' times the two strategies with JAX's compiler; on "
+                f"the {backend()} backend use 'auto' (the vectorized step) or name the "
+                "strategy. Received strategy='fastest'.")
+        if strategy in ("vectorized", "unrolled"):
+            return cls(strategy, strategy, "requested")
+        return cls(strategy)
+
+    def resolve(self, member, replicas: int) -> None:
+        """Fixes ``auto`` by :func:`auto_strategy` once the member is known."""
+        if self.strategy is None and self.requested == "auto":
+            self.strategy, self.rule = auto_strategy(backend(), member, replicas)
+
+    def take_fastest(self, timings: dict[str, tuple[float, float]], replicas: int,
+                     probed: int) -> None:
+        """Records the probe's ``{strategy: (compile seconds, seconds per step)}``
+        on ``probed`` replicas and takes the faster step (``fastest``)."""
+        self.compile_seconds = {name: t[0] for name, t in timings.items()}
+        self.probe = {name: t[1] for name, t in timings.items()}
+        self.probe_replicas = probed
+        self.strategy = choose(self.probe, replicas)
+        self.repeatable = False
+        self.rule = (f"fastest: the timed probe on {probed} replicas measured {self.strategy} "
+                     "faster; another process may measure otherwise")
+
     def to_config(self) -> dict:
-        return {"requested": self.requested, "strategy": self.strategy,
+        return {"requested": self.requested, "strategy": self.strategy, "rule": self.rule,
+                "repeatable": self.repeatable,
                 "probe_seconds_per_step": dict(self.probe),
                 "probe_compile_seconds": dict(self.compile_seconds),
                 "probe_replicas": self.probe_replicas}
 
 
-# ``auto`` takes ``unrolled`` only when it is clearly faster: a close call
-# would let timing noise pick a different strategy (and so different
-# floating-point sums) in two runs of the same script.
-UNROLLED_MARGIN = 1.5
 PROBE_REPLICAS = 8
 # Compiling K unrolled copies of a convolutional member costs minutes beyond a
 # few dozen (the digits CNN at K=128 on a 2-core CPU had not compiled and
-# trained after 8 minutes; docs/benchmarks.md): ``auto`` unrolls at most this many.
+# trained after 8 minutes; docs/benchmarks.md): neither ``auto`` nor
+# ``fastest`` unrolls more than this many.
 MAX_UNROLLED = 32
 
 
-def choose(step: dict[str, float], replicas: int) -> str:
-    """The strategy ``auto`` takes from the probe's seconds per step:
-    ``unrolled`` only when it is ``UNROLLED_MARGIN`` times faster and there are
-    at most ``MAX_UNROLLED`` replicas. Compile times are recorded, not weighed:
-    they depend on JAX's compilation cache, and a choice that follows the cache
-    would differ, and so sum differently, between two runs of one script.
+def auto_strategy(backend_name: str, member, replicas: int) -> tuple[str, str]:
+    """``(strategy, rule)``: what ``auto`` fuses ``replicas`` replicas of
+    ``member`` with on ``backend_name``, and the rule that decided, in words.
+    Nothing here is measured: the same model and K give the same strategy in
+    every process.
 
     Example:
 
-    >>> choose({"vectorized": 0.03, "unrolled": 0.01}, 8), choose({"vectorized": 0.012, "unrolled": 0.01}, 8)
+    >>> import keras
+    >>> cnn = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3),
+    ...                         keras.layers.Flatten(), keras.layers.Dense(10)])
+    >>> auto_strategy("jax", cnn, 8)[0], auto_strategy("jax", cnn, 64)[0]
+    ('unrolled', 'vectorized')
+    >>> auto_strategy("tensorflow", cnn, 8)
+    ('vectorized', 'auto on TensorFlow: vectorized (unrolling costs K times the tracing)')
+    """
+    if backend_name != "jax":
+        return "vectorized", "auto on TensorFlow: vectorized (unrolling costs K times the tracing)"
+    if replicas == 1:
+        return "unrolled", "auto with one replica: the member's own step"
+    if not has_convolution(member):
+        return "vectorized", "auto without convolutions: vectorized (batched matrix products)"
+    if replicas > MAX_UNROLLED:
+        return "vectorized", (f"auto with a convolution and {replicas} replicas: vectorized "
+                              f"(unrolling more than {MAX_UNROLLED} compiles for minutes)")
+    return "unrolled", (f"auto with a convolution and {replicas} replicas (at most "
+                        f"{MAX_UNROLLED}): unrolled (vmap makes grouped convolutions)")
+
+
+def choose(step: dict[str, float], replicas: int) -> str:
+    """The strategy ``fastest`` takes from the probe's seconds per step: the
+    faster one, ``unrolled`` only for at most ``MAX_UNROLLED`` replicas. Compile
+    times are recorded, not weighed: they depend on JAX's compilation cache.
+
+    Example:
+
+    >>> choose({"vectorized": 0.03, "unrolled": 0.01}, 8), choose({"vectorized": 0.01, "unrolled": 0.012}, 8)
     ('unrolled', 'vectorized')
     >>> choose({"vectorized": 0.03, "unrolled": 0.01}, 128)
     'vectorized'
     """
-    if replicas <= MAX_UNROLLED and step["unrolled"] * UNROLLED_MARGIN < step["vectorized"]:
+    if replicas <= MAX_UNROLLED and step["unrolled"] < step["vectorized"]:
         return "unrolled"
     return "vectorized"
 

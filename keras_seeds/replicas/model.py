@@ -22,6 +22,7 @@ and their arithmetic up to floating-point reassociation (docs/replicas.md).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -50,9 +51,6 @@ from keras_seeds.replicas.fusing import (
     FusingChoice,
     backend,
     check_backend,
-    check_strategy,
-    choose,
-    has_convolution,
 )
 from keras_seeds.replicas.members import MemberFactory, member_variables
 from keras_seeds.replicas.metrics import ReplicaMetrics, means
@@ -73,6 +71,7 @@ from keras_seeds.statistics.metric_names import replica_curves, replica_key
 # would mix the replicas.
 _COUPLING_OPTIMIZERS = ("LossScaleOptimizer", "Lamb", "Muon")
 _COMPILE_ARGUMENTS = ("loss", "loss_weights", "metrics", "weighted_metrics")
+logger = logging.getLogger("keras_seeds")
 
 
 @dataclass
@@ -286,6 +285,8 @@ class SeededModel(keras.Model):
         if parts.compile_arguments is not None:
             architecture.compile(optimizer=None, **self.compile_arguments(fresh=True))
         parts.metrics = ReplicaMetrics(architecture, self.replicas)
+        parts.fusing.resolve(architecture, self.replicas)
+        # "fastest" is "vectorized" until the first fit has timed both.
         parts.step = ReplicaStep(parts.stacked, parts.metrics,
                                  parts.fusing.strategy or "vectorized")
 
@@ -337,16 +338,22 @@ class SeededModel(keras.Model):
         Args:
             strategy: how the replicas are fused in one step:
                 ``"vectorized"`` (one call over stacked variables),
-                ``"unrolled"`` (K calls in one compiled step) or ``"auto"``
-                (JAX: a short timed probe of both at the first ``fit``;
-                TensorFlow: ``"vectorized"``). :attr:`fusing` says what was
-                chosen and why; see :mod:`keras_seeds.replicas.fusing`.
+                ``"unrolled"`` (K calls in one compiled step), ``"auto"`` (a
+                fixed rule of the backend, the member and K: on JAX unrolled
+                for a member with a convolution and at most 32 replicas,
+                else vectorized; on TensorFlow vectorized) or ``"fastest"``
+                (JAX: a short timed probe of both at the first ``fit`` takes
+                the faster; the choice follows the machine's load, so another
+                process may fuse, and so round, differently: not repeatable
+                bit for bit unless the recorded strategy is passed).
+                :attr:`fusing` says what was chosen and why, and the manifest
+                records it; see :mod:`keras_seeds.replicas.fusing`.
             jit_compile: ``"auto"`` is XLA on JAX (deterministic on CPU; on GPU
                 with ``XLA_FLAGS=--xla_gpu_deterministic_ops=true``) and off on
                 TensorFlow, where XLA spends minutes on the per-replica random
                 ops and is not deterministic on GPU.
         """
-        strategy = check_strategy(strategy)
+        fusing = FusingChoice.requesting(strategy)
         optimizer = keras.optimizers.get(optimizer)
         name = type(optimizer).__name__
         if any(cls.__name__ in _COUPLING_OPTIMIZERS for cls in type(optimizer).__mro__):
@@ -371,9 +378,7 @@ class SeededModel(keras.Model):
                 "each step's gradient, not the accumulated one. Use one of the two.")
         if jit_compile == "auto":
             jit_compile = backend() == "jax"
-        fused = None if strategy == "auto" and backend() == "jax" else (
-            "vectorized" if strategy == "auto" else strategy)
-        self._parts.fusing = FusingChoice(requested=strategy, strategy=fused)
+        self._parts.fusing = fusing
         self._parts.compile_arguments = dict(loss=loss, loss_weights=loss_weights,
                                              metrics=metrics, weighted_metrics=weighted_metrics)
         self._parts.clipping = clipping
@@ -420,9 +425,14 @@ class SeededModel(keras.Model):
     def get_compile_config(self):
         if self._parts.compile_arguments is None:
             return {}
+        fusing = self._parts.fusing
+        # A probe's choice is saved as the strategy: a reloaded model goes on
+        # fusing as it trained, where probing again could choose otherwise.
+        strategy = fusing.strategy if fusing.requested == "fastest" and fusing.strategy \
+            else fusing.requested
         return keras.saving.serialize_keras_object(
             {"optimizer": self.optimizer, **self._parts.compile_arguments,
-             **self._compile_options, "strategy": self._parts.fusing.requested})
+             **self._compile_options, "strategy": strategy})
 
     def compile_from_config(self, config):
         self.compile(**keras.saving.deserialize_keras_object(config))
@@ -446,16 +456,18 @@ class SeededModel(keras.Model):
 
     @property
     def fusing(self) -> dict:
-        """How the replicas are fused: the requested and the chosen strategy, and
-        the probe's seconds per step when ``auto`` timed them.
+        """How the replicas are fused: the requested and the chosen strategy,
+        the rule that chose it, whether another process would choose the same
+        (``repeatable``: ``False`` only for ``fastest``), and the probe's
+        seconds per step when ``fastest`` timed them.
 
         Example:
 
         >>> from keras_seeds.demo import digits_mlp
         >>> model = SeededModel(digits_mlp, seeds=[1, 2])
         >>> model.compile(loss="sparse_categorical_crossentropy", strategy="unrolled")
-        >>> model.fusing["requested"], model.fusing["strategy"]
-        ('unrolled', 'unrolled')
+        >>> model.fusing["requested"], model.fusing["strategy"], model.fusing["repeatable"]
+        ('unrolled', 'unrolled', True)
         """
         return self._parts.fusing.to_config()
 
@@ -661,27 +673,25 @@ class SeededModel(keras.Model):
         return feed
 
     def _choose_strategy(self, feed) -> None:
-        """Resolves ``strategy="auto"`` (JAX) at the first fit: for a member with
-        a convolution, a timed probe of both strategies on up to
-        ``PROBE_REPLICAS`` replicas and the fit's batch; else ``vectorized``."""
+        """Resolves ``strategy="fastest"`` (JAX) at the first fit: a timed probe
+        of both strategies on up to ``PROBE_REPLICAS`` replicas and the fit's
+        batch (``auto`` was resolved by its rule when the replicas were built)."""
         fusing = self._parts.fusing
         if fusing.strategy is not None:
             return
         if self.replicas == 1:
-            fusing.strategy = "unrolled"  # one plain call of the member
-        elif not has_convolution(self._parts.stacked.member):
-            fusing.strategy = "vectorized"
+            fusing.strategy = "unrolled"
+            fusing.rule = "fastest with one replica: the member's own step"
         else:
             count = min(self.replicas, PROBE_REPLICAS)
             stacked = self._parts.stacked
             tv, ntv = ([keras.ops.convert_to_tensor(v)[:count] for v in variables]
                        for variables in (stacked.trainable, stacked.non_trainable))
             mv = [keras.ops.convert_to_tensor(v)[:count] for v in self._parts.metrics.variables]
-            timings = self._parts.step.probe(tv, ntv, mv, feed.first_batch(count))
-            fusing.compile_seconds = {name: t[0] for name, t in timings.items()}
-            fusing.probe = {name: t[1] for name, t in timings.items()}
-            fusing.probe_replicas = count
-            fusing.strategy = choose(fusing.probe, self.replicas)
+            fusing.take_fastest(self._parts.step.probe(tv, ntv, mv, feed.first_batch(count)),
+                                self.replicas, count)
+            logger.info("SeededModel: strategy='fastest' took %r (%s); the manifest records it.",
+                        fusing.strategy, fusing.probe)
         self._parts.step.strategy = fusing.strategy
         self.train_function = self.test_function = self.predict_function = None
 

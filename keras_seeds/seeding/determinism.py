@@ -71,6 +71,23 @@ def _check_threads(threads) -> int | None:
     return check_int(threads, "threads", minimum=1, constraint="an int >= 1 or None")
 
 
+def usable_cores() -> int:
+    """The cores this process may run on: what TensorFlow's default thread pools
+    (``0`` in :func:`thread_settings`) are sized by. Under ``taskset``, a Slurm
+    or container CPU set it is fewer than the machine has, and a thread count
+    can change how a reduction splits its sum.
+
+    Example:
+
+    >>> 1 <= usable_cores() <= os.cpu_count()
+    True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def thread_settings() -> dict[str, int]:
     """TensorFlow's intra- and inter-op thread pool sizes (0 means TF's default).
 

@@ -1,6 +1,10 @@
 """The run manifest: what it records, where it may be written, and keras-seeds diff."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -46,6 +50,20 @@ def test_manifest_records_what_repeats_the_run(tmp_path):
     assert manifest["result"]["history"]["seed"] == [11, 11]
     assert manifest["control"]["noise"] == "controlled: 1 SeedGenerator(s) re-seeded"
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # no temp files left
+    assert manifest["hardware"]["usable_cores"] == len(os.sched_getaffinity(0))
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None or (os.cpu_count() or 1) < 2,
+                    reason="needs taskset and two cores")
+def test_the_cores_a_cpu_set_leaves_are_what_is_recorded_not_the_machines():
+    # TensorFlow sizes its default thread pools by the cores a process may use
+    # (taskset, Slurm and container CPU sets), and a thread count can change how
+    # a sum is split: the manifest records that count, not os.cpu_count().
+    script = ("import os; from keras_seeds.seeding.determinism import usable_cores; "
+              "print(usable_cores(), os.cpu_count())")
+    out = subprocess.run(["taskset", "-c", "0", sys.executable, "-c", script],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "1" and int(out[1]) >= 2
 
 
 def test_bad_manifest_paths_fail_before_training(tmp_path):

@@ -71,3 +71,39 @@ def test_a_subclass_whose_fit_calls_super_is_recorded_with_what_the_user_passed(
                                                                     verbose=0)])
     train = json.loads(path.read_text())["data"]["train"]["items"]
     assert train["x"]["shape"] == [8, 6] and train["x"]["sha256"] == _sha256(x)
+
+
+def test_the_manifest_records_the_fusing_strategy_and_the_diff_names_it(tmp_path):
+    # The strategies sum floats in different orders: a run repeated with the
+    # other one differs, and the diff must say why.
+    (x, y), _ = load_digits_split(0)
+    manifests = {}
+    for strategy in ("vectorized", "unrolled"):
+        model = ks.SeededModel(digits_mlp, seeds=[1, 2])
+        model.compile("adam", "sparse_categorical_crossentropy", strategy=strategy)
+        path = tmp_path / f"{strategy}.json"
+        model.fit(x[:64], y[:64], epochs=1, batch_size=32, verbose=0,
+                  callbacks=[ks.SeedCallback(5, manifest=path, verbose=0)])
+        manifests[strategy] = json.loads(path.read_text())
+        assert manifests[strategy]["replicas"]["fusing"] == model.fusing
+        assert model.fusing["strategy"] == strategy and model.fusing["repeatable"] is True
+    reasons = ks.explain_diff(manifests["vectorized"], manifests["unrolled"])
+    assert ("The replicas are fused differently (the strategies add floats in different "
+            "orders): replicas.fusing.requested is vectorized in A and unrolled in B; "
+            "replicas.fusing.strategy is vectorized in A and unrolled in B.") in reasons
+
+
+def test_the_diff_takes_a_timed_strategy_choice_for_a_cause_not_its_timings():
+    fusing = {"requested": "fastest", "strategy": "unrolled", "rule": "fastest: ...",
+              "repeatable": False, "probe_seconds_per_step": {"vectorized": 0.03,
+                                                              "unrolled": 0.01}}
+    a = {"replicas": {"fusing": fusing}}
+    b = {"replicas": {"fusing": {**fusing, "probe_seconds_per_step": {"vectorized": 0.02,
+                                                                     "unrolled": 0.01}}}}
+    note = ("chose how to fuse its replicas by timing them (strategy='fastest'): another "
+            "process may choose the other strategy; pass the recorded strategy to repeat it.")
+    assert ks.explain_diff(a, b) == [f"Run A {note}", f"Run B {note}"]
+    c = {"replicas": {"fusing": {**fusing, "strategy": "vectorized"}}}
+    assert ks.explain_diff(a, c)[0] == (
+        "The replicas are fused differently (the strategies add floats in different "
+        "orders): replicas.fusing.strategy is unrolled in A and vectorized in B.")

@@ -645,8 +645,19 @@ def test_reading_replica_values_raises_no_numpy_deprecation_warning():
 def test_an_unknown_fusing_strategy_is_refused():
     model = ks.SeededModel(digits_mlp, seeds=[1, 2])
     with pytest.raises(ValueError, match=r"^`strategy` must be one of \['auto', 'vectorized', "
-                                         r"'unrolled'\]; received strategy='vmap'\.$"):
+                                         r"'unrolled', 'fastest'\]; received "
+                                         r"strategy='vmap'\.$"):
         model.compile(loss="mse", strategy="vmap")
+
+
+def test_a_timed_strategy_is_refused_on_tensorflow():
+    # The probe times JAX-compiled steps; TensorFlow's auto needs no timing.
+    model = ks.SeededModel(digits_mlp, seeds=[1, 2])
+    with pytest.raises(ValueError, match=r"^`strategy`: 'fastest' times the two strategies "
+                                         r"with JAX's compiler; on the tensorflow backend use "
+                                         r"'auto' \(the vectorized step\) or name the strategy\. "
+                                         r"Received strategy='fastest'\.$"):
+        model.compile(loss="mse", strategy="fastest")
 
 
 def test_unrolled_replicas_take_the_vectorized_replicas_step_on_tensorflow():
@@ -663,9 +674,11 @@ def test_unrolled_replicas_take_the_vectorized_replicas_step_on_tensorflow():
         return model
 
     vectorized, unrolled = one_step("auto"), one_step("unrolled")
-    assert vectorized.fusing == {"requested": "auto", "strategy": "vectorized",
-                                 "probe_seconds_per_step": {}, "probe_compile_seconds": {},
-                                 "probe_replicas": None}
+    assert vectorized.fusing == {
+        "requested": "auto", "strategy": "vectorized",
+        "rule": "auto on TensorFlow: vectorized (unrolling costs K times the tracing)",
+        "repeatable": True, "probe_seconds_per_step": {}, "probe_compile_seconds": {},
+        "probe_replicas": None}
     assert unrolled.fusing["strategy"] == "unrolled"
     assert unrolled.seed_record()["fusing"] == unrolled.fusing
     for k in range(3):
