@@ -41,6 +41,7 @@ _EXPORTS = {
     # statistics
     "SeedStudy": "statistics.study", "Comparison": "statistics.compare",
     "compare": "statistics.compare", "SeedStudyWarning": "statistics.functions",
+    "ensemble_comparison_from_store": "statistics.ensembles",
 }
 
 __all__ = sorted(_EXPORTS)

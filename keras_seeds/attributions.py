@@ -135,10 +135,16 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
             so they get no distribution-wise column.
         confidence_level, n_resamples, random_state: of the intervals.
 
+    Any score works, an accuracy or a loss, higher or lower is better: a
+    variance does not depend on the direction. The last column (the variance
+    on the data distribution) needs per-example values in the store.
+
     Returns:
         The :class:`~keras_seeds.statistics.attribution.Attribution`:
-        ``.text()`` is the per-source table, ``.sentence()`` the finding,
-        ``.plot(path)`` the figure.
+        ``.text()`` is the per-source table with the level its intervals keep
+        (the stated one for near-normal scores, ``heavy_tail_level`` under
+        heavy tails), ``.sentence()`` the finding (and the seeds far out of
+        their group), ``.plot(path)`` the figure.
 
     Example:
 

@@ -273,31 +273,43 @@ def _cmd_study(args) -> int:
 
 
 def _print_study(study) -> None:
-    from keras_seeds.statistics.report import interval, number
+    from keras_seeds.statistics.report import (
+        black_swan_verdict,
+        interval,
+        number,
+        reported_interval,
+    )
 
     summary = study.summary()
+    level = f"{summary['confidence_level']:.0%} CI"
     print(f"metric          {study.metric} ({'higher' if study.higher_is_better else 'lower'}"
           f" is better), {study.n} seeds")
-    print(f"mean            {number(summary['mean'])} (95% CI {interval(summary['mean_ci'])})")
+    heavy = summary["mean_t_ci_heavy_tail_level"]
+    print(f"mean            {number(summary['mean'])} ({level} "
+          f"{interval(summary['mean_t_ci'])}, t interval"
+          + (f"; {heavy:.0%} if seeds can be black swans" if heavy < summary["confidence_level"]
+             else "") + ")")
+    print(f"IQM             {number(summary['iqm'])} ({reported_interval(summary, 'iqm_ci')})")
     print(f"std             {number(summary['std'])}")
     print(f"range           {number(summary['min'])} (seed {summary['worst_seed']}) to "
           f"{number(summary['max'])} (seed {summary['best_seed']})")
     outliers = study.outliers()
-    print("black swans     " + (", ".join(f"seed {o['seed']} ({number(o['score'])})"
-                                          for o in outliers) or "none"))
+    print("black swans     " + ("; ".join(f"seed {o['seed']} ({number(o['score'])}): "
+                                          f"{black_swan_verdict(o)}" for o in outliers)
+                                or "none"))
     n = min(10, study.n)
     tang, dodge = study.expected_max(n, "without_replacement"), study.expected_max(n)
     print(f"best of {n:<8}{number(tang)} expected from {n} fresh seeds (Tang et al. 2020; "
           f"{number(dodge)} with replacement, Dodge et al. 2019): picking the best adds "
           f"{number(abs(tang - summary['mean']))} over the mean")
-    if study.correct is not None and study.n >= 3:
+    if study.per_example is not None and study.n >= 3:
         print(f"seed or set     {study.noise().sentence()}")
     if study.test_scores is not None and study.n >= 4:
         agreement = study.test_agreement()
         expected = ("" if agreement["expected"] is None else
                     f"; the noise model expects about {number(agreement['expected'])}")
-        print(f"val -> test     rank correlation {number(agreement['spearman'])} (95% CI "
-              f"{interval(agreement['spearman_ci'])}){expected}")
+        print(f"val -> test     rank correlation {number(agreement['spearman'])} "
+              f"({reported_interval(agreement, 'spearman_ci')}){expected}")
     if study.ensemble_score is not None:
         gain = study.ensemble_gain()
         print(f"ensemble        {number(gain['ensemble'])} ({gain['over_mean']:+.4g} over the "
@@ -309,6 +321,8 @@ def _cmd_report(args) -> int:
 
     if args.store is not None:
         return _report_store(args)
+    if args.ensemble_plot:
+        raise ValueError("`--ensemble-plot` draws a store's ensembles: give --store PATH too.")
     if args.study is None:
         raise ValueError("`report` needs a study.json or --store PATH.")
     study = SeedStudy.load(args.study)
@@ -334,8 +348,30 @@ def _report_store(args) -> int:
     if len(studies) == 2:
         a, b = studies
         shared = len(set(a.seeds.tolist()) & set(b.seeds.tolist()))
-        print(compare(a, b, paired=shared >= 2))
+        print(compare(a, b, paired=shared >= 2,
+                      ensembles=_stored_ensembles(args.store, a.name, b.name)))
+    if args.ensemble_plot:
+        from keras_seeds.statistics.ensembles import default_k, ensemble_points_from_store
+
+        # The k the comparison takes: at most 5, half the seeds.
+        points = ensemble_points_from_store(args.store, studies[0].name,
+                                            k=default_k(studies[0].n, studies[0].n))
+        points.plot(args.ensemble_plot)
+        print(f"ensembles plot  {args.ensemble_plot} ({points.k}-seed ensembles of "
+              f"{studies[0].name}, validation against test)")
     return 0
+
+
+def _stored_ensembles(store, name_a: str, name_b: str):
+    """P(A's k-seed ensemble beats B's) from the predictions the sweeps kept,
+    or ``None`` when they kept none (then compare gives point values)."""
+    from keras_seeds.statistics.ensembles import ensemble_comparison_from_store
+    from keras_seeds.store import StoreError
+
+    try:
+        return ensemble_comparison_from_store(store, name_a, name_b)
+    except StoreError:
+        return None
 
 
 def _cmd_compare(args) -> int:
@@ -464,6 +500,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output",
                         help="report path, .md or .html (default: beside the study, .md)")
     report.add_argument("--title")
+    report.add_argument("--ensemble-plot", metavar="PNG",
+                        help="with --store: draw the validation against the test score of "
+                             "k-seed ensembles of the (first) configuration (k: at most 5, "
+                             "half its seeds)")
     report.set_defaults(run=_cmd_report)
 
     compare = commands.add_parser("compare", help="does study A beat study B beyond "

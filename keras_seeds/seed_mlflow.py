@@ -111,12 +111,14 @@ class _Runs:
 
 
 def _numbers(summary: Mapping) -> dict[str, float]:
-    """A study summary's numbers, its intervals as ``<name>_low`` and ``<name>_high``.
+    """A study summary's numbers, its intervals as ``<name>_low`` and ``<name>_high``;
+    withheld (NaN) values are left out, not logged as numbers.
 
     Example:
 
-    >>> _numbers({"n": 4, "mean": 0.5, "mean_ci": (0.4, 0.6), "method": "BCa"})
-    {'n': 4.0, 'mean': 0.5, 'mean_ci_low': 0.4, 'mean_ci_high': 0.6}
+    >>> _numbers({"n": 4, "mean": 0.5, "mean_t_ci": (0.4, 0.6), "method": "BCa",
+    ...           "mean_ci": (float("nan"), float("nan"))})
+    {'n': 4.0, 'mean': 0.5, 'mean_t_ci_low': 0.4, 'mean_t_ci_high': 0.6}
     """
     found = {}
     for name, value in summary.items():
@@ -124,7 +126,7 @@ def _numbers(summary: Mapping) -> dict[str, float]:
             found[f"{name}_low"], found[f"{name}_high"] = float(value[0]), float(value[1])
         elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
             found[name] = float(value)
-    return found
+    return {name: value for name, value in found.items() if np.isfinite(value)}
 
 
 def _jsonable(value):

@@ -4,7 +4,10 @@ One row per (configuration, seed): its status (``done``, ``diverged``,
 ``discarded``, ``failed`` with the error), score, final and per-epoch metrics,
 optional outputs (validation predictions, for ensemble scores), timing and
 manifest; per seed and evaluation split, its per-example correctness (one bit
-each) or loss (float16); and per configuration the scores of the ensemble of its seeds. A configuration is identified by the hash of what defines it
+each) or loss (float16), and its test predictions when the validation ones are
+kept; per configuration and split, the labels the predictions are scored
+against, and the scores of the ensemble of its seeds. A configuration is
+identified by the hash of what defines it
 (architecture, hyperparameters, data fingerprint), so two configurations live
 side by side in one store and are compared from it.
 
@@ -22,6 +25,7 @@ Imports neither Keras nor TensorFlow.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import sqlite3
@@ -82,18 +86,59 @@ CREATE TABLE IF NOT EXISTS examples (
     count INTEGER NOT NULL,
     data BLOB NOT NULL,
     PRIMARY KEY (config_hash, seed, split)
+);
+CREATE TABLE IF NOT EXISTS outputs (
+    config_hash TEXT NOT NULL REFERENCES configs(config_hash),
+    seed INTEGER NOT NULL,
+    split TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (config_hash, seed, split)
+);
+CREATE TABLE IF NOT EXISTS labels (
+    config_hash TEXT NOT NULL REFERENCES configs(config_hash),
+    split TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (config_hash, split)
 )
 """
-# Stores made before ensembles, weights and per-example results were kept lack
-# those tables; they are added on the first write (older readers ignore them:
-# the schema version stays).
-_ENSEMBLES, _WEIGHTS, _EXAMPLES = _SCHEMA[
+# Stores made before ensembles, weights, per-example results, test predictions
+# and labels were kept lack those tables; they are added on the first write
+# (older readers ignore them: the schema version stays).
+_ENSEMBLES, _WEIGHTS, _EXAMPLES, _OUTPUTS, _LABELS = _SCHEMA[
     _SCHEMA.index("CREATE TABLE IF NOT EXISTS ensembles"):].split(";")
 EXAMPLE_KINDS = ("correct", "loss")
 
 
 class StoreError(ValueError):
     """A path that cannot be used as a seed store, with the reason."""
+
+
+def array_bytes(array) -> bytes:
+    """An array as ``.npy`` bytes (float arrays as float32, as predictions are
+    kept; others as they are), for :class:`SeedRun` ``outputs``.
+
+    Example:
+
+    >>> array_from_bytes(array_bytes([[0.25, 0.75]]))
+    array([[0.25, 0.75]], dtype=float32)
+    """
+    array = np.asarray(array)
+    if array.dtype.kind == "f":
+        array = array.astype(np.float32)
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def array_from_bytes(data: bytes) -> np.ndarray:
+    """The array :func:`array_bytes` wrote.
+
+    Example:
+
+    >>> array_from_bytes(array_bytes(np.array([3, 1, 2], np.int32))).tolist()
+    [3, 1, 2]
+    """
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 @dataclass(frozen=True)
@@ -140,6 +185,7 @@ class SeedRun:
     sub_seeds: dict[str, int] | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     history: dict[str, list[float]] = field(default_factory=dict)
+    # Validation predictions (.npy, float32): what ensembles are scored from.
     outputs: bytes | None = None
     error: str | None = None
     seconds: float | None = None
@@ -148,6 +194,8 @@ class SeedRun:
     weights: bytes | None = field(default=None, repr=False)
     # {split: PerExample}, kept apart too (SeedStore.examples reads them).
     examples: dict = field(default_factory=dict, repr=False)
+    # Test predictions (.npy, float32), kept apart (SeedStore.predictions reads them).
+    test_outputs: bytes | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -379,6 +427,10 @@ class SeedStore:
                     connection.execute(_WEIGHTS)
                     connection.execute("INSERT OR REPLACE INTO weights VALUES (?, ?, ?)",
                                        (key, int(run.seed), run.weights))
+                if cursor.rowcount and run.test_outputs is not None:
+                    connection.execute(_OUTPUTS)
+                    connection.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?)",
+                                       (key, int(run.seed), "test", run.test_outputs))
                 if cursor.rowcount and run.examples:
                     connection.execute(_EXAMPLES)
                     for split, record in run.examples.items():
@@ -446,6 +498,70 @@ class SeedStore:
             except sqlite3.OperationalError:  # a store made before they were kept
                 return {}
         return {seed: PerExample.decode(kind, count, data) for seed, kind, count, data in rows}
+
+    def predictions(self, key: str, split: str = "validation") -> dict[int, np.ndarray]:
+        """``{seed: predictions}`` of configuration ``key`` on ``split``
+        (``"validation"``: the runs' ``outputs``; ``"test"``: their
+        ``test_outputs``), for the seeds that kept them.
+
+        Example:
+
+        >>> import tempfile, os
+        >>> store = SeedStore(os.path.join(tempfile.mkdtemp(), "seeds.db"))
+        >>> key = store.add_config({"units": 64})
+        >>> _ = store.write(key, [SeedRun(1, "done", score=0.5, outputs=array_bytes([0.2, 0.7]),
+        ...                                test_outputs=array_bytes([0.9]))])
+        >>> store.predictions(key), store.predictions(key, "test")
+        ({1: array([0.2, 0.7], dtype=float32)}, {1: array([0.9], dtype=float32)})
+        """
+        if split not in ("validation", "test"):
+            raise ValueError(f"`split` must be 'validation' or 'test'; received split={split!r}.")
+        query = ("SELECT seed, outputs FROM runs WHERE config_hash = ? AND outputs IS NOT NULL "
+                 "ORDER BY seed" if split == "validation" else
+                 "SELECT seed, data FROM outputs WHERE config_hash = ? AND split = 'test' "
+                 "ORDER BY seed")
+        with self._connection() as connection:
+            try:
+                rows = connection.execute(query, (key,)).fetchall()
+            except sqlite3.OperationalError:  # a store made before test outputs were kept
+                return {}
+        return {seed: array_from_bytes(data) for seed, data in rows}
+
+    def set_labels(self, key: str, split: str, labels) -> None:
+        """Records the labels of configuration ``key``'s ``split``
+        (``"validation"`` or ``"test"``), what its kept predictions are scored
+        against (replacing earlier ones: a configuration's data is part of its
+        identity, so they are the same)."""
+        if split not in ("validation", "test"):
+            raise ValueError(f"`split` must be 'validation' or 'test'; received split={split!r}.")
+        data = array_bytes(labels)
+
+        def replace(connection) -> None:
+            connection.execute(_LABELS)
+            connection.execute("INSERT OR REPLACE INTO labels VALUES (?, ?, ?)",
+                               (key, split, data))
+
+        self._write(replace)
+
+    def labels(self, key: str, split: str = "validation") -> np.ndarray | None:
+        """The labels :meth:`set_labels` kept for ``key``'s ``split``, or ``None``.
+
+        Example:
+
+        >>> import tempfile, os
+        >>> store = SeedStore(os.path.join(tempfile.mkdtemp(), "seeds.db"))
+        >>> key = store.add_config({"units": 64})
+        >>> store.set_labels(key, "test", np.array([2, 0, 1]))
+        >>> store.labels(key, "test").tolist(), store.labels(key, "validation")
+        ([2, 0, 1], None)
+        """
+        with self._connection() as connection:
+            try:
+                row = connection.execute("SELECT data FROM labels WHERE config_hash = ? AND "
+                                         "split = ?", (key, split)).fetchone()
+            except sqlite3.OperationalError:  # a store made before labels were kept
+                return None
+        return None if row is None else array_from_bytes(row[0])
 
     def weights(self, key: str, seeds=None) -> dict[int, bytes]:
         """``{seed: .npz bytes}`` of the trained variables kept for configuration

@@ -33,7 +33,7 @@ from keras_seeds.replicas.per_example import per_example
 from keras_seeds.seeding.contract import SUBSEED_NAMES, Seeds, check_seed, check_seed_list
 from keras_seeds.statistics.metric_names import replica_curves
 from keras_seeds.statistics.study import SeedStudy
-from keras_seeds.store import PerExample, SeedRun, SeedStore
+from keras_seeds.store import PerExample, SeedRun, SeedStore, array_bytes
 from keras_seeds.sweep_progress import SweepProgress
 
 # Beyond this many fused replicas a seed costs no less on a CPU: the digits MLP
@@ -197,9 +197,13 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
         metric: the score, a compiled metric on the validation data (default:
             the first compiled metric, else the loss).
         ensemble: keep each seed's validation predictions in the store
-            (``float32``, validation examples x outputs per seed) and score the
-            ensemble of all the configuration's finished seeds (their mean
-            prediction) with the compiled loss and metrics.
+            (``float32``, validation examples x outputs per seed; its test
+            predictions too when ``data`` has a test split), with the labels
+            they are scored against, and score the ensemble of all the
+            configuration's finished seeds (their mean prediction) with the
+            compiled loss and metrics. The k-seed ensembles of two
+            configurations are compared from them with
+            :func:`keras_seeds.statistics.ensembles.ensemble_comparison_from_store`.
         keep_weights: keep each finished seed's trained variables in the store,
             for :meth:`SeedEnsemble.from_store <keras_seeds.SeedEnsemble.from_store>`.
         discard: early discard (Dodge et al. 2020), off by default:
@@ -358,6 +362,8 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
     keys = [seed_store.add_config({**definition, **({"pinned": dict(sorted(
         group.pinned.items()))} if group.pinned else {})}, name=group.config)
         for group in groups]
+    if ensemble:
+        _keep_labels(seed_store, keys, splits[1:])
     key_of = {seed: key for group, key in zip(groups, keys) for seed in group.seeds}
     for tracker in trackers:
         tracker.start_sweep({"config": seed_store.configs()[keys[0]]["name"], "epochs": epochs,
@@ -525,13 +531,14 @@ class _Chunks:
         outputs = model.predict_replicas(x_val, batch_size=batch_size, verbose=0)
         examples = {"validation": per_example(model, y_val, outputs, self.metric,
                                               scores[self.metric])}
+        test_outputs = None
         if len(self.splits) == 3:
             tested = model.evaluate_replicas(*self.splits[2], batch_size=batch_size)
             scores.update({f"test_{name}": values for name, values in tested.items()})
-            examples["test"] = per_example(
-                model, self.splits[2][1],
-                model.predict_replicas(self.splits[2][0], batch_size=batch_size, verbose=0),
-                self.metric, tested[self.metric])
+            test_outputs = model.predict_replicas(self.splits[2][0], batch_size=batch_size,
+                                                  verbose=0)
+            examples["test"] = per_example(model, self.splits[2][1], test_outputs,
+                                           self.metric, tested[self.metric])
         examples = {split: found for split, found in examples.items() if found is not None}
         seconds = (time.perf_counter() - start) / len(chunk)
         runs = []
@@ -559,8 +566,10 @@ class _Chunks:
                 seed, "done" if finite else "diverged", score=score if finite else None,
                 sub_seeds=model.replica_sub_seeds(k).to_config(), metrics=final,
                 history=history, seconds=seconds, manifest=manifest,
-                outputs=(_array_bytes(outputs[k]) if finite and self.ensemble
+                outputs=(array_bytes(outputs[k]) if finite and self.ensemble
                          and isinstance(outputs, np.ndarray) else None),
+                test_outputs=(array_bytes(test_outputs[k]) if finite and self.ensemble
+                              and isinstance(test_outputs, np.ndarray) else None),
                 examples=({split: PerExample(kind, values[k])
                            for split, (kind, values) in examples.items()} if finite else {}),
                 weights=(_arrays_bytes(model.get_replica_weights(k))
@@ -655,17 +664,26 @@ class _SplitChunks(_Chunks):
         return runs
 
 
-def _array_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(array, dtype=np.float32), allow_pickle=False)
-    return buffer.getvalue()
-
-
 def _arrays_bytes(arrays: list) -> bytes:
     """Variables as an ``.npz``, named by position (``SeedEnsemble.from_store``)."""
     buffer = io.BytesIO()
     np.savez(buffer, **{str(i): np.asarray(a) for i, a in enumerate(arrays)})
     return buffer.getvalue()
+
+
+def _keep_labels(seed_store: SeedStore, keys: list[str], evaluated) -> None:
+    """Keeps the validation (and test) labels of each configuration, which its
+    kept predictions are scored against
+    (:mod:`keras_seeds.statistics.ensembles`), when they are one numeric array."""
+    for split, (_, y) in zip(("validation", "test"), evaluated):
+        try:
+            labels = None if isinstance(y, dict) else np.asarray(y)
+        except ValueError:  # ragged: several targets
+            labels = None
+        if labels is None or labels.dtype.kind not in "biuf" or labels.ndim == 0:
+            continue
+        for key in keys:
+            seed_store.set_labels(key, split, labels)
 
 
 def _score_ensemble(seed_store: SeedStore, key: str, compile_kwargs: dict, validation,

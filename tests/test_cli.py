@@ -137,7 +137,9 @@ def test_a_killed_cli_sweep_rerun_ends_with_one_row_per_seed_and_the_same_scores
                      "--config", "sgd"]) == 0
     report = capsys.readouterr().out
     assert "configuration   adam" in report and "configuration   sgd" in report
-    assert "on 8 shared seeds" in report or "seed by seed" in report
+    assert "8 shared seeds" in report  # compared seed by seed, on the seeds both have
+    # What to ship, from the predictions the sweeps kept: k-seed ensembles, spreads.
+    assert "-seed ensemble of" in report and "Brown-Forsythe" in report
 
 
 def _assert_sweep_folder(folder, store, stdout):
@@ -240,3 +242,91 @@ def test_cli_sweep_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, ca
     assert read_only.returncode == 2 and len(read_only.stderr.strip().splitlines()) == 1
     assert "cannot create the seed store '/proc/seeds.db': directory '/proc' is not " \
            "writable" in read_only.stderr
+
+
+def test_study_output_on_3_5_and_10_seeds_labels_no_interval_with_a_level_it_lacks(capsys):
+    # A study's lines as `keras-seeds study` prints them, for 3, 5 and 10 seeds
+    # with per-example correctness on a validation and a test set: each "95%
+    # CI" shown is one that keeps its level at that number of seeds in
+    # benchmarks/calibration (the t interval from 2 seeds, the distribution-
+    # wise std's from 3, shown from 5, Spearman's from 10); the others say
+    # they are withheld.
+    import numpy as np
+
+    import keras_seeds as ks
+    from keras_seeds.cli import _print_study
+    from keras_seeds.statistics.study import INTERVAL_MIN_SEEDS, SPEARMAN_CI_MIN_SEEDS
+
+    rng = np.random.default_rng(0)
+    for n in (3, 5, 10):
+        skill = rng.normal(0, 0.02, (n, 1))
+        validation, test = (rng.random((n, 300)) < 0.85 + skill for _ in range(2))
+        study = ks.SeedStudy(validation.mean(axis=1), metric="val_accuracy", correct=validation,
+                             test_scores=test.mean(axis=1), test_correct=test)
+        capsys.readouterr()
+        _print_study(study)
+        lines = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines()
+                     if line.split(None, 1)[0] in ("mean", "IQM", "seed", "val"))
+        summary = study.summary()
+        low, high = summary["mean_t_ci"]
+        heavy = summary["mean_t_ci_heavy_tail_level"]
+        assert heavy == ks.statistics.study.t_interval_heavy_tail_level(n) < 0.95
+        assert lines["mean"] == (f"{summary['mean']:.4g} (95% CI {low:.4g} to {high:.4g}, "
+                                 f"t interval; {heavy:.0%} if seeds can be black swans)")
+        assert n < INTERVAL_MIN_SEEDS["iqm_ci"] and lines["IQM"] == (
+            f"{summary['iqm']:.4g} (95% CI withheld: a bootstrap interval of the IQM keeps its "
+            f"level from 30 seeds; this study has {n})")
+        assert lines["seed"] == f"or set     {study.noise().sentence()}"
+        low, high = study.noise().distribution_std_ci
+        assert (f"(95% CI {100 * low:.2f} to {100 * high:.2f})" in lines["seed"] if n >= 5 else
+                "(95% CI withheld: an interval of the seeds' std needs 5 seeds to bound it "
+                "usefully; this study has 3)" in lines["seed"])
+        if n < 4:
+            assert "val" not in lines                    # no rank correlation of 3 seeds
+        elif n < SPEARMAN_CI_MIN_SEEDS:
+            assert ("(95% CI withheld: the interval of Spearman's rho keeps its level from 10 "
+                    f"seeds; this study has {n})") in lines["val"]
+        else:
+            low, high = study.test_agreement()["spearman_ci"]
+            assert f"(95% CI {low:.4g} to {high:.4g})" in lines["val"]
+
+
+def test_report_on_a_store_compares_k_seed_ensembles_and_draws_them(tmp_path, capsys):
+    # A store as sweeps write it (predictions kept per seed, labels per split),
+    # made here without training: what the report reads needs no TensorFlow.
+    import numpy as np
+    from PIL import Image
+
+    from keras_seeds.statistics.ensembles import ensemble_comparison_from_store
+    from keras_seeds.store import SeedRun, SeedStore, array_bytes
+
+    store = SeedStore(tmp_path / "seeds.db")
+    rng = np.random.default_rng(3)
+    labels = {split: rng.integers(0, 2, 120) for split in ("validation", "test")}
+    for name, noise in (("diverse", 2.0), ("steady", 0.5)):
+        key = store.add_config({"metric": "accuracy", "higher_is_better": True,
+                                "noise": noise}, name=name)
+        runs = []
+        for seed in range(6):
+            outputs = {}
+            for split, y in labels.items():
+                p = 1 / (1 + np.exp(-(0.8 + rng.normal(0, noise, 120))))
+                outputs[split] = np.where(y == 1, p, 1 - p)[:, None].astype("float32")
+            runs.append(SeedRun(seed, "done", score=float(np.mean(
+                (outputs["validation"][:, 0] > 0.5) == labels["validation"])),
+                outputs=array_bytes(outputs["validation"]),
+                test_outputs=array_bytes(outputs["test"])))
+        store.write(key, runs)
+        for split, y in labels.items():
+            store.set_labels(key, split, y)
+    png = tmp_path / "ensembles.png"
+    code, out, err = _in_process(capsys, "report", "--store", tmp_path / "seeds.db",
+                                 "--config", "diverse", "--config", "steady",
+                                 "--ensemble-plot", png)
+    assert code == 0, err
+    expected = ensemble_comparison_from_store(tmp_path / "seeds.db", "diverse", "steady")
+    assert f"To ship: {expected.sentence.rstrip('.')}." in out
+    assert f"ensembles plot  {png} (3-seed ensembles of diverse" in out
+    assert Image.open(png).size[0] > 100  # a rendered PNG
+    code, err = _refused(capsys, "report", "--ensemble-plot", png)
+    assert code == 2 and "`--ensemble-plot` draws a store's ensembles" in err

@@ -83,7 +83,11 @@ def test_reproducible_training_notebook(tmp_path):
 def test_how_lucky_is_your_seed_notebook(tmp_path):
     notebook = execute("02_how_lucky_is_your_seed.ipynb", tmp_path)
     assert len(outputs(notebook, "image/png")) == 4  # the figures render inline
-    assert "on 200 shared seeds" in stdout(notebook)
+    # One test decides: the exact signed-rank test on the 200 shared seeds (scipy's
+    # normal approximation gives p = 0.044 on these scores; ties within float32 noise
+    # merged, 0.041).
+    assert ("no_dropout beats dropout beyond seed noise, seed by seed (Wilcoxon signed-rank "
+            "p = 0.041; 200 shared seeds)") in stdout(notebook)
     assert (tmp_path / "report_figures" / "distribution.png").exists()
 
 

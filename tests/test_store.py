@@ -9,7 +9,14 @@ import sys
 import numpy as np
 import pytest
 
-from keras_seeds.store import SCHEMA_VERSION, PerExample, SeedRun, SeedStore, StoreError
+from keras_seeds.store import (
+    SCHEMA_VERSION,
+    PerExample,
+    SeedRun,
+    SeedStore,
+    StoreError,
+    array_bytes,
+)
 
 from conftest import run_python
 
@@ -26,7 +33,8 @@ def test_runs_round_trip_with_their_metrics_exactly(tmp_path):
                               metrics={"val_accuracy": 0.5}, outputs=b"\x00\x01", seconds=1.5),
                       SeedRun(8, "diverged", score=float("nan"))])
     first, second = SeedStore(tmp_path / "seeds.db").runs(key)
-    assert (first.seed, first.status, first.score, first.sub_seeds) == (7, "done", 0.3, {"init": 11})
+    assert (first.seed, first.status, first.score, first.sub_seeds) == (
+        7, "done", 0.3, {"init": 11})
     assert first.history == history and first.outputs == b"\x00\x01"
     assert (second.status, second.score) == ("diverged", None)
 
@@ -199,3 +207,32 @@ def test_a_name_already_given_to_another_configuration_is_refused(tmp_path):
                                          r"differ in epochs\); give this one another name\.$"):
         store.add_config({"units": 64, "epochs": 20}, name="mlp")
     assert len(store.configs()) == 1
+
+
+def test_test_predictions_and_labels_are_kept_and_older_stores_gain_them(tmp_path):
+    path = tmp_path / "seeds.db"
+    store = SeedStore(path)
+    key = store.add_config({"units": 64}, name="mlp")
+    with sqlite3.connect(path) as connection:  # a store made before they were kept
+        connection.execute("DROP TABLE outputs")
+        connection.execute("DROP TABLE labels")
+    assert store.predictions(key, "test") == {} and store.labels(key) is None
+    rng = np.random.default_rng(0)
+    validation, test = rng.random((2, 5, 3)), rng.random((2, 4, 3))
+    store.write(key, [SeedRun(s, "done", score=0.5, outputs=array_bytes(validation[s]),
+                              test_outputs=array_bytes(test[s])) for s in range(2)])
+    store.set_labels(key, "validation", np.array([0, 2, 1, 1, 0], np.int32))
+    store.set_labels(key, "test", np.array([1, 1, 0, 2], np.int32))
+    again = SeedStore(path)
+    kept = again.predictions(key, "test")
+    assert list(kept) == [0, 1] and kept[1].dtype == np.float32
+    np.testing.assert_array_equal(kept[1], test[1].astype(np.float32))
+    np.testing.assert_array_equal(again.predictions(key)[0], validation[0].astype(np.float32))
+    assert again.labels(key, "test").tolist() == [1, 1, 0, 2]
+    assert again.labels(key).dtype == np.int32
+    # A seed already done keeps its test predictions: a second write changes nothing.
+    assert again.write(key, [SeedRun(0, "done", test_outputs=array_bytes(test[1]))]) == 0
+    np.testing.assert_array_equal(again.predictions(key, "test")[0], test[0].astype(np.float32))
+    with pytest.raises(ValueError, match=r"^`split` must be 'validation' or 'test'; received "
+                                         r"split='train'\.$"):
+        again.predictions(key, "train")

@@ -247,6 +247,15 @@ def test_the_progress_bar_counts_seeds_and_is_quiet_off_a_terminal(tmp_path, cap
     train, validation, (x_test, y_test) = _with_test_split()
     chunk.fit(*train, validation_data=validation, epochs=1, verbose=0)
     assert study.test_scores.tolist() == chunk.evaluate_replicas(x_test, y_test)["accuracy"]
+    # With the validation predictions (ensemble=True), the test ones and both
+    # splits' labels are kept: what k-seed ensembles are compared from.
+    store = SeedStore(tmp_path / "seeds.db")
+    key = store.only_config()
+    kept = store.predictions(key, "test")
+    np.testing.assert_allclose(np.stack([kept[1], kept[2]]),
+                               chunk.predict_replicas(x_test, verbose=0), atol=1e-6)
+    assert np.array_equal(store.labels(key, "test"), y_test)
+    assert np.array_equal(store.labels(key, "validation"), validation[1])
     _sweep(tmp_path / "more.db", seeds=[1, 2], epochs=1)  # "auto": stderr is no terminal
     assert "seeds/min" not in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"^`progress` must be True, False or 'auto'; "

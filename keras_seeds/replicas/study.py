@@ -10,6 +10,7 @@ from keras_seeds.replicas.ensemble import check_combine
 from keras_seeds.replicas.per_example import per_example
 from keras_seeds.statistics.diversity import as_probabilities, member_diversity
 from keras_seeds.statistics.metric_names import replica_curves
+from keras_seeds.statistics.noise import rows_match_scores
 from keras_seeds.statistics.study import SeedStudy
 
 
@@ -39,8 +40,8 @@ def study_of(model, x, y, metric=None, *, test_data=None, history=None, combine=
     diversity = None
     if isinstance(outputs, np.ndarray) and outputs.ndim == 3 and outputs.shape[-1] >= 2:
         diversity = member_diversity(as_probabilities(outputs))
-    correct = _correct(model, y, outputs, metric, per_replica[metric])
-    test_scores = test_correct = None
+    values = _per_example(model, y, outputs, metric, per_replica[metric])
+    test_scores = test_values = None
     if test_data is not None:
         if not isinstance(test_data, (tuple, list)) or len(test_data) not in (2, 3):
             raise ValueError("`test_data` must be a tuple (x_test, y_test) or (x_test, "
@@ -50,7 +51,7 @@ def study_of(model, x, y, metric=None, *, test_data=None, history=None, combine=
         test_scores = model.evaluate_replicas(x_test, y_test, batch_size=batch_size,
                                               sample_weight=w_test)[metric]
         if w_test is None:
-            test_correct = _correct(
+            test_values = _per_example(
                 model, y_test, model.predict_replicas(x_test, batch_size=batch_size, verbose=0),
                 metric, test_scores)
     return SeedStudy(per_replica[metric], model.replica_seeds, metric=metric, name=name,
@@ -60,11 +61,20 @@ def study_of(model, x, y, metric=None, *, test_data=None, history=None, combine=
                      curves=(None if history is None else
                              replica_curves(getattr(history, "history", history))),
                      ensemble_score=float(ensemble_logs[metric]), diversity=diversity,
-                     correct=correct if sample_weight is None else None,
-                     test_correct=test_correct)
+                     per_example=values if sample_weight is None else None,
+                     test_per_example=test_values)
 
 
-def _correct(model, y, outputs, metric, scores):
-    """The replicas' per-example correctness, when ``metric`` is an accuracy."""
+def _per_example(model, y, outputs, metric, scores):
+    """The replicas' per-example values whose means are their scores: the
+    correctness of an accuracy, or the losses when ``metric`` is the loss and
+    they average to it (no regularisation term in the loss); else ``None``."""
     found = per_example(model, y, outputs, metric, scores)
-    return found[1] if found is not None and found[0] == "correct" else None
+    if found is None:
+        return None
+    kind, values = found
+    if kind == "correct":
+        return values
+    if metric == "loss" and rows_match_scores(values, scores).all():
+        return values
+    return None

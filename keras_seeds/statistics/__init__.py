@@ -2,7 +2,8 @@
 seed noise. Functions over arrays (``functions``, ``diversity``), metric names
 (``metric_names``), :class:`~keras_seeds.SeedStudy` (``study``),
 :func:`~keras_seeds.compare` (``compare``), test-set noise (``noise``),
-attribution by source (``attribution``), plots and reports.
+attribution by source (``attribution``), k-seed ensembles and spreads
+(``ensembles``), plots and reports.
 
 Nothing in this package imports Keras or TensorFlow: a saved study is read,
 summarised, compared and plotted anywhere (a test checks it in a fresh process).
@@ -15,21 +16,45 @@ from keras_seeds.statistics.diversity import (  # noqa: F401
                                               member_diversity,
                                               replica_solo_gap,
 )
+from keras_seeds.statistics.ensembles import (  # noqa: F401
+    EnsembleComparison,
+    EnsemblePoints,
+    SpreadComparison,
+    compare_spreads,
+    ensemble_comparison,
+    ensemble_comparison_from_store,
+    ensemble_points,
+    ensemble_points_from_store,
+)
 from keras_seeds.statistics.functions import (  # noqa: F401
-                                              EXPECTED_MAX_ESTIMATORS,
-                                              OUTLIER_THRESHOLD,
-                                              SeedStudyWarning,
-                                              bootstrap_interval,
-                                              expected_max,
-                                              iqm,
-                                              mann_whitney_p,
-                                              max_of_n_weights,
-                                              max_of_n_weights_without_replacement,
-                                              probability_of_improvement,
-                                              robust_z,
-                                              seeds_needed,
-                                              seeds_to_detect,
-                                              t_interval,
+    EXPECTED_MAX_ESTIMATORS,
+    OUTLIER_THRESHOLD,
+    SeedStudyWarning,
+    bonett_variance_interval,
+    bootstrap_interval,
+    expected_max,
+    fewest_pairs_to_reject,
+    fewest_seeds_to_separate,
+    hodges_lehmann,
+    improvement_interval,
+    iqm,
+    mann_whitney_p,
+    max_of_n_weights,
+    max_of_n_weights_without_replacement,
+    pairs_to_detect,
+    probability_of_improvement,
+    robust_z,
+    seeds_needed,
+    seeds_to_detect,
+    signed_rank_cdf,
+    signed_rank_sum,
+    smallest_mann_whitney_p,
+    smallest_wilcoxon_p,
+    t_interval,
+    t_test_size,
+    welch_interval,
+    wilcoxon_p,
+    win_rate_interval,
 )
 from keras_seeds.statistics.noise import (  # noqa: F401
                                               NoiseEstimate,

@@ -1,7 +1,8 @@
 """compare: does setup A beat setup B beyond seed noise?
 
-The answer rests on P(a random seed of A beats one of B), with a bootstrap
-interval and a Mann-Whitney test, in plain words (:class:`Comparison`).
+One test decides (the Mann-Whitney test; paired, the exact Wilcoxon
+signed-rank test), and the effect comes with the interval that goes with it,
+each at the level it holds with the seeds at hand (:class:`Comparison`).
 Imports neither Keras nor TensorFlow.
 """
 
@@ -18,6 +19,10 @@ from keras_seeds.statistics.study import SeedStudy
 
 # Beyond this many seeds per side a verdict says the gap is too small to settle.
 _PRACTICAL_SEEDS = 100_000
+# Scores closer than this (relative to the largest) tie when paired: float32
+# scores, as Keras reports them, carry about 7 digits, so equal gains in
+# accuracy differ in the 8th.
+SCORE_RESOLUTION = 1e-6
 
 
 @dataclass(frozen=True)
@@ -27,8 +32,8 @@ class Comparison:
     Example:
 
     >>> result = compare([0.93, 0.94, 0.95, 0.94], [0.90, 0.91, 0.90, 0.89])
-    >>> result.winner, result.probability, result.n
-    ('A', 1.0, (4, 4))
+    >>> result.winner, result.probability, result.n, round(result.p_value, 4)
+    ('A', 1.0, (4, 4), 0.0286)
     >>> import json
     >>> saved = json.loads(json.dumps(result.to_dict()))  # JSON-ready: for a results file
     >>> saved["winner"], saved["n"]
@@ -36,26 +41,49 @@ class Comparison:
 
     Attributes:
         probability: P(a random seed of A scores better than one of B), ties 1/2.
-        probability_ci: its percentile bootstrap interval.
+        probability_ci: its interval at ``confidence_level``: the score
+            interval under the largest variance its estimate can have
+            (:func:`keras_seeds.statistics.improvement_interval`), which holds
+            from 3 seeds per side.
         mean_difference: mean of A minus mean of B, in the metric's units.
-        mean_difference_ci: its percentile bootstrap interval.
-        p_value: two-sided Mann-Whitney U test.
-        winner: ``"A"``'s or ``"B"``'s name, or ``None`` if not distinguishable.
-        seeds_to_settle: when not distinguishable, about how many seeds per
-            side would find the observed gap in the means (power 0.8).
+        mean_difference_ci: its Welch t interval at ``confidence_level``
+            (:func:`keras_seeds.statistics.welch_interval`); NaN with fewer than
+            2 seeds on a side.
+        p_value: two-sided Mann-Whitney U test (exact, or a permutation test
+            when scores tie: :func:`keras_seeds.statistics.mann_whitney_p`).
+        winner: ``"A"``'s or ``"B"``'s name when the test rejects equal setups
+            at ``1 - confidence_level`` (the test alone decides), else ``None``.
+        seeds_to_settle: without a winner, the seeds per side (pairs when
+            paired) with which the test finds a true gap the size of the
+            observed one with probability ``power``, for normal scores that
+            spread as these do (:func:`keras_seeds.statistics.seeds_to_detect`,
+            :func:`~keras_seeds.statistics.pairs_to_detect`); ``None`` with no
+            gap.
+        smallest_p: the smallest p the test can give with these seeds,
+            whatever the scores (``2 / C(n_a + n_b, n_a)``; paired ``2^(1-m)``
+            for ``m`` non-zero differences). When it is not below ``1 -
+            confidence_level`` no verdict is possible and the verdict says so.
+        fewest_to_reject: the fewest seeds per side (shared seeds, with no
+            tie, when paired) with which the test can reject at all.
         paired: whether A and B were compared seed by seed (``paired=True``);
-            then ``probability`` is P(A is better on the same seed), ``p_value``
-            the Wilcoxon signed-rank test's, ``n`` the shared seeds twice, and
-            ``median_difference`` (with its interval) the Hodges-Lehmann
-            estimate of the seed-by-seed gain.
+            then ``probability`` is the share of shared seeds on which A is
+            better (ties 1/2), with an exact interval
+            (:func:`keras_seeds.statistics.win_rate_interval`), and the
+            verdict gives it as a count; ``better_on`` the seeds on which A
+            is better, ties, and B better; ``p_value`` is the exact
+            Wilcoxon signed-rank test's (:func:`keras_seeds.statistics.wilcoxon_p`);
+            ``mean_difference_ci`` the t interval of the mean gain; ``n`` the
+            shared seeds twice; ``median_difference`` the Hodges-Lehmann
+            estimate of the gain, with the interval that goes with the
+            signed-rank test (:func:`keras_seeds.statistics.hodges_lehmann`)
+            at ``median_difference_level``.
+        median_difference_level: the level of ``median_difference_ci``:
+            ``confidence_level``, or below 6 pairs (at 95%) the level of the
+            widest interval the pairs allow, ``1 - 2^(1-n)`` (0.75 at 3).
         advice: when both studies have an ensemble score, which setup has the
             higher ensemble score and which the smaller seed range (the one
             to ship as an ensemble, the one to ship as a single seed); it ends
             the verdict.
-        split: when there is no winner because the two criteria disagree (the
-            test rejects equal scores but the interval of ``probability``
-            includes 1/2, or the other way round), the sentence that says so;
-            the verdict carries it. ``None`` otherwise.
     """
 
     names: tuple[str, str]
@@ -71,11 +99,14 @@ class Comparison:
     winner: str | None
     seeds_to_settle: int | None
     verdict: str
+    smallest_p: float = 0.0
+    fewest_to_reject: int = 0
     paired: bool = False
+    better_on: tuple[int, int, int] | None = None
     median_difference: float | None = None
     median_difference_ci: tuple[float, float] | None = None
+    median_difference_level: float | None = None
     advice: str | None = None
-    split: str | None = None
 
     def __str__(self) -> str:
         return self.verdict
@@ -86,25 +117,45 @@ class Comparison:
 
 def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
             confidence_level: float = 0.95, n_resamples: int = 9999, random_state=0,
-            power: float = 0.8) -> Comparison:
+            power: float = 0.8, ensembles=None) -> Comparison:
     """Does setup A beat setup B beyond seed noise?
 
     ``a`` and ``b`` are :class:`SeedStudy` objects (or arrays of scores, then
-    higher is better). The answer rests on P(a random seed of A beats one of B)
-    (the Mann-Whitney U statistic over ``n_a * n_b``, ties counting 1/2): A
-    *beats* B when its bootstrap interval lies above 1/2 and the two-sided
-    Mann-Whitney test has ``p < 1 - confidence_level``. Otherwise the two are
-    *not distinguishable from seed noise*, and the verdict says about how many
-    seeds per side would settle it if the observed gap in the means is real
-    (:func:`keras_seeds.statistics.seeds_to_detect`, at least one more than now).
+    higher is better). One test decides: A *beats* B when the two-sided
+    Mann-Whitney test rejects equal setups at ``1 - confidence_level``
+    (:func:`keras_seeds.statistics.mann_whitney_p`, exact or a permutation
+    test with ties, ``n_resamples`` drawn with ``random_state`` when there are
+    more arrangements). The effect comes with it: P(a random seed of A beats
+    one of B) (the Mann-Whitney U statistic over ``n_a * n_b``, ties 1/2) and
+    the gap in the means, each with an interval that holds its level from 3
+    seeds per side. Without a rejection the verdict says there is *no
+    evidence of a difference beyond seed noise* (not evidence of equality),
+    and how many seeds per side would give ``power`` against a true gap the
+    size of the observed one (:func:`keras_seeds.statistics.seeds_to_detect`).
+    With so few seeds that the test cannot reject whatever the scores (3
+    against 3 at 95%: p >= 0.1), it says that instead of a verdict, with the
+    smallest attainable p and the fewest seeds that can reject.
 
     With ``paired=True`` (two setups trained on the same seeds: same initial
     weights, data order and noise for each seed) the seeds both studies have
     are compared seed by seed, which removes the seed's own luck from the gap
-    and needs far fewer seeds: the answer rests on P(A is better on the same
-    seed), with a bootstrap interval over the seeds, and the two-sided Wilcoxon
-    signed-rank test; the Hodges-Lehmann estimate of the gain comes with its
-    interval (:func:`keras_seeds.statistics.hodges_lehmann`).
+    and needs far fewer seeds. The exact Wilcoxon signed-rank test decides
+    (:func:`keras_seeds.statistics.wilcoxon_p`: midranks for tied gains, as
+    accuracies on a finite set always have; it needs 6 shared seeds to reach
+    95% at all), the gain is its Hodges-Lehmann estimate with the interval
+    that goes with that test, labelled with the level it has (below 6 seeds
+    the widest possible interval has less than 95%:
+    :func:`keras_seeds.statistics.hodges_lehmann`), and the verdict counts the
+    seeds on which A is better.
+
+    When both studies have an ensemble score, the verdict ends with what to
+    ship: the setup whose seeds spread less, for a single seed (the
+    Brown-Forsythe test of equal spreads,
+    :func:`keras_seeds.statistics.ensembles.compare_spreads`), and the setup
+    whose ensemble scores better, as point values; pass ``ensembles=`` (an
+    :class:`~keras_seeds.statistics.ensembles.EnsembleComparison`, from
+    :func:`~keras_seeds.statistics.ensembles.ensemble_comparison_from_store`)
+    for P(A's k-seed ensemble beats B's) with its interval instead.
 
     Example:
 
@@ -115,7 +166,7 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
     'new'
     >>> print(ks.compare(base, ks.SeedStudy([0.91, 0.90, 0.92, 0.91, 0.90])).verdict)
     ... # doctest: +ELLIPSIS
-    base and B are not distinguishable from seed noise with 5 and 5 seeds: ...
+    No evidence of a difference between base and B beyond seed noise with 5 and 5 seeds ...
     """
     a, b = _as_study(a, "a"), _as_study(b, "b")
     if a.higher_is_better != b.higher_is_better:
@@ -134,101 +185,115 @@ def compare(a, b, *, names: tuple[str, str] | None = None, paired: bool = False,
                                                 if names == (a.name, b.name) else ""))
     name_a, name_b = names
     metric = a.metric or b.metric
+    _check_ensembles(ensembles, names)
     if paired:
         return _with_advice(_compare_paired(a, b, name_a, name_b, metric, confidence_level,
-                                            n_resamples, random_state, power), a, b)
+                                            power), a, b, ensembles)
     sa, sb = a._signed(), b._signed()
     probability = statistics.probability_of_improvement(sa, sb)
     difference = float(np.mean(a.scores) - np.mean(b.scores))
-    p_value = statistics.mann_whitney_p(sa, sb, random_state)
+    p_value = statistics.mann_whitney_p(sa, sb, random_state, n_resamples)
     alpha = 1 - confidence_level
-    few = min(a.n, b.n) < 2
-    if few:
-        statistics.warn(f"compare: {a.n} and {b.n} seeds: the intervals need at least 2 "
-                        "seeds per side; they are NaN.")
-        probability_ci = difference_ci = (math.nan, math.nan)
+    probability_ci = statistics.improvement_interval(sa, sb, confidence_level)
+    if min(a.n, b.n) < 2:
+        statistics.warn(f"compare: {a.n} and {b.n} seeds: the interval of the mean "
+                        "difference needs at least 2 seeds per side; it is NaN.")
+        difference_ci = (math.nan, math.nan)
     else:
-        interval = dict(confidence_level=confidence_level, n_resamples=n_resamples,
-                        random_state=random_state)
-        probability_ci = statistics.two_sample_interval(
-            sa, sb, statistics.improvement_statistic, **interval)
-        difference_ci = statistics.two_sample_interval(
-            a.scores, b.scores, statistics.mean_difference_statistic, **interval)
+        difference_ci = statistics.welch_interval(a.scores, b.scores, confidence_level)
+    smallest = statistics.smallest_mann_whitney_p(a.n, b.n)
+    fewest = statistics.fewest_seeds_to_separate(confidence_level)
 
-    winner, to_settle, split = None, None, None
-    if not few and probability_ci[0] > 0.5 and p_value < alpha:
-        winner = name_a
-    elif not few and probability_ci[1] < 0.5 and p_value < alpha:
-        winner = name_b
-    elif not few:
-        split = _split_criteria(p_value, alpha, probability_ci, "Mann-Whitney test",
-                                f"P({name_a} better)")
-        pooled = math.sqrt((np.var(a.scores, ddof=1) + np.var(b.scores, ddof=1)) / 2)
+    winner, to_settle = None, None
+    if p_value < alpha:
+        winner = name_a if probability > 0.5 else name_b
+    else:
+        pooled = math.sqrt((_variance(a.scores) + _variance(b.scores)) / 2)
         to_settle = statistics.seeds_to_detect(difference, pooled, confidence_level, power)
-        if to_settle is not None:
-            to_settle = max(to_settle, max(a.n, b.n) + 1)
 
-    level = f"{confidence_level:.0%} CI"
     what = metric or "score"
+    level = _percent(confidence_level)
     p_text = _on_its_side(p_value, alpha)
+    effect = (f"P({name_a} better) = {probability:.2f} ({level} CI {probability_ci[0]:.2f}-"
+              f"{probability_ci[1]:.2f}); mean {what}, {name_a} minus {name_b}: "
+              f"{difference:+.4g}{_signed_interval(difference_ci, level)}")
     if winner is not None:
         loser, p, (low, high) = _from_winners_side(winner, names, probability, probability_ci)
-        verdict = (f"{winner} beats {loser} beyond seed noise: a random seed of {winner} "
-                   f"scores a better {what} than one of {loser} with probability {p:.2f} "
-                   f"({level} {low:.2f}-{high:.2f}; Mann-Whitney p = {p_text}; "
-                   f"{a.n} and {b.n} seeds).")
+        verdict = (f"{winner} beats {loser} beyond seed noise (Mann-Whitney p = {p_text}; "
+                   f"{a.n} and {b.n} seeds): a random seed of {winner} scores a better "
+                   f"{what} than one of {loser} with probability {p:.2f} ({level} CI "
+                   f"{low:.2f}-{high:.2f}); mean {what}, {name_a} minus {name_b}: "
+                   f"{difference:+.4g}{_signed_interval(difference_ci, level)}.")
+    elif smallest >= alpha:
+        verdict = (f"{a.n} and {b.n} seeds are too few for the Mann-Whitney test to tell "
+                   f"{name_a} from {name_b} at {alpha:g}: whatever the scores, its smallest "
+                   f"attainable p is {smallest:.3g}, and it takes at least {fewest} seeds per "
+                   f"side to reject. So far: {effect}.")
     else:
-        verdict = (f"{name_a} and {name_b} are not distinguishable from seed noise with "
-                   f"{a.n} and {b.n} seeds: P({name_a} better) = {probability:.2f}")
-        verdict += "." if few else (f" ({level} {probability_ci[0]:.2f}-"
-                                    f"{probability_ci[1]:.2f}; Mann-Whitney p = {p_text}).")
-        if split:
-            verdict += f" {split}"
-        if few:
-            verdict += " Train at least 2 seeds per side to judge."
-        else:
-            verdict += _settling(to_settle, f"the gap in mean {what} ({difference:+.4g})",
-                                 "each", "seeds each",
-                                 "The means are equal: there is no gap for more seeds to settle.")
+        verdict = (f"No evidence of a difference between {name_a} and {name_b} beyond seed "
+                   f"noise with {a.n} and {b.n} seeds (Mann-Whitney p = {p_text} >= "
+                   f"{alpha:g}): {effect}.")
+    if winner is None:
+        verdict += _settling(to_settle, power, "gap", f"{difference:+.4g} in mean {what}",
+                             "the Mann-Whitney test", "seeds each", "seeds spread",
+                             "The means are equal: there is no gap for more seeds to settle.")
     return _with_advice(Comparison(
         names=(name_a, name_b), metric=metric, higher_is_better=a.higher_is_better,
         n=(a.n, b.n), probability=probability, probability_ci=probability_ci,
         mean_difference=difference, mean_difference_ci=difference_ci, p_value=p_value,
         confidence_level=confidence_level, winner=winner, seeds_to_settle=to_settle,
-        verdict=verdict, split=split), a, b)
+        verdict=verdict, smallest_p=smallest, fewest_to_reject=fewest), a, b, ensembles)
 
 
-def _with_advice(result: Comparison, a: SeedStudy, b: SeedStudy) -> Comparison:
+def _variance(values: np.ndarray) -> float:
+    return float(np.var(values, ddof=1)) if len(values) > 1 else 0.0
+
+
+def _check_ensembles(ensembles, names: tuple[str, str]) -> None:
+    from keras_seeds.statistics.ensembles import EnsembleComparison
+
+    if ensembles is None:
+        return
+    if not isinstance(ensembles, EnsembleComparison):
+        raise TypeError("`ensembles` must be an EnsembleComparison (from "
+                        "keras_seeds.statistics.ensembles.ensemble_comparison or "
+                        f"ensemble_comparison_from_store) or None; received {ensembles!r}.")
+    if tuple(ensembles.names) != tuple(names):
+        raise ValueError(f"`ensembles` compares {tuple(ensembles.names)}, this comparison "
+                         f"{tuple(names)}; compare the same two setups, in the same order.")
+
+
+def _with_advice(result: Comparison, a: SeedStudy, b: SeedStudy, ensembles=None) -> Comparison:
     """Adds what the seeds advise to ship, when both studies have an ensemble
-    score: the ensemble of the setup whose ensemble scores better, or a single
-    seed of the setup whose seeds spread least."""
-    if a.ensemble_score is None or b.ensemble_score is None:
+    score (or ``ensembles`` is given): the setup whose k-seed ensemble scores
+    better (``ensembles``' probability and interval; else the two ensemble
+    scores as point values), and, for a single seed, the setup whose seeds
+    spread less by the Brown-Forsythe test."""
+    from keras_seeds.statistics.ensembles import compare_spreads
+
+    if ensembles is None and (a.ensemble_score is None or b.ensemble_score is None):
         return result
     (name_a, name_b), sign = result.names, 1.0 if a.higher_is_better else -1.0
     what = result.metric or "score"
-    if a.ensemble_score == b.ensemble_score:
+    if ensembles is not None:
+        ensemble = ensembles.sentence.rstrip(".")
+    elif a.ensemble_score == b.ensemble_score:
         ensemble = f"their ensembles score the same {what} ({a.ensemble_score:.4g})"
     else:
         better, worse = ((name_a, name_b) if sign * (a.ensemble_score - b.ensemble_score) > 0
                          else (name_b, name_a))
         scores = {name_a: a.ensemble_score, name_b: b.ensemble_score}
         ensemble = (f"as an ensemble of its seeds, {better} scores the better {what} "
-                    f"({scores[better]:.4g} against {scores[worse]:.4g})")
-    range_a, range_b = float(np.ptp(a.scores)), float(np.ptp(b.scores))
-    if range_a == range_b:
-        spread = f"their seeds spread over the same range ({range_a:.4g})"
-    else:
-        narrow, wide = (name_a, name_b) if range_a < range_b else (name_b, name_a)
-        ranges = {name_a: range_a, name_b: range_b}
-        spread = (f"as a single seed, {narrow} is the safer pick: its seeds span a range of "
-                  f"{ranges[narrow]:.4g} against {ranges[wide]:.4g}")
-    advice = f"To ship: {ensemble}; {spread}."
+                    f"({scores[better]:.4g} against {scores[worse]:.4g}; one ensemble each, "
+                    "point values)")
+    spread = compare_spreads(a._signed(), b._signed(), names=result.names,
+                             confidence_level=result.confidence_level)
+    advice = f"To ship: {ensemble}. {spread.sentence}"
     return replace(result, advice=advice, verdict=f"{result.verdict} {advice}")
 
 
 def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric,
-                    confidence_level: float, n_resamples: int, random_state,
-                    power: float) -> Comparison:
+                    confidence_level: float, power: float) -> Comparison:
     shared = np.intersect1d(a.seeds, b.seeds)
     if shared.size < 2:
         raise ValueError(f"`paired=True` compares the seeds both studies have; {name_a} and "
@@ -236,95 +301,98 @@ def _compare_paired(a: SeedStudy, b: SeedStudy, name_a: str, name_b: str, metric
                          "seeds, or compare them unpaired.")
     score_a = dict(zip(a.seeds.tolist(), a.scores.tolist()))
     score_b = dict(zip(b.seeds.tolist(), b.scores.tolist()))
-    raw = np.array([score_a[s] - score_b[s] for s in shared.tolist()])
+    first = np.array([score_a[s] for s in shared.tolist()])
+    second = np.array([score_b[s] for s in shared.tolist()])
+    raw = first - second
     signed = raw if a.higher_is_better else -raw  # > 0: A better on that seed
-    wins = (signed > 0) + 0.5 * (signed == 0)
-    probability = float(np.mean(wins))
-    p_value = statistics.wilcoxon_p(signed)
-    interval = dict(confidence_level=confidence_level, n_resamples=n_resamples,
-                    random_state=random_state)
-    probability_ci = statistics.bootstrap_interval(wins, method="percentile", **interval)
+    tolerance = SCORE_RESOLUTION * float(np.max(np.abs(np.concatenate([first, second]))))
+    counts = (int(np.sum(signed > tolerance)), int(np.sum(np.abs(signed) <= tolerance)),
+              int(np.sum(signed < -tolerance)))
+    n, alpha = int(shared.size), 1 - confidence_level
+    probability = (counts[0] + 0.5 * counts[1]) / n
+    probability_ci = statistics.win_rate_interval(counts[0], counts[1], n, confidence_level)
+    p_value = statistics.wilcoxon_p(signed, tolerance)
     difference = float(np.mean(raw))
-    difference_ci = statistics.bootstrap_interval(raw, method="percentile", **interval)
-    median, median_ci = statistics.hodges_lehmann(raw, confidence_level)
-    alpha, n = 1 - confidence_level, int(shared.size)
-    winner, to_settle, split = None, None, None
-    if probability_ci[0] > 0.5 and p_value < alpha:
-        winner = name_a
-    elif probability_ci[1] < 0.5 and p_value < alpha:
-        winner = name_b
+    difference_ci = statistics.t_interval(raw, confidence_level)
+    median, median_ci, achieved = statistics.hodges_lehmann(raw, confidence_level)
+    median_level = confidence_level if achieved >= confidence_level - 1e-12 else achieved
+    smallest = statistics.smallest_wilcoxon_p(n - counts[1])
+    fewest = statistics.fewest_pairs_to_reject(confidence_level)
+
+    winner, to_settle = None, None
+    if p_value < alpha:
+        winner = name_a if statistics.signed_rank_sum(signed, tolerance) > 0 else name_b
     else:
-        split = _split_criteria(p_value, alpha, probability_ci, "Wilcoxon signed-rank test",
-                                f"P({name_a} better on the same seed)")
-        to_settle = statistics.pairs_to_detect(difference, float(np.std(raw, ddof=1)),
+        to_settle = statistics.pairs_to_detect(difference, _variance(raw) ** 0.5,
                                                confidence_level, power)
-        if to_settle is not None:
-            to_settle = max(to_settle, n + 1)
-    level, what = f"{confidence_level:.0%} CI", metric or "score"
+    what, level = metric or "score", _percent(confidence_level)
+    median_interval = (f"{level} CI {median_ci[0]:+.4g} to {median_ci[1]:+.4g}"
+                       if median_level == confidence_level else
+                       f"{median_ci[0]:+.4g} to {median_ci[1]:+.4g}: a "
+                       f"{_percent(median_level)} CI, the widest {n} pairs allow")
+    gain = (f"{name_a} minus {name_b}: median gain {median:+.4g} ({median_interval}), mean "
+            f"gain {difference:+.4g}{_signed_interval(difference_ci, level)}")
     p_text = _on_its_side(p_value, alpha)
-    gain = (f"median gain {median:+.4g} ({level} {median_ci[0]:+.4g} to {median_ci[1]:+.4g})")
     if winner is not None:
-        loser, p, (low, high) = _from_winners_side(winner, (name_a, name_b), probability,
-                                                   probability_ci)
-        verdict = (f"{winner} beats {loser} beyond seed noise, seed by seed: on the same seed "
-                   f"{winner} scores a better {what} with probability {p:.2f} ({level} "
-                   f"{low:.2f}-{high:.2f}; Wilcoxon signed-rank p = {p_text}; {n} shared "
-                   f"seeds); {name_a} minus {name_b}: {gain}.")
+        better = counts[0] if winner == name_a else counts[2]
+        verdict = (f"{winner} beats {name_b if winner == name_a else name_a} beyond seed "
+                   f"noise, seed by seed (Wilcoxon signed-rank p = {p_text}; {n} shared "
+                   f"seeds): {winner} scores a better {what} on {better} of {n} seeds"
+                   f"{_ties(counts[1])}; {gain}.")
     else:
-        verdict = (f"{name_a} and {name_b} are not distinguishable from seed noise on {n} shared "
-                   f"seeds: P({name_a} better on the same seed) = {probability:.2f} ({level} "
-                   f"{probability_ci[0]:.2f}-{probability_ci[1]:.2f}; Wilcoxon signed-rank "
-                   f"p = {p_text}); {name_a} minus {name_b}: {gain}.")
-        if split:
-            verdict += f" {split}"
-        verdict += _settling(to_settle, f"the mean gain ({difference:+.4g})", "shared seeds",
-                             "shared seeds", "Every seed scores the same: there is no gap "
-                             "for more seeds to settle.")
+        record = f"{name_a} scores a better {what} on {counts[0]} of {n} seeds{_ties(counts[1])}"
+        if smallest >= alpha:
+            tied = f" ({counts[1]} of them tied)" if counts[1] else ""
+            verdict = (f"{n} shared seeds{tied} are too few for the signed-rank test to tell "
+                       f"{name_a} from {name_b} at {alpha:g}: whatever the scores, its "
+                       f"smallest attainable p is {smallest:.3g}, and it takes at least "
+                       f"{fewest} shared seeds that do not tie to reject. So far: {record}; "
+                       f"{gain}.")
+        else:
+            verdict = (f"No evidence of a difference between {name_a} and {name_b} beyond "
+                       f"seed noise on {n} shared seeds (Wilcoxon signed-rank p = {p_text} >= "
+                       f"{alpha:g}): {record}; {gain}.")
+        no_gap = ("Every seed scores the same: there is no gap for more seeds to settle."
+                  if counts[1] == n else
+                  "The mean gain is 0: there is no gap for more seeds to settle.")
+        verdict += _settling(to_settle, power, "mean gain", f"{difference:+.4g}",
+                             "the signed-rank test", "shared seeds", "the gains spread",
+                             no_gap)
     return Comparison(names=(name_a, name_b), metric=metric,
                       higher_is_better=a.higher_is_better, n=(n, n),
                       probability=probability, probability_ci=probability_ci,
                       mean_difference=difference, mean_difference_ci=difference_ci,
                       p_value=p_value, confidence_level=confidence_level, winner=winner,
-                      seeds_to_settle=to_settle, verdict=verdict, paired=True,
-                      median_difference=median, median_difference_ci=median_ci, split=split)
+                      seeds_to_settle=to_settle, verdict=verdict, smallest_p=smallest,
+                      fewest_to_reject=fewest, paired=True, better_on=counts,
+                      median_difference=median, median_difference_ci=median_ci,
+                      median_difference_level=median_level)
 
 
-def _split_criteria(p_value: float, alpha: float, interval: tuple[float, float], test: str,
-                    probability: str) -> str | None:
-    """The sentence for a verdict without a winner whose two criteria disagree:
-    the test rejects equal scores while the interval of ``probability``
-    includes 1/2, or the interval excludes 1/2 while the test does not reject.
-    ``None`` when both say "not distinguishable".
+def _ties(tied: int) -> str:
+    return f" ({tied} tied)" if tied else ""
 
-    Example:
 
-    >>> _split_criteria(0.044, 0.05, (0.37, 0.50), "Wilcoxon signed-rank test", "P(A better)")
-    ... # doctest: +NORMALIZE_WHITESPACE
-    'Borderline: the Wilcoxon signed-rank test alone would call it (p = 0.044 < 0.05), but
-    the interval of P(A better) includes 0.50; a verdict needs both.'
-    >>> _split_criteria(0.30, 0.05, (0.40, 0.60), "Mann-Whitney test", "P(A better)") is None
-    True
-    >>> _split_criteria(0.07, 0.05, (0.52, 0.7), "Mann-Whitney test", "P(A better)")
-    ... # doctest: +NORMALIZE_WHITESPACE
-    'Borderline: the interval of P(A better) excludes 0.50, but the Mann-Whitney test does
-    not reject equal scores (p = 0.07 >= 0.05); a verdict needs both.'
-    >>> _on_its_side(0.0499, 0.05), _on_its_side(0.044, 0.05)
-    ('0.0499', '0.044')
-    """
-    excludes_half = interval[0] > 0.5 or interval[1] < 0.5
-    rejects, p = p_value < alpha, _on_its_side(p_value, alpha)
-    if rejects and not excludes_half:
-        return (f"Borderline: the {test} alone would call it (p = {p} < {alpha:g}), but the "
-                f"interval of {probability} includes 0.50; a verdict needs both.")
-    if excludes_half and not rejects:
-        return (f"Borderline: the interval of {probability} excludes 0.50, but the {test} does "
-                f"not reject equal scores (p = {p} >= {alpha:g}); a verdict needs both.")
-    return None
+def _percent(level: float) -> str:
+    """A level as a percentage with the digits it has: 95%, 87.5%, 93.75%."""
+    return f"{100 * level:.4g}%"
+
+
+def _signed_interval(interval: tuple[float, float], level: str) -> str:
+    if not all(math.isfinite(x) for x in interval):
+        return ""
+    return f" ({level} CI {interval[0]:+.4g} to {interval[1]:+.4g})"
 
 
 def _on_its_side(p_value: float, alpha: float) -> str:
     """``p_value`` with as few significant digits (at least 2) as keep it printed
-    on its side of ``alpha``: 0.0501 against 0.05 is not "0.05"."""
+    on its side of ``alpha``: 0.0501 against 0.05 is not "0.05".
+
+    Example:
+
+    >>> _on_its_side(0.0499, 0.05), _on_its_side(0.044, 0.05)
+    ('0.0499', '0.044')
+    """
     for digits in range(2, 8):
         text = f"{p_value:.{digits}g}"
         if (float(text) < alpha) == (p_value < alpha):
@@ -332,14 +400,17 @@ def _on_its_side(p_value: float, alpha: float) -> str:
     return repr(p_value)
 
 
-def _settling(to_settle: int | None, gap: str, about: str, seeds: str, no_gap: str) -> str:
-    """The verdict's last sentence: how many seeds would settle ``gap``."""
+def _settling(to_settle: int | None, power: float, gap: str, size: str, test: str,
+              seeds: str, spread: str, no_gap: str) -> str:
+    """The verdict's last sentence: how many seeds give the test ``power``
+    against a true gap the size of the observed one."""
     if to_settle is None:
         return " " + no_gap
     if to_settle > _PRACTICAL_SEEDS:
-        return (f" {gap[0].upper()}{gap[1:]} is too small for any practical number of seeds "
-                f"to settle (about {to_settle:.2g} {about}).")
-    return f" About {to_settle} {seeds} would settle it, if {gap} is real."
+        return (f" A true {gap} of this size ({size}) is too small for any practical number "
+                f"of seeds to find with {power:.0%} power (about {to_settle:.2g} {seeds}).")
+    return (f" For {power:.0%} power against a true {gap} of this size ({size}), {test} "
+            f"needs about {to_settle} {seeds}, if {spread} as these do (normal scores).")
 
 
 def _from_winners_side(winner: str, names: tuple[str, str], probability: float,

@@ -7,6 +7,7 @@ together. Nothing here imports Keras or TensorFlow.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 
@@ -105,6 +106,7 @@ def _bootstrap(data, statistic, confidence_level, n_resamples, random_state,
 def t_interval(values, confidence_level: float = 0.95) -> tuple[float, float]:
     """Student's t interval of the mean, ``mean +- t_{(1+c)/2, n-1} * sem``
     (``scipy.stats.t.interval``); it keeps its coverage with few seeds.
+    Arrays of studies along the last axis give arrays of bounds.
 
     Example:
 
@@ -113,12 +115,16 @@ def t_interval(values, confidence_level: float = 0.95) -> tuple[float, float]:
     (0.8162, 0.8805)
     """
     values = np.asarray(values, dtype=float)
-    sem = np.std(values, ddof=1) / np.sqrt(values.size)
-    if sem == 0:
-        return float(values[0]), float(values[0])
-    low, high = stats.t.interval(confidence_level, values.size - 1, loc=np.mean(values),
-                                 scale=sem)
-    return float(low), float(high)
+    n = values.shape[-1]
+    mean = np.mean(values, axis=-1)
+    sem = np.std(values, axis=-1, ddof=1) / np.sqrt(n)
+    half = stats.t.ppf((1 + confidence_level) / 2, n - 1) * sem
+    low, high = mean - half, mean + half
+    if np.ndim(low) == 0:
+        if sem == 0:
+            return float(values[0]), float(values[0])
+        return float(low), float(high)
+    return low, high
 
 
 def robust_z(values) -> np.ndarray:
@@ -252,71 +258,303 @@ def probability_of_improvement(a, b) -> float:
     return float(stats.mannwhitneyu(a, b).statistic / (a.size * b.size))
 
 
-def two_sample_interval(a, b, statistic, confidence_level: float = 0.95,
-                        n_resamples: int = 9999, random_state=0) -> tuple[float, float]:
-    """A percentile bootstrap interval of ``statistic(a, b, axis)``, resampling
-    ``a`` and ``b`` independently (``scipy.stats.bootstrap``). Percentile, not
-    BCa: statistics such as P(A > B) often sit at 0 or 1, where BCa is undefined.
-    """
-    return _bootstrap((np.asarray(a, float), np.asarray(b, float)), statistic,
-                      confidence_level, n_resamples, random_state, "percentile")
-
-
-def improvement_statistic(a, b, axis=-1):
-    """:func:`probability_of_improvement` along ``axis`` (for resampling)."""
-    return stats.mannwhitneyu(a, b, axis=axis).statistic / (a.shape[axis] * b.shape[axis])
-
-
-def mean_difference_statistic(a, b, axis=-1):
-    """``mean(a) - mean(b)`` along ``axis`` (for resampling)."""
-    return np.mean(a, axis=axis) - np.mean(b, axis=axis)
-
-
-def seeds_needed(std: float, width: float, confidence_level: float = 0.95) -> int:
-    """The fewest seeds whose t confidence interval of the mean,
-    ``2 * t_{(1+c)/2, n-1} * std / sqrt(n)``, is narrower than ``width``.
+def improvement_interval(a, b, confidence_level: float = 0.95):
+    """A conservative interval of P(a random value of ``a`` exceeds one of
+    ``b``) (:func:`probability_of_improvement`, ties 1/2): the score (Wilson)
+    interval of ``theta`` under the largest variance the Mann-Whitney
+    estimate can have, ``theta (1 - theta) / min(n_a, n_b)`` (van Dantzig
+    1951; Birnbaum & Klose 1957), so it holds its level without a model of
+    the scores, from 3 seeds per side (``benchmarks/study_calibration.py
+    --parts compare``). A percentile bootstrap collapses there (3 seeds of A
+    all above 3 of B give 1.00-1.00). Arrays of studies along the last axis
+    give arrays of bounds.
 
     Example:
 
-    >>> seeds_needed(std=0.01, width=0.01)
+    >>> low, high = improvement_interval([0.93, 0.94, 0.95], [0.90, 0.91, 0.92])
+    >>> round(low, 3), round(high, 3)
+    (0.439, 1.0)
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    theta = stats.mannwhitneyu(a, b, axis=-1).statistic / (a.shape[-1] * b.shape[-1])
+    k = min(a.shape[-1], b.shape[-1])
+    z2 = stats.norm.ppf((1 + confidence_level) / 2) ** 2
+    center = (theta + z2 / (2 * k)) / (1 + z2 / k)
+    half = math.sqrt(z2) / (1 + z2 / k) * np.sqrt(theta * (1 - theta) / k + z2 / (4 * k * k))
+    low, high = np.maximum(0.0, center - half), np.minimum(1.0, center + half)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+def welch_interval(a, b, confidence_level: float = 0.95):
+    """Welch's t interval of ``mean(a) - mean(b)``
+    (``scipy.stats.ttest_ind(a, b, equal_var=False).confidence_interval``);
+    ``(gap, gap)`` where neither side varies. Arrays of studies along the
+    last axis give arrays of bounds.
+
+    Example:
+
+    >>> [round(x, 4) for x in welch_interval([0.93, 0.94, 0.95], [0.90, 0.91, 0.93])]
+    [-0.0045, 0.0579]
+    """
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    gap = np.mean(a, axis=-1) - np.mean(b, axis=-1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nearly equal scores
+        interval = stats.ttest_ind(a, b, equal_var=False, axis=-1).confidence_interval(
+            confidence_level)
+    flat = (np.var(a, axis=-1) == 0) & (np.var(b, axis=-1) == 0)
+    low, high = np.where(flat, gap, interval.low), np.where(flat, gap, interval.high)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+def win_rate_interval(better: int, tied: int, n: int,
+                      confidence_level: float = 0.95) -> tuple[float, float]:
+    """An exact interval of P(A is better on the same seed), ties counting 1/2,
+    from ``better`` wins and ``tied`` ties among ``n`` seeds: the lower
+    Clopper-Pearson bound of P(better) and the upper one of P(better or tied)
+    (``scipy.stats.binomtest(...).proportion_ci(method="exact")``, each
+    one-sided at ``(1 + c) / 2``); the wanted probability lies between those
+    two, so the interval holds at least ``confidence_level``. Without ties it
+    is the Clopper-Pearson interval. Arrays of counts give arrays of bounds.
+
+    Example:
+
+    >>> [round(x, 4) for x in win_rate_interval(9, 0, 10)]
+    [0.555, 0.9975]
+    """
+    tail = (1 - confidence_level) / 2
+    better, tied, n = (np.asarray(x) for x in (better, tied, n))
+    with np.errstate(invalid="ignore"):
+        low = np.where(better == 0, 0.0, stats.beta.ppf(tail, better, n - better + 1))
+        high = np.where(better + tied == n, 1.0,
+                        stats.beta.ppf(1 - tail, better + tied + 1, n - better - tied))
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+# What seeds_needed's assurance of 0.8 comes to with heavy-tailed scores (t(4),
+# one black swan in 16): benchmarks/study_calibration.py --parts compare.
+HEAVY_TAILED_ASSURANCE = 0.7
+
+
+def seeds_needed(std: float, width: float, confidence_level: float = 0.95, *,
+                 assurance: float = 0.8, pilot_seeds: int | None = None) -> int:
+    """The fewest seeds ``n`` whose t confidence interval of the mean,
+    ``2 t_{(1+c)/2, n-1} S_n / sqrt(n)``, is narrower than ``width`` with
+    probability at least ``assurance`` (from 0.5), for normal scores.
+
+    The planned study's own std ``S_n`` is random: planning with ``S_n = std``
+    gives an interval narrower than ``width`` only about half the time. With
+    ``pilot_seeds=None`` ``std`` is taken as the true std, and
+    ``(n - 1) S_n^2 / std^2`` is chi-square with ``n - 1`` degrees of freedom.
+    With ``pilot_seeds=m``, ``std`` is the sample std of a pilot of ``m``
+    seeds, itself uncertain: then ``S_n^2 / std^2`` is ``F(n - 1, m - 1)``
+    whatever the true std, and ``assurance`` is the probability, over the
+    pilot and the planned study together, that the planned interval is
+    narrower than ``width`` (checked by simulation for pilots of 3 to 64
+    seeds, ``benchmarks/study_calibration.py --parts compare``).
+
+    The assurance assumes normal scores. With heavy tails a small pilot
+    understates the std more often than the F distribution allows: simulated
+    with t(4) scores or one black-swan seed in 16, it is about 0.7
+    (``HEAVY_TAILED_ASSURANCE``; 0.67 to 0.78 over pilots of 3 to 64 seeds)
+    when 0.8 is asked for.
+
+    Example:
+
+    >>> seeds_needed(std=0.01, width=0.01)       # the std known
+    22
+    >>> seeds_needed(std=0.01, width=0.01, pilot_seeds=5)  # the std of 5 seeds
+    40
+    >>> seeds_needed(std=0.01, width=0.01, assurance=0.5)
     18
     """
+    for name, value, bound in (("std", std, ">= 0"), ("width", width, "> 0")):
+        if not (isinstance(value, (int, float, np.floating)) and math.isfinite(value)
+                and (value > 0 or (value == 0 and name == "std"))):
+            raise ValueError(f"`{name}` must be a finite number {bound}; received "
+                             f"{name}={value!r}.")
+    if not (isinstance(assurance, (int, float, np.floating)) and 0.5 <= assurance < 1):
+        raise ValueError("`assurance` must be a probability from 0.5 to 1 (excluded); "
+                         f"received assurance={assurance!r}.")
+    if pilot_seeds is not None and not (isinstance(pilot_seeds, (int, np.integer))
+                                        and pilot_seeds >= 2):
+        raise ValueError("`pilot_seeds` must be the number of seeds `std` came from, an int "
+                         f">= 2, or None for a known std; received pilot_seeds={pilot_seeds!r}.")
     if std == 0:
         return 2
-    # t > z, so the normal-theory size is a lower bound to search up from.
-    n = max(2, int((2 * stats.norm.ppf((1 + confidence_level) / 2) * std / width) ** 2))
-    while 2 * stats.t.ppf((1 + confidence_level) / 2, n - 1) * std / np.sqrt(n) >= width:
-        n += 1
-    return n
+    tail = (1 + confidence_level) / 2
+
+    def assured(n: int) -> bool:
+        # P(S_n^2 / std^2 < n width^2 / (4 t^2 std^2)).
+        bound = n * width ** 2 / (4 * stats.t.ppf(tail, n - 1) ** 2 * std ** 2)
+        if pilot_seeds is None:
+            return stats.chi2.cdf((n - 1) * bound, n - 1) >= assurance
+        return stats.f.cdf(bound, n - 1, pilot_seeds - 1) >= assurance
+
+    # From 2 up: with assurance >= 1/2 the condition, once true, stays true.
+    return _first_true(assured, 2)
+
+
+def _first_true(holds, low: int) -> int:
+    """The smallest ``n >= low`` for which the monotone ``holds(n)`` is true:
+    doubling steps, then bisection."""
+    if holds(low):
+        return low
+    step = 1
+    while not holds(low + step):
+        low, step = low + step, 2 * step
+    high = low + step
+    while high - low > 1:
+        middle = (low + high) // 2
+        if holds(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+# The power of the rank tests at a seed count is simulated (normal scores) up to
+# this many seeds; beyond, the t test's size over the rank test's efficiency
+# relative to it, 3/pi, is within a seed or two of the simulation.
+SIMULATED_SEEDS = 300
+# Simulated studies per seed count: the simulated power's Monte-Carlo standard
+# error is sqrt(0.8 * 0.2 / 4000) = 0.006.
+POWER_SIMULATIONS = 4000
+
+
+def t_test_size(effect: float, confidence_level: float = 0.95, power: float = 0.8,
+                samples: int = 1) -> int:
+    """The fewest seeds (pairs for ``samples=1``, seeds per side for
+    ``samples=2``) with which a two-sided t test at ``1 - confidence_level``
+    finds a true standardized gap ``effect`` (gap / std) with probability
+    ``power``, from the noncentral t distribution (as statsmodels'
+    ``TTestPower`` / ``TTestIndPower``, rounded up).
+
+    Example:
+
+    >>> t_test_size(1.0), t_test_size(1.0, samples=2)
+    (10, 17)
+    """
+    effect = abs(effect)
+    tail = (1 + confidence_level) / 2
+
+    def reaches(n: int) -> bool:
+        df = n - 1 if samples == 1 else 2 * n - 2
+        noncentral = effect * math.sqrt(n if samples == 1 else n / 2)
+        critical = stats.t.ppf(tail, df)
+        return (stats.nct.sf(critical, df, noncentral)
+                + stats.nct.sf(critical, df, -noncentral)) >= power
+
+    z = stats.norm.ppf(tail) + stats.norm.ppf(power)
+    return _first_true(reaches, max(2, int(samples * (z / effect) ** 2)))
+
+
+def pairs_to_detect(difference: float, std: float, confidence_level: float = 0.95,
+                    power: float = 0.8, *, random_state=0) -> int | None:
+    """Seeds (pairs) with which the two-sided exact Wilcoxon signed-rank test
+    (:func:`wilcoxon_p`, the test of ``compare(..., paired=True)``) at
+    ``1 - confidence_level`` finds a true mean gain of ``difference`` with
+    probability ``power``, assuming normal seed-by-seed differences with std
+    ``std``.
+
+    The power at each size is simulated (``POWER_SIMULATIONS`` studies drawn
+    with ``random_state``), searching upward from the paired t test's size
+    (:func:`t_test_size`: on normal data the rank test needs at least as
+    many), never below the fewest pairs with which the test can reject at all
+    (:func:`fewest_pairs_to_reject`). Beyond ``SIMULATED_SEEDS`` pairs, the
+    t test's size over 3/pi. ``None`` when there is no gap to find.
+
+    Example:
+
+    >>> pairs_to_detect(difference=0.01, std=0.01)
+    11
+    """
+    return _size_for_power(_signed_rank_power, difference, std, confidence_level, power,
+                           samples=1, fewest=fewest_pairs_to_reject(confidence_level),
+                           random_state=random_state)
 
 
 def seeds_to_detect(difference: float, std: float, confidence_level: float = 0.95,
-                    power: float = 0.8) -> int | None:
-    """Seeds per side for a two-sided test at ``1 - confidence_level`` to find a
-    true gap of ``difference`` with probability ``power``: the normal
-    approximation ``n = 2 ((z_{(1+c)/2} + z_power) std / difference)^2`` of the
-    t test, divided by 3/pi (the Mann-Whitney test's efficiency relative to it
-    on normal data), and never fewer than :func:`fewest_seeds_to_separate`.
-    ``None`` when there is no gap to find.
+                    power: float = 0.8, *, random_state=0) -> int | None:
+    """Seeds per side with which the two-sided Mann-Whitney test
+    (:func:`mann_whitney_p`, the test of :func:`~keras_seeds.compare`; exact
+    up to 8 seeds a side, as scipy's) at ``1 - confidence_level`` finds a true
+    gap of ``difference`` in the means with probability ``power``, assuming
+    normal scores with std ``std`` on both sides.
+
+    The power at each size is simulated (``POWER_SIMULATIONS`` studies drawn
+    with ``random_state``), searching upward from the two-sample t test's
+    size (:func:`t_test_size`), never below :func:`fewest_seeds_to_separate`.
+    Beyond ``SIMULATED_SEEDS`` per side, the t test's size over 3/pi. ``None``
+    when there is no gap to find.
 
     Example:
 
     >>> seeds_to_detect(difference=0.01, std=0.01)
-    17
+    18
     """
-    normal = _rank_test_size(difference, std, confidence_level, power, samples=2)
-    return None if normal is None else max(normal, fewest_seeds_to_separate(confidence_level))
+    return _size_for_power(_mann_whitney_power, difference, std, confidence_level, power,
+                           samples=2, fewest=fewest_seeds_to_separate(confidence_level),
+                           random_state=random_state)
 
 
-def _rank_test_size(difference: float, std: float, confidence_level: float, power: float,
-                    samples: int) -> int | None:
-    """``samples ((z_{(1+c)/2} + z_power) std / difference)^2 / (3/pi)``: the
-    normal-theory size of a t test (two samples, or one of differences) over a
-    rank test's efficiency relative to it; ``None`` without a gap."""
+def _size_for_power(simulated_power, difference: float, std: float, confidence_level: float,
+                    power: float, samples: int, fewest: int, random_state) -> int | None:
+    """The rule of :func:`pairs_to_detect` and :func:`seeds_to_detect`: the
+    t test's size (``samples`` 1 paired, 2 two-sample), at least ``fewest``,
+    searched upward by ``simulated_power`` up to ``SIMULATED_SEEDS``; beyond,
+    the t size over the rank test's efficiency 3/pi."""
+    effect = _effect(difference, std)
+    if effect is None:
+        return None
+    if math.isinf(effect):  # no spread: the fewest seeds that can reject find it
+        return fewest
+    start = max(t_test_size(effect, confidence_level, power, samples=samples), fewest)
+    if start > SIMULATED_SEEDS:
+        return int(math.ceil(start / (3 / math.pi)))
+    return _simulated_size(simulated_power, round(effect, 12), 1 - confidence_level, power,
+                           start, random_state)
+
+
+def _effect(difference: float, std: float) -> float | None:
     if difference == 0 or not np.isfinite(difference):
         return None
-    z = stats.norm.ppf((1 + confidence_level) / 2) + stats.norm.ppf(power)
-    return int(np.ceil(samples * (z * std / abs(difference)) ** 2 / (3 / np.pi)))
+    if not std > 1e-9 * abs(difference):  # no spread (up to rounding): any seeds tell
+        return math.inf
+    return abs(difference) / std
+
+
+@functools.lru_cache(maxsize=256)
+def _simulated_size(power_at, effect: float, alpha: float, power: float, start: int,
+                    random_state) -> int:
+    return _first_true(lambda n: power_at(effect, n, alpha, random_state) >= power, start)
+
+
+def _signed_rank_power(effect: float, n: int, alpha: float, random_state) -> float:
+    """Simulated power of :func:`wilcoxon_p` on ``n`` normal differences."""
+    rng = np.random.default_rng([_seed_int(random_state), n, 1])
+    d = rng.standard_normal((POWER_SIMULATIONS, n)) + effect
+    ranks = np.argsort(np.argsort(np.abs(d), axis=1), axis=1) + 1
+    w_plus = np.where(d > 0, ranks, 0).sum(axis=1)
+    return float(np.mean(_untied_signed_rank_p(w_plus, n) < alpha))
+
+
+def _mann_whitney_power(effect: float, n: int, alpha: float, random_state) -> float:
+    """Simulated power of :func:`mann_whitney_p` with ``n`` normal seeds a side."""
+    rng = np.random.default_rng([_seed_int(random_state), n, 2])
+    a = rng.standard_normal((POWER_SIMULATIONS, n)) + effect
+    b = rng.standard_normal((POWER_SIMULATIONS, n))
+    return float(np.mean(stats.mannwhitneyu(a, b, axis=1).pvalue < alpha))
+
+
+def _seed_int(random_state) -> int:
+    return int(random_state) if random_state is not None else 0
 
 
 def fewest_seeds_to_separate(confidence_level: float = 0.95) -> int:
@@ -329,108 +567,277 @@ def fewest_seeds_to_separate(confidence_level: float = 0.95) -> int:
     >>> fewest_seeds_to_separate(0.95), fewest_seeds_to_separate(0.99)
     (4, 5)
     """
-    from math import comb
-
     n = 1
-    while 2 / comb(2 * n, n) >= 1 - confidence_level:
+    while smallest_mann_whitney_p(n, n) >= 1 - confidence_level:
         n += 1
     return n
+
+
+def smallest_mann_whitney_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided p the Mann-Whitney test can give with ``n_a``
+    and ``n_b`` seeds, every seed of one side better than every one of the
+    other: ``2 / C(n_a + n_b, n_a)`` (ties only make it larger).
+
+    Example:
+
+    >>> smallest_mann_whitney_p(3, 3), smallest_mann_whitney_p(4, 4)
+    (0.1, 0.02857142857142857)
+    """
+    return min(1.0, 2 / math.comb(n_a + n_b, n_a))
+
+
+def smallest_wilcoxon_p(pairs: int) -> float:
+    """The smallest two-sided p the signed-rank test can give with ``pairs``
+    non-zero differences, all of one sign: ``2^(1 - pairs)`` (0.25 at 3 pairs).
+
+    Example:
+
+    >>> smallest_wilcoxon_p(3), smallest_wilcoxon_p(6)
+    (0.25, 0.03125)
+    """
+    return min(1.0, 2.0 ** (1 - pairs))
+
+
+def fewest_pairs_to_reject(confidence_level: float = 0.95) -> int:
+    """The fewest pairs (non-zero differences) with which a two-sided
+    signed-rank test can reach ``p < 1 - confidence_level``: 6 at 95%.
+
+    Example:
+
+    >>> fewest_pairs_to_reject(0.95), fewest_pairs_to_reject(0.99)
+    (6, 8)
+    """
+    n = 1
+    while smallest_wilcoxon_p(n) >= 1 - confidence_level:
+        n += 1
+    return n
+
+
+# wilcoxon_p and hodges_lehmann use the exact signed-rank distribution up to
+# this many pairs (the dynamic program below takes under 0.05 s there); beyond,
+# scipy's normal approximation of p and the Edgeworth expansion of the
+# interval's index, which agree with it (tests/statistics/test_compare.py).
+EXACT_SIGNED_RANK_PAIRS = 300
+
+
+def _sign_flip_pmf(weights: np.ndarray) -> np.ndarray:
+    """The distribution of ``sum_i s_i w_i`` over independent fair signs
+    ``s_i in {0, 1}``, for non-negative integer weights: ``pmf[t]`` for
+    ``t = 0 .. sum(w)``. One weight at a time, each step halving the
+    probabilities (so that it never overflows, as counts over 2^n do)."""
+    pmf = np.zeros(int(np.sum(weights)) + 1)
+    pmf[0], top = 1.0, 0
+    for w in np.sort(weights.astype(np.int64)):
+        w = int(w)
+        shifted = pmf[:top + 1].copy()
+        pmf[:top + w + 1] *= 0.5
+        pmf[w:top + w + 1] += 0.5 * shifted
+        top += w
+    return pmf
+
+
+@functools.lru_cache(maxsize=64)
+def _signed_rank_cdf(n: int) -> np.ndarray:
+    cdf = np.cumsum(_sign_flip_pmf(np.arange(1, n + 1)))
+    cdf.flags.writeable = False
+    return cdf
 
 
 def signed_rank_cdf(n: int) -> np.ndarray:
     """``P(W+ <= w)`` for ``w = 0 .. n(n+1)/2``: the exact null distribution of
     the Wilcoxon signed-rank statistic of ``n`` untied differences (each rank
-    counted with probability 1/2).
+    counted with probability 1/2), by a dynamic program over the ranks (no
+    ``2^n`` that overflows: it runs at any ``n``, in about ``n^3 / 4`` steps).
 
     Example:
 
     >>> signed_rank_cdf(3).tolist()
     [0.125, 0.25, 0.375, 0.625, 0.75, 0.875, 1.0]
     """
-    counts = np.zeros(n * (n + 1) // 2 + 1)
-    counts[0] = 1.0
-    for rank in range(1, n + 1):
-        counts[rank:] = counts[rank:] + counts[:-rank].copy()
-    return np.cumsum(counts) / 2.0 ** n
+    return _signed_rank_cdf(int(n)).copy()
 
 
-def hodges_lehmann(differences, confidence_level: float = 0.95) -> tuple[float, tuple]:
-    """The Hodges-Lehmann estimate of the median difference (the median of the
-    Walsh averages ``(d_i + d_j) / 2``, ``i <= j``) and its confidence interval
-    from the signed-rank distribution, as R's ``wilcox.test(conf.int=TRUE)``:
-    exact for up to 50 differences (ties treated as untied), the normal
-    approximation beyond.
-
-    Example:
-
-    >>> estimate, (low, high) = hodges_lehmann([0.3, 0.1, 0.4, 0.2, 0.5, 0.6, 0.2, 0.3])
-    >>> round(estimate, 3), round(low, 3), round(high, 3)
-    (0.3, 0.2, 0.5)
-    """
-    d = np.asarray(differences, dtype=float)
-    n = d.size
-    upper = np.triu_indices(n)
-    walsh = np.sort((d[:, None] + d[None, :])[upper] / 2)
-    total = walsh.size
-    alpha = 1 - confidence_level
-    if n <= 50:
-        # The smallest w with P(W+ <= w) >= alpha / 2 (R's qsignrank).
-        lower_index = int(np.searchsorted(signed_rank_cdf(n), alpha / 2 - 1e-12))
-    else:
-        sd = np.sqrt(n * (n + 1) * (2 * n + 1) / 24)
-        lower_index = int(np.floor(total / 2 - stats.norm.ppf(1 - alpha / 2) * sd))
-    lower_index = max(lower_index, 1)  # R: qu == 0 means the smallest average
-    if lower_index > total - lower_index + 1:
-        return float(np.median(walsh)), (math.nan, math.nan)
-    return float(np.median(walsh)), (float(walsh[lower_index - 1]),
-                                     float(walsh[total - lower_index]))
+def _untied_signed_rank_p(w_plus, n: int):
+    """Two-sided exact p of untied signed-rank statistics ``w_plus`` (arrays
+    work): ``min(1, 2 P(W+ <= min(w, n(n+1)/2 - w)))``, the distribution being
+    symmetric."""
+    lower = np.minimum(w_plus, n * (n + 1) // 2 - np.asarray(w_plus))
+    return np.minimum(1.0, 2 * _signed_rank_cdf(n)[lower])
 
 
-def wilcoxon_p(differences) -> float:
-    """Two-sided Wilcoxon signed-rank test that the differences are centred on 0
-    (``scipy.stats.wilcoxon``; 1.0 when every difference is 0).
+def _midranks(values: np.ndarray, tolerance: float) -> np.ndarray:
+    """Ranks of ``values`` (1 = smallest), values within ``tolerance`` of
+    their neighbour in sorted order sharing their mean rank."""
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    group = np.concatenate([[0], np.cumsum(np.diff(ordered) > tolerance)])
+    positions = np.arange(1, values.size + 1, dtype=float)
+    means = np.bincount(group, positions) / np.bincount(group)
+    ranks = np.empty(values.size)
+    ranks[order] = means[group]
+    return ranks
+
+
+def _tolerance(d: np.ndarray, tolerance: float | None) -> float:
+    if tolerance is None:
+        # Differences equal to 12 digits of the largest one are one value.
+        return 1e-12 * float(np.max(np.abs(d), initial=0.0))
+    if not (isinstance(tolerance, (int, float, np.floating)) and tolerance >= 0):
+        raise ValueError("`tolerance` must be a number >= 0 (differences closer than it "
+                         f"tie) or None; received tolerance={tolerance!r}.")
+    return float(tolerance)
+
+
+def wilcoxon_p(differences, tolerance: float | None = None) -> float:
+    """Two-sided Wilcoxon signed-rank test that the differences are centred on
+    0, exact with ties: zeros dropped, tied absolute differences given their
+    mean rank (midranks), and the p-value taken from the distribution of
+    ``W+`` over all ``2^n`` sign flips of those midranks (a dynamic program on
+    the doubled midranks, which are integers; tested against enumerating
+    every sign pattern). scipy's ``wilcoxon`` switches to a normal
+    approximation as soon as differences tie, which accuracies on a finite set
+    always do; there it differs from the exact p by up to 0.12.
+
+    Beyond ``EXACT_SIGNED_RANK_PAIRS`` non-zero differences: scipy's normal
+    approximation with its tie correction (``method="approx"``).
+
+    Args:
+        differences: the seed-by-seed differences.
+        tolerance: differences (and absolute differences) closer than this
+            tie, and those within it of 0 count as 0: float32 scores, as Keras
+            reports them, make equal gains differ in the 8th digit. Default:
+            ``1e-12`` times the largest absolute difference.
+
+    Returns:
+        The p-value; 1.0 when every difference is 0.
 
     Example:
 
     >>> wilcoxon_p([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
     0.03125
+    >>> wilcoxon_p([0.01, 0.01, 0.02, 0.02, 0.0, -0.01, 0.01, 0.03])  # ties and a zero
+    0.078125
     """
-    d = np.asarray(differences, dtype=float)
-    if not np.any(d):
+    d = np.asarray(differences, dtype=float).ravel()
+    tolerance = _tolerance(d, tolerance)
+    d = d[np.abs(d) > tolerance]
+    n = d.size
+    if n == 0:
         return 1.0
-    return float(stats.wilcoxon(d).pvalue)
+    if n > EXACT_SIGNED_RANK_PAIRS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return float(stats.wilcoxon(d, method="approx").pvalue)
+    doubled = np.rint(2 * _midranks(np.abs(d), tolerance)).astype(np.int64)
+    common = math.gcd(*doubled.tolist())
+    weights = doubled // common
+    total = int(weights.sum())
+    observed = int(weights[d > 0].sum())
+    pmf = _sign_flip_pmf(weights)
+    # Symmetric about total / 2: P(|T - total/2| >= |t - total/2|).
+    distance = abs(2 * observed - total)
+    sums = np.arange(total + 1)
+    return min(1.0, float(pmf[np.abs(2 * sums - total) >= distance].sum()))
 
 
-def pairs_to_detect(difference: float, std: float, confidence_level: float = 0.95,
-                    power: float = 0.8) -> int | None:
-    """Seeds (pairs) for a two-sided paired test at ``1 - confidence_level`` to
-    find a true mean gain of ``difference`` with probability ``power``, when the
-    seed-by-seed differences vary by ``std``: the normal approximation
-    ``((z_{(1+c)/2} + z_power) std / difference)^2`` of the paired t test,
-    divided by 3/pi (the signed-rank test's efficiency relative to it), and
-    never fewer than the signed-rank test needs to reach the level at all.
-    ``None`` when there is no gap to find.
+def _signed_rank_edgeworth_cdf(n: int):
+    """``w -> P(W+ <= w)`` for ``n`` untied differences by the Edgeworth
+    expansion with continuity correction, ``Phi(z) - phi(z) g2 (z^3 - 3z) / 24``
+    with ``z = (w + 1/2 - n(n+1)/4) / sd`` and the excess kurtosis ``g2 = -2
+    sum i^4 / (sum i^2)^2`` (the skewness is 0). Its quantiles equal the exact
+    ones from 51 to 1000 pairs at levels 0.5 to 0.999 (the plain normal one is
+    off by up to 13 Walsh averages at 99%)."""
+    ranks = np.arange(1, n + 1, dtype=float)
+    kurtosis = -2 * float(np.sum(ranks ** 4)) / float(np.sum(ranks ** 2)) ** 2
+    mean, sd = n * (n + 1) / 4, math.sqrt(n * (n + 1) * (2 * n + 1) / 24)
+
+    def cdf(w: int) -> float:
+        z = (w + 0.5 - mean) / sd
+        return float(stats.norm.cdf(z) - stats.norm.pdf(z) * kurtosis / 24 * (z ** 3 - 3 * z))
+    return cdf
+
+
+def signed_rank_sum(differences, tolerance: float | None = None) -> float:
+    """``W+ - W-``: the midranks of the positive differences' sizes minus those
+    of the negative ones (zeros dropped, ties as in :func:`wilcoxon_p`);
+    positive when the signed-rank test leans to the differences being above 0.
 
     Example:
 
-    >>> pairs_to_detect(difference=0.01, std=0.01)
-    9
+    >>> signed_rank_sum([0.2, -0.1, 0.3, 0.0])
+    4.0
     """
-    normal = _rank_test_size(difference, std, confidence_level, power, samples=1)
-    if normal is None:
-        return None
-    fewest = 1
-    while 2 / 2 ** fewest >= 1 - confidence_level:  # every difference of one sign
-        fewest += 1
-    return max(normal, fewest)
+    d = np.asarray(differences, dtype=float).ravel()
+    tolerance = _tolerance(d, tolerance)
+    d = d[np.abs(d) > tolerance]
+    return float(np.sum(np.sign(d) * _midranks(np.abs(d), tolerance))) if d.size else 0.0
 
 
-def mann_whitney_p(a, b, random_state=0) -> float:
+def hodges_lehmann(differences, confidence_level: float = 0.95
+                   ) -> tuple[float, tuple[float, float], float]:
+    """The Hodges-Lehmann estimate of the median difference (the median of the
+    Walsh averages ``(d_i + d_j) / 2``, ``i <= j``), its confidence interval
+    from the signed-rank distribution (as R's ``wilcox.test(conf.int=TRUE)``,
+    ties treated as untied), and the level that interval has.
+
+    The interval is ``[W_(k), W_(M+1-k)]`` over the ``M`` sorted Walsh
+    averages, ``k`` the smallest ``w`` with ``P(W+ <= w) >= (1 - c) / 2`` (at
+    least 1), from the exact distribution (:func:`signed_rank_cdf`) up to
+    ``EXACT_SIGNED_RANK_PAIRS`` differences, beyond from its Edgeworth
+    expansion (which gives the exact ``k``; the plain normal one is off by up
+    to 13 Walsh averages at 99%). Its
+    level is ``1 - 2 P(W+ <= k - 1)``: at least ``confidence_level`` when the
+    differences allow it. With ``n`` differences the widest interval, ``[min,
+    max]`` of the Walsh averages, has level ``1 - 2^(1-n)``: 75% with 3, 87.5%
+    with 4, 93.75% with 5; below 6 a 95% interval does not exist, and that
+    widest one is returned with the level it has.
+
+    Returns:
+        ``(estimate, (low, high), level)``.
+
+    Example:
+
+    >>> estimate, (low, high), level = hodges_lehmann([0.3, 0.1, 0.4, 0.2, 0.5, 0.6, 0.2, 0.3])
+    >>> round(estimate, 3), round(low, 3), round(high, 3), round(level, 4)
+    (0.3, 0.2, 0.5, 0.9609)
+    >>> estimate, interval, level = hodges_lehmann([0.3, 0.1, 0.4])
+    >>> interval, level  # 3 pairs: the widest interval is a 75% one
+    ((0.1, 0.4), 0.75)
+    """
+    d = np.asarray(differences, dtype=float).ravel()
+    n = d.size
+    if n == 0:
+        raise ValueError("hodges_lehmann: `differences` is empty; it needs at least 1.")
+    upper = np.triu_indices(n)
+    walsh = np.sort((d[:, None] + d[None, :])[upper] / 2)
+    total = walsh.size
+    tail = (1 - confidence_level) / 2
+    if n <= EXACT_SIGNED_RANK_PAIRS:
+        cdf = _signed_rank_cdf(n)
+        # The smallest w with P(W+ <= w) >= alpha / 2 (R's qsignrank).
+        k = max(int(np.searchsorted(cdf, tail - 1e-12)), 1)
+        level = 1 - 2 * float(cdf[k - 1])
+    else:
+        cdf = _signed_rank_edgeworth_cdf(n)
+        k = int(math.ceil(total / 2 - 0.5 + stats.norm.ppf(tail)
+                          * math.sqrt(n * (n + 1) * (2 * n + 1) / 24))) - 10
+        while cdf(k) < tail:
+            k += 1
+        while k > 1 and cdf(k - 1) >= tail:
+            k -= 1
+        k = max(k, 1)
+        level = 1 - 2 * cdf(k - 1)
+    return float(np.median(walsh)), (float(walsh[k - 1]), float(walsh[total - k])), level
+
+
+def mann_whitney_p(a, b, random_state=0, n_resamples: int = 9999) -> float:
     """Two-sided Mann-Whitney U test of ``a`` against ``b``. With tied scores and
     few seeds, scipy's normal approximation is too lenient (3 against 3 tied
-    seeds "pass" at p = 0.047), so ties use a permutation test
-    (``scipy.stats.PermutationMethod``, exact when there are at most 9999
-    arrangements, else drawn with ``random_state``).
+    seeds "pass" at p = 0.047), so ties (up to 60 seeds in all) use a
+    permutation test of the midranks (``scipy.stats.permutation_test``, the
+    test ``mannwhitneyu(method=PermutationMethod())`` runs; exact when there
+    are at most ``n_resamples`` arrangements, else drawn with
+    ``random_state``).
 
     Example:
 
@@ -438,12 +845,94 @@ def mann_whitney_p(a, b, random_state=0) -> float:
     0.1
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    tied = np.unique(np.concatenate([a, b])).size < a.size + b.size
-    method = "auto"
-    if tied and a.size + b.size <= 60:
-        method = stats.PermutationMethod(n_resamples=9999,
-                                         rng=np.random.default_rng(random_state))
-    return float(stats.mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue)
+    pooled = np.concatenate([a, b])
+    if np.unique(pooled).size < pooled.size and pooled.size <= 60:
+        # The same test as mannwhitneyu(method=PermutationMethod(...)), on the
+        # midranks' sum (U plus a constant), without its per-call overhead.
+        ranks = stats.rankdata(pooled)
+        return float(stats.permutation_test(
+            (ranks[:a.size], ranks[a.size:]), _rank_sum, vectorized=True,
+            n_resamples=n_resamples, rng=np.random.default_rng(random_state)).pvalue)
+    return float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def _rank_sum(x, y, axis=-1):
+    return np.sum(x, axis=axis)
+
+
+def bonett_kurtosis(values) -> np.ndarray:
+    """Bonett's (2006) kurtosis estimate along the last axis (3 for normal
+    scores): ``n sum((y - m)**4) / sum((y - mean)**2)**2`` with ``m`` the mean
+    trimmed by ``1 / (2 sqrt(n - 4))`` at each end (scipy's ``trim_mean``
+    cut), the median for 5 values or fewer. NaN where the values are tied.
+
+    Example:
+
+    >>> float(bonett_kurtosis([1.0, 2.0, 3.0, 4.0, 10.0])) > 3
+    True
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[-1]
+    if n <= 5:
+        center = np.median(values, axis=-1, keepdims=True)
+    else:
+        # scipy.stats.trim_mean's cut (int(proportion * n) at each end), as a slice
+        # of the sorted values: without its per-call overhead, which simulations
+        # would pay many thousands of times.
+        cut = int(0.5 / math.sqrt(n - 4) * n)
+        center = np.sort(values, axis=-1)[..., cut:n - cut].mean(axis=-1, keepdims=True)
+    deviations = values - values.mean(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return n * ((values - center) ** 4).sum(axis=-1) / (deviations ** 2).sum(axis=-1) ** 2
+
+
+def bonett_log_variance_variance(values) -> np.ndarray:
+    """Bonett's (2006) estimate of ``Var(log s**2)`` along the last axis,
+    ``(k - (n - 3) / n) / (n - 1)`` with ``k`` :func:`bonett_kurtosis` (never
+    below 0).
+
+    Example:
+
+    >>> round(float(bonett_log_variance_variance(np.arange(10.0))), 4)
+    0.1195
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[-1]
+    return np.maximum((bonett_kurtosis(values) - (n - 3) / n) / (n - 1), 0.0)
+
+
+def bonett_variance_interval(values, confidence_level: float = 0.95):
+    """Bonett's (2006) confidence interval of a variance, which does not
+    assume normal scores, along the last axis: ``exp(log(c s**2) +- z c se)``
+    with ``c = n / (n - z)`` and ``se**2`` :func:`bonett_log_variance_variance`.
+    Close to the chi-square interval for normal scores, wider for heavy tails.
+    ``(0, inf)`` where ``n <= z`` (3 scores at 99.9%), ``(0, 0)`` where the
+    values are tied. Floats for one sample, arrays for a stack of samples.
+
+    Example (Bonett's own, his Table 2: the std's 95% interval is 0.3263 to 1.0841):
+
+    >>> low, high = bonett_variance_interval([15.83, 16.01, 16.24, 16.42, 15.33, 15.44,
+    ...                                       16.88, 16.31])
+    >>> round(low ** 0.5, 4), round(high ** 0.5, 4)
+    (0.3263, 1.0841)
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[-1]
+    if n < 2:
+        raise ValueError(f"`scores` needs at least 2 values for a variance; received {n}.")
+    variance = values.var(axis=-1, ddof=1)
+    z = float(stats.norm.ppf((1 + check_confidence_level(confidence_level)) / 2))
+    if n <= z:
+        low, high = np.zeros_like(variance), np.full_like(variance, np.inf)
+    else:
+        c = n / (n - z)
+        half = z * c * np.sqrt(bonett_log_variance_variance(values))
+        with np.errstate(invalid="ignore"):
+            low = np.where(variance > 0, c * variance * np.exp(-half), 0.0)
+            high = np.where(variance > 0, c * variance * np.exp(half), 0.0)
+    if values.ndim == 1:
+        return float(low), float(high)
+    return low, high
 
 
 def check_confidence_level(value) -> float:

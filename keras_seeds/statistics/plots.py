@@ -197,7 +197,7 @@ def val_vs_test(study):
                       fontsize="x-small")
     low, high = min(x.min(), y.min()), max(x.max(), y.max())
     axes.plot([low, high], [low, high], color="gray", linestyle=":", label="test = validation")
-    if study.correct is not None and study.test_correct is not None and study.n >= 3:
+    if study.per_example is not None and study.test_per_example is not None and study.n >= 3:
         _mark_noise_model(axes, study, x)
     axes.legend(loc="best", fontsize="small")
     return figure
@@ -210,11 +210,11 @@ def _mark_noise_model(axes, study, x) -> None:
     adds independent noise of its own around that line (the band, +-1.96 std)."""
     from keras_seeds.statistics.noise import variance_parts
 
-    observed, _, distribution = variance_parts(study.correct)
+    observed, _, distribution = variance_parts(study.per_example)
     reliability = float(np.clip(distribution / observed, 0, 1)) if observed > 0 else 0.0
     grid = np.linspace(x.min(), x.max(), 50)
     line = np.mean(study.test_scores) + reliability * (grid - np.mean(study.scores))
-    spread = 1.96 * np.sqrt(variance_parts(study.test_correct)[1])
+    spread = 1.96 * np.sqrt(variance_parts(study.test_per_example)[1])
     axes.plot(grid, line, color=_MARK, label="expected test score (noise model)")
     axes.fill_between(grid, line - spread, line + spread, color=_MARK, alpha=0.12,
                       label="+-1.96 std of the test set's own noise")
@@ -252,3 +252,62 @@ def attribution(result):
                      label="finite-set noise of the all-sources runs")
     axes.legend(loc="best", fontsize="small")
     return figure
+
+
+def ensembles_val_vs_test(validation, test, *, k: int, single_validation=None,
+                          single_test=None, metric: str | None = None):
+    """Validation against test score of k-seed ensembles, one dot each, and
+    of the single seeds (k = 1) in another colour, as practitioners draw it:
+    do ensembles that look good on validation stay good on test, and how far
+    above the single seeds do they sit? Arrays in (from
+    :func:`keras_seeds.statistics.ensembles.ensemble_points`); the dashed
+    line is test = validation.
+
+    Example:
+
+    >>> rng = np.random.default_rng(0)
+    >>> figure = ensembles_val_vs_test(0.95 + rng.normal(0, 0.004, 50),
+    ...                                0.94 + rng.normal(0, 0.004, 50), k=5,
+    ...                                single_validation=0.92 + rng.normal(0, 0.01, 8),
+    ...                                single_test=0.91 + rng.normal(0, 0.01, 8),
+    ...                                metric="accuracy")
+    >>> figure.axes[0].get_title(), figure.axes[0].get_xlabel()
+    ('accuracy, validation vs test: 5-seed ensembles', 'accuracy')
+    >>> [text.get_text() for text in figure.axes[0].get_legend().get_texts()][:2]
+    ['5-seed ensembles (50)', 'single seeds (8)']
+    """
+    validation, test = _paired_points(validation, test, "validation", "test")
+    singles = None
+    if single_validation is not None or single_test is not None:
+        singles = _paired_points(single_validation, single_test, "single_validation",
+                                 "single_test")
+    metric = metric or "score"
+    title = f"{metric}, validation vs test: {k}-seed ensembles"
+    figure, axes = _figure(title, metric, held_out_name(metric))
+    axes.scatter(validation, test, s=14, color=_LINE, alpha=0.5,
+                 label=f"{k}-seed ensembles ({validation.size})")
+    everything = [validation, test]
+    if singles is not None:
+        axes.scatter(*singles, s=22, color=_MARK, marker="D",
+                     label=f"single seeds ({singles[0].size})")
+        everything += list(singles)
+    low = min(float(values.min()) for values in everything)
+    high = max(float(values.max()) for values in everything)
+    axes.plot([low, high], [low, high], color="gray", linestyle=":", label="test = validation")
+    axes.legend(loc="best", fontsize="small")
+    return figure
+
+
+def _paired_points(x, y, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` as two finite 1-D arrays of one length."""
+    arrays = []
+    for values, name in ((x, x_name), (y, y_name)):
+        array = None if values is None else np.asarray(values, dtype=float)
+        if array is None or array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
+            raise ValueError(f"`{name}` must be a non-empty 1-D array of finite scores; "
+                             f"received {name}={values!r}.")
+        arrays.append(array)
+    if arrays[0].size != arrays[1].size:
+        raise ValueError(f"`{x_name}` and `{y_name}` must hold one score each per point; "
+                         f"received {arrays[0].size} and {arrays[1].size}.")
+    return arrays[0], arrays[1]

@@ -44,6 +44,45 @@ def interval(pair) -> str:
     return "n/a" if not math.isfinite(pair[0]) else f"{number(pair[0])} to {number(pair[1])}"
 
 
+def reported_interval(result: dict, name: str) -> str:
+    """``result[name]`` as text with its level, or why it is withheld
+    (``result["withheld"]``), as :meth:`~keras_seeds.SeedStudy.summary` and
+    ``test_agreement`` give them; the level is ``result["levels"][name]``,
+    else ``result["confidence_level"]``.
+
+    Example:
+
+    >>> reported_interval({"iqm_ci": (0.5, 0.75), "confidence_level": 0.95, "withheld": {},
+    ...                    "levels": {"iqm_ci": 0.93}}, "iqm_ci")
+    '93% CI 0.5 to 0.75'
+    >>> reported_interval({"iqm_ci": (float("nan"),) * 2, "confidence_level": 0.95,
+    ...                    "withheld": {"iqm_ci": "needs 30 seeds"}}, "iqm_ci")
+    '95% CI withheld: needs 30 seeds'
+    """
+    level = result.get("levels", {}).get(name, result["confidence_level"])
+    reason = result.get("withheld", {}).get(name)
+    return f"{level:.0%} CI " + (f"withheld: {reason}" if reason else interval(result[name]))
+
+
+def black_swan_verdict(outlier: dict) -> str:
+    """What a black swan (:meth:`~keras_seeds.SeedStudy.outliers`) is, judged
+    against the finite evaluation set's noise when per-example values exist.
+
+    Example:
+
+    >>> print(black_swan_verdict({"set_z": -1.4, "beyond_set_noise": False}))
+    a black swan on this set; within what the set's noise alone gives (1.4 stds of it)
+    >>> print(black_swan_verdict({"set_z": None, "beyond_set_noise": None}))
+    an outlier by the median/MAD rule (no per-example values to judge the set's noise)
+    """
+    if outlier.get("beyond_set_noise") is None:
+        return "an outlier by the median/MAD rule (no per-example values to judge the set's noise)"
+    distance = f"{abs(outlier['set_z']):.1f} stds of it"
+    if outlier["beyond_set_noise"]:
+        return f"beyond what the set's noise alone gives ({distance})"
+    return f"a black swan on this set; within what the set's noise alone gives ({distance})"
+
+
 def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tuple]:
     """The report's content: ``("h1"|"h2"|"p", text)``, ``("table", header, rows)``
     and ``("figure", file name, PNG bytes, caption)`` blocks."""
@@ -61,7 +100,14 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
                 f"the best seed is {summary['best_seed']}, the worst {summary['worst_seed']}.")
     if math.isfinite(summary["mean_t_ci"][0]):
         headline += (f" The {summary['confidence_level']:.0%} confidence interval of the mean "
-                     f"is {interval(summary['mean_t_ci'])} (t interval).")
+                     f"is {interval(summary['mean_t_ci'])} (t interval)")
+        heavy = summary["mean_t_ci_heavy_tail_level"]
+        headline += (f"; if seeds can be black swans (one in 16, five stds below the others) "
+                     f"it covers {heavy:.0%}." if heavy < summary["confidence_level"] else ".")
+    if summary["withheld"]:
+        headline += (" Intervals that would not keep their level with this many seeds are "
+                     "withheld: " + "; ".join(f"{name}, {reason}" for name, reason
+                                             in summary["withheld"].items()) + ".")
     if study.dropped_seeds.size:
         headline += (f" {study.dropped_seeds.size} seed(s) with NaN scores were left out: "
                      f"{', '.join(map(str, study.dropped_seeds))}.")
@@ -79,11 +125,14 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
             ("failed", str(summary["n_failed"])),
             ("mean", number(summary["mean"])),
             (f"{level} of the mean (t)", interval(summary["mean_t_ci"])),
-            (f"{level} of the mean (bootstrap)", interval(summary["mean_ci"])),
+            ("level of that interval with black-swan seeds",
+             f"{summary['mean_t_ci_heavy_tail_level']:.0%}"
+             if math.isfinite(summary["mean_t_ci_heavy_tail_level"]) else "n/a"),
+            ("CI of the mean (bootstrap)", reported_interval(summary, "mean_ci")),
             ("std (ddof=1)", number(summary["std"])), ("sem", number(summary["sem"])),
             ("median", number(summary["median"])),
             ("IQM (25% trimmed mean)", number(summary["iqm"])),
-            (f"{level} of the IQM (bootstrap)", interval(summary["iqm_ci"])),
+            ("CI of the IQM (bootstrap)", reported_interval(summary, "iqm_ci")),
             ("min", number(summary["min"])), ("max", number(summary["max"])),
             ("range", number(summary["range"]))]
     rows += [(f"quantile {q:g}", number(v)) for q, v in summary["quantiles"].items()]
@@ -94,9 +143,9 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
     blocks.append(("h2", "Black-swan seeds"))
     found = study.outliers()
     if found:
-        blocks.append(("table", ("seed", metric, "robust z", "tail"),
-                       [(str(o["seed"]), number(o["score"]), f"{o['z']:+.2f}", o["tail"])
-                        for o in found]))
+        blocks.append(("table", ("seed", metric, "robust z", "tail", "against the set's noise"),
+                       [(str(o["seed"]), number(o["score"]), f"{o['z']:+.2f}", o["tail"],
+                         black_swan_verdict(o)) for o in found]))
     else:
         blocks.append(("p", f"None: no seed's robust z-score (median/MAD) exceeds "
                             f"{statistics.OUTLIER_THRESHOLD}."))
@@ -120,8 +169,10 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
         width = summary["mean_t_ci"][1] - summary["mean_t_ci"][0]
         widths = [width / 2, width / 4]
         blocks += [("h2", "How many seeds"),
-                   ("p", f"Seeds needed for a {level} of the mean narrower than each width, "
-                         f"assuming the spread seen here (t interval)."),
+                   ("p", f"Seeds needed for a {level} of the mean (t interval) narrower "
+                         f"than each width with probability 80%, allowing for the spread of "
+                         f"these {n} seeds being uncertain itself (normal scores; about 70% "
+                         f"with heavy tails)."),
                    ("table", ("CI width", "seeds"),
                     [(number(w), str(study.seeds_needed(float(w), summary["confidence_level"])))
                      for w in widths])]
@@ -159,45 +210,52 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
     blocks += [("h2", "Method"),
                ("p", f"Bootstrap intervals: scipy.stats.bootstrap, {summary['method']}, "
                      f"{summary['n_resamples']} resamples, random_state "
-                     f"{summary['random_state']}. Outliers: modified z-score "
+                     f"{summary['random_state']}, withheld below the number of seeds at "
+                     f"which they keep their level in simulation. Outliers: modified z-score "
                      f"(median and MAD, Iglewicz and Hoaglin), threshold "
-                     f"{statistics.OUTLIER_THRESHOLD}. Expected best of n: Dodge et al. "
+                     f"{statistics.OUTLIER_THRESHOLD}, judged against the finite set's "
+                     f"independent per-example errors when per-example values exist. "
+                     f"Distribution-wise std: Bonett's (2006) interval of the variance less "
+                     f"the finite set's part. Expected best of n: Dodge et al. "
                      f"2019 (with replacement) and Tang et al. 2020 (without). Made by keras-seeds {__version__}.")]
     return blocks
 
 
 def _noise_blocks(study, summary: dict) -> list[tuple]:
     """Seed or evaluation set: the test-set noise analysis, when the study has
-    per-example correctness, and whether the ranking carries over to test."""
-    if study.correct is None or study.n < 3:
+    per-example values, and whether the ranking carries over to test."""
+    if study.per_example is None or study.n < 3:
         return []
-    options = dict(confidence_level=summary["confidence_level"],
-                   n_resamples=summary["n_resamples"],
-                   random_state=summary["random_state"] or 0)
-    estimate = study.noise(**options)
+    estimate = study.noise(confidence_level=summary["confidence_level"])
     level = f"{estimate.confidence_level:.0%} CI"
-    std_ci = tuple(math.sqrt(max(v, 0.0)) for v in estimate.distribution_ci)
+
+    def bounds(pair) -> str:
+        return f"withheld: {estimate.withheld}" if estimate.withheld else interval(pair)
+
     blocks = [("h2", "Seed or evaluation set?"), ("p", estimate.sentence()),
               ("table", ("", "value"), [
                   (f"std between seeds on these {estimate.examples} examples",
                    number(estimate.observed_std)),
                   ("std from independent per-example errors (the finite set)",
                    number(estimate.independent_errors_std)),
+                  ("share of the variance: the finite set", f"{estimate.finite_set_share:.0%}"),
+                  ("share of the variance: seeds on the data distribution",
+                   f"{estimate.distribution_share:.0%}"),
                   ("std between seeds on the data distribution", number(estimate.distribution_std)
                    + (" (clipped from a negative estimate)" if estimate.clipped else "")),
-                  (level, interval(std_ci)),
+                  (f"{level} of that std (Bonett)", bounds(estimate.distribution_std_ci)),
                   ("reliability (distribution-wise share of the variance)",
-                   number(estimate.reliability)),
+                   f"{number(estimate.reliability)} ({level} "
+                   f"{bounds(estimate.reliability_ci)})"),
                   (f"best seed ({estimate.best_seed}) over the median seed, on new data",
-                   f"{number(estimate.best_gap)} ({level} {interval(estimate.best_gap_ci)})"),
+                   f"{number(estimate.best_gap)} ({level} {bounds(estimate.best_gap_ci)})"),
                   (f"P(best of {estimate.n} here is above the median on new data)",
                    f"{number(estimate.best_above_median)} ({level} "
-                   f"{interval(estimate.best_above_median_ci)})")])]
+                   f"{bounds(estimate.best_above_median_ci)})")])]
     if study.test_scores is not None and study.n >= 4:
-        agreement = study.test_agreement(**options)
+        agreement = study.test_agreement(confidence_level=summary["confidence_level"])
         text = (f"Spearman's rank correlation of the seeds' validation and test scores is "
-                f"{number(agreement['spearman'])} ({level} "
-                f"{interval(agreement['spearman_ci'])}).")
+                f"{number(agreement['spearman'])} ({reported_interval(agreement, 'spearman_ci')}).")
         if agreement["expected"] is not None:
             text += (f" With this much noise on each set, the noise model expects about "
                      f"{number(agreement['expected'])}: the seeds share only their "

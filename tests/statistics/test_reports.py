@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import keras_seeds as ks
+from keras_seeds.statistics import study as study_module
 
 from conftest import run_python
 
@@ -72,9 +73,20 @@ def test_markdown_report_holds_the_tables_and_its_figures(tmp_path):
     assert f"| mean | {summary['mean']:.4g} |" in text
     low, high = summary["mean_t_ci"]
     assert f"| 95% CI of the mean (t) | {low:.4g} to {high:.4g} |" in text
-    low, high = summary["mean_ci"]
-    assert f"| 95% CI of the mean (bootstrap) | {low:.4g} to {high:.4g} |" in text
+    # 12 seeds: the bootstrap intervals would not keep their level, and say so.
+    assert ("| CI of the mean (bootstrap) | 95% CI withheld: a bootstrap interval of the mean "
+            "keeps its level from 200 seeds; this study has 12 |") in text
+    assert ("| CI of the IQM (bootstrap) | 95% CI withheld: a bootstrap interval of the IQM "
+            "keeps its level from 30 seeds; this study has 12 |") in text
+    heavy = study_module.t_interval_heavy_tail_level(12)
+    assert f"| level of that interval with black-swan seeds | {heavy:.0%} |" in text
+    assert (f"(t interval); if seeds can be black swans (one in 16, five stds below the "
+            f"others) it covers {heavy:.0%}.") in text
+    assert ("Intervals that would not keep their level with this many seeds are withheld: "
+            "mean_ci, a bootstrap interval of the mean keeps") in text
     assert "| 111 | 0.7 | " in text and "| worse |" in text      # the black swan
+    assert ("| worse | an outlier by the median/MAD rule (no per-example values to judge the "
+            "set's noise) |") in text
     assert (f"| 12 | {study.expected_max(12):.4g} | "
             f"{study.expected_max(12, 'without_replacement'):.4g} | ") in text
     assert "Tang et al. 2020" in text
@@ -190,11 +202,11 @@ def test_study_command_repeats_bit_for_bit_and_report_and_compare_read_it(tmp_pa
 
     _, compared, _ = command("compare", tmp_path / "a" / "study.json",
                              tmp_path / "b" / "study.json")
-    assert "are not distinguishable from seed noise with 4 and 4 seeds" in compared
+    assert "No evidence of a difference between" in compared and "with 4 and 4 seeds" in compared
     assert "The means are equal" in compared
     _, paired, _ = command("compare", tmp_path / "a" / "study.json",
                            tmp_path / "b" / "study.json", "--paired")
-    assert "are not distinguishable from seed noise on 4 shared seeds" in paired
+    assert "4 shared seeds (4 of them tied) are too few for the signed-rank test" in paired
     assert "Every seed scores the same" in paired
 
     code, _, err = command("report", tmp_path / "nope.json")

@@ -3,6 +3,7 @@
 import itertools
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from scipy import stats
 
 import keras_seeds as ks
 from keras_seeds.statistics import member_diversity
+from keras_seeds.statistics import study as study_module
 
 from conftest import run_python
 
@@ -35,21 +37,45 @@ def test_summary_equals_an_independent_computation():
     assert s["quantiles"] == {q: pytest.approx(np.percentile(SCORES, 100 * q))
                               for q in (0.05, 0.25, 0.75, 0.95)}
     assert (s["best_seed"], s["worst_seed"]) == (13, 42)
+    t_low, t_high = stats.t.interval(0.95, 7, loc=SCORES.mean(), scale=stats.sem(SCORES))
+    assert s["mean_t_ci"] == (pytest.approx(t_low), pytest.approx(t_high))
+    # 8 seeds: the bootstrap intervals would not keep their level; withheld.
+    assert all(math.isnan(v) for v in s["mean_ci"] + s["iqm_ci"])
+    assert s["withheld"] == {
+        "mean_ci": "a bootstrap interval of the mean keeps its level from 200 seeds; this "
+                   "study has 8",
+        "iqm_ci": "a bootstrap interval of the IQM keeps its level from 30 seeds; this "
+                  "study has 8"}
+    # From 200 seeds (the IQM's from 30) they are scipy's BCa intervals.
+    many = np.concatenate([SCORES + 0.001 * k for k in range(25)])
+    s = ks.SeedStudy(many).summary(random_state=3)
+    assert s["withheld"] == {}
+    # The IQM's BCa interval misses 7% of the time at a nominal 95%: it says 93%.
+    assert s["levels"] == {"mean_t_ci": 0.95, "mean_ci": 0.95, "iqm_ci": 0.93}
     for key, statistic in (("mean_ci", np.mean),
                            ("iqm_ci", lambda x, axis: stats.trim_mean(x, 0.25, axis=axis))):
-        expected = stats.bootstrap((SCORES,), statistic, rng=np.random.default_rng(3),
+        expected = stats.bootstrap((many,), statistic, rng=np.random.default_rng(3),
                                    n_resamples=9999, method="BCa", batch=1000
                                    ).confidence_interval
         assert s[key] == (expected.low, expected.high)
     assert s["mean_ci"][0] < s["mean"] < s["mean_ci"][1]
-    t_low, t_high = stats.t.interval(0.95, 7, loc=SCORES.mean(), scale=stats.sem(SCORES))
-    assert s["mean_t_ci"] == (pytest.approx(t_low), pytest.approx(t_high))
+
+
+def test_summary_withholds_each_interval_below_the_seeds_it_keeps_its_level_from():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 5, 10, 29, 30, 64, 199, 200):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ks.SeedStudyWarning)
+            s = ks.SeedStudy(rng.normal(0.9, 0.01, n)).summary()
+        for name, fewest in study_module.INTERVAL_MIN_SEEDS.items():
+            assert (name in s["withheld"]) == (n < fewest), (n, name)
+            assert (name in s["levels"]) == (n >= fewest), (n, name)
+            assert math.isnan(s[name][0]) == (n < fewest), (n, name)
+        assert s["mean_t_ci_heavy_tail_level"] == study_module.t_interval_heavy_tail_level(n)
 
 
 def test_two_distinct_values_give_intervals_without_numpy_or_scipy_warnings():
-    import warnings
-
-    scores = [0.9] * 8 + [0.91] * 2      # every jackknife IQM is equal: BCa is undefined
+    scores = [0.9] * 24 + [0.91] * 6     # every jackknife IQM is equal: BCa is undefined
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         s = ks.SeedStudy(scores).summary()
@@ -152,14 +178,14 @@ def test_one_two_and_constant_scores():
     with pytest.raises(ValueError, match="a study of 1 seed has no spread"):
         ks.SeedStudy([0.9]).seeds_needed(0.01)
 
-    with pytest.warns(ks.SeedStudyWarning, match=r"2 seeds: the bootstrap intervals need at "
-                                                 r"least 3 seeds; they are NaN \(mean_t_ci "):
+    with pytest.warns(ks.SeedStudyWarning, match=r"2 seeds: the bootstrap intervals need more "
+                                                 r"seeds; they are NaN \(mean_t_ci "):
         two = ks.SeedStudy([0.9, 0.8]).summary()
     assert two["std"] == pytest.approx(0.1 / math.sqrt(2))
     assert math.isnan(two["mean_ci"][0]) and math.isnan(two["iqm_ci"][1])
     assert two["mean_t_ci"][0] == pytest.approx(0.85 - stats.t.ppf(0.975, 1) * 0.05)
 
-    flat = ks.SeedStudy([0.75] * 6)
+    flat = ks.SeedStudy([0.75] * 200)
     s = flat.summary()
     assert s["std"] == s["sem"] == s["range"] == 0
     assert s["mean_ci"] == s["iqm_ci"] == s["mean_t_ci"] == (0.75, 0.75)
@@ -225,12 +251,13 @@ print(json.dumps([s["mean_ci"], s["iqm_ci"]]))
 
 
 def test_bootstrap_intervals_repeat_for_the_same_random_state_across_processes():
-    here = study().summary(random_state=7)
-    assert here == study().summary(random_state=7)
-    out = run_python("-c", BOOTSTRAP_SCRIPT.format(scores=SCORES.tolist())).stdout
+    scores = np.concatenate([SCORES + 0.001 * k for k in range(25)])  # 200: not withheld
+    here = study(scores, seeds=None).summary(random_state=7)
+    assert here == study(scores, seeds=None).summary(random_state=7)
+    out = run_python("-c", BOOTSTRAP_SCRIPT.format(scores=scores.tolist())).stdout
     there = json.loads(out.strip().splitlines()[-1])
     assert [tuple(pair) for pair in there] == [here["mean_ci"], here["iqm_ci"]]  # exact
-    assert study().summary(random_state=8)["mean_ci"] != here["mean_ci"]
+    assert study(scores, seeds=None).summary(random_state=8)["mean_ci"] != here["mean_ci"]
 
 
 # --------------------------------------------------------- ensemble, diversity
@@ -302,3 +329,77 @@ def test_a_store_of_several_configs_needs_the_config_named(tmp_path):
     assert ks.SeedStudy.from_store(tmp_path / "seeds.db", config="narrow").n == 2
     with pytest.raises(ValueError, match=r"'.*absent\.db' does not exist"):
         ks.SeedStudy.from_store(tmp_path / "absent.db")
+
+
+# ---------------------------------------------------- black swans, test agreement
+def test_a_black_swan_is_judged_against_the_finite_sets_noise():
+    rng = np.random.default_rng(0)
+    # Seven seeds right on 269 to 271 of 300 examples, at random places, and
+    # an eighth on 262 or on 230.
+    rows = [rng.permutation(300) < count for count in (270, 270, 271, 270, 269, 270, 270)]
+    for count, beyond in ((262, False), (230, True)):
+        correct = np.array(rows + [rng.permutation(300) < count])
+        swan = ks.SeedStudy(correct.mean(axis=1), seeds=range(8), correct=correct)
+        (outlier,) = swan.outliers()
+        scores, others = correct.mean(axis=1), correct[:7].astype(float)
+        # The set's noise: the others' per-example variances over 300**2, and
+        # the median of 7 others varying pi/2 times as much as their mean.
+        spread = math.sqrt(others.var(axis=0, ddof=1).sum() / 300 ** 2 * (1 + math.pi / 14))
+        assert outlier["seed"] == 7 and outlier["tail"] == "worse"
+        assert outlier["set_z"] == pytest.approx((scores[7] - np.median(scores[:7])) / spread)
+        assert outlier["beyond_set_noise"] is beyond
+    # Without per-example values, the median/MAD rule alone.
+    assert study().outliers()[0]["set_z"] is None
+    assert study().outliers()[0]["beyond_set_noise"] is None
+    # A loss: a higher error is worse, set_z negative.
+    errors = np.random.default_rng(1).normal(size=(12, 200)) ** 2
+    errors[3] *= 1.6
+    loss = ks.SeedStudy(errors.mean(axis=1), higher_is_better=False, per_example=errors)
+    (outlier,) = loss.outliers()
+    assert (outlier["seed"], outlier["tail"]) == (3, "worse") and outlier["set_z"] < -3.5
+
+
+def test_the_interval_of_spearmans_rho_is_fishers_z_and_is_withheld_below_10_seeds():
+    rng = np.random.default_rng(2)
+    validation = rng.normal(size=12)
+    test = validation + rng.normal(size=12)
+    agreement = ks.SeedStudy(validation, test_scores=test).test_agreement()
+    rho = stats.spearmanr(validation, test).statistic
+    half = stats.norm.ppf(0.975) * math.sqrt((1 + rho ** 2 / 2) / 9)   # Bonett & Wright
+    assert agreement["spearman"] == pytest.approx(rho)
+    assert agreement["spearman_ci"] == pytest.approx(
+        (math.tanh(math.atanh(rho) - half), math.tanh(math.atanh(rho) + half)))
+    assert agreement["withheld"] == {}
+    few = ks.SeedStudy(validation[:9], test_scores=test[:9]).test_agreement()
+    assert math.isnan(few["spearman_ci"][0]) and few["withheld"] == {
+        "spearman_ci": "the interval of Spearman's rho keeps its level from 10 seeds; this "
+                       "study has 9"}
+
+
+def test_the_interval_of_spearmans_rho_keeps_its_level_from_10_seeds():
+    # 1000 bivariate normal studies of 10 seeds with correlation 0.6: Spearman's
+    # rho is 6/pi asin(0.3); the interval covers it in at least 0.95 - 3 *
+    # sqrt(0.95 * 0.05 / 1000) = 0.929 of them.
+    rng = np.random.default_rng(3)
+    truth = 6 / math.pi * math.asin(0.3)
+    covered = 0
+    for _ in range(1000):
+        x = rng.normal(size=10)
+        y = 0.6 * x + 0.8 * rng.normal(size=10)
+        low, high = study_module.spearman_interval(stats.spearmanr(x, y).statistic, 10)
+        covered += low <= truth <= high
+    assert covered >= 929, covered
+
+
+def test_the_t_intervals_heavy_tail_level_holds_on_studies_of_its_own():
+    # 4000 studies of 10 normal scores, each seed a black swan 5 stds below with
+    # probability 1/16 (seeds other than the package's own simulation): the
+    # t interval covers the true mean in at least the stated level less 3
+    # Monte-Carlo SE, sqrt(0.92 * 0.08 / 4000) = 0.0043, and in fewer than 95%.
+    rng = np.random.default_rng(4)
+    stated = study_module.t_interval_heavy_tail_level(10)
+    scores = rng.normal(size=(4000, 10)) - 5.0 * (rng.random((4000, 10)) < 1 / 16)
+    covered = np.mean([low <= -5 / 16 <= high for low, high in map(
+        ks.statistics.t_interval, scores)])
+    assert stated - 3 * 0.0043 <= covered < 0.95 - 3 * 0.0034, (stated, covered)
+    assert stated == 0.92 and study_module.t_interval_heavy_tail_level(2) == 0.95
