@@ -13,8 +13,10 @@ data and noise with SEEDS_PER_SOURCE (8) runs each plus the all-sources group
   each.
 
 Printed: the number of fits, the seconds and runs per minute of each, and
-the ratio. Both in this process, one after the other (the machine is shared:
-compare the ratio, not the seconds). Fixed seeds.
+the ratio; in the JSON line also each source's share and the level the
+intervals keep under heavy tails at these seed counts. Both in this process,
+one after the other (the machine is shared: compare the ratio, not the
+seconds). Fixed seeds.
 """
 
 import json
@@ -48,7 +50,8 @@ def run(per_source: int, epochs: int, replicas_per_job) -> dict:
     runs = sum(fits)
     return {"fits": len(fits), "runs": runs, "seconds": seconds,
             "runs_per_minute": 60 * runs / seconds,
-            "shares": {group.source: group.share for group in result.sources}}
+            "shares": {group.source: group.share for group in result.sources},
+            "heavy_tail_level": result.heavy_tail_level}
 
 
 def main(per_source: int = 8, epochs: int = 5) -> dict:
