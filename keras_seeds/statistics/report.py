@@ -171,8 +171,8 @@ def build_blocks(study, title: str | None = None, **summary_kwargs) -> list[tupl
         blocks += [("h2", "How many seeds"),
                    ("p", f"Seeds needed for a {level} of the mean (t interval) narrower "
                          f"than each width with probability 80%, allowing for the spread of "
-                         f"these {n} seeds being uncertain itself (normal scores; about 70% "
-                         f"with heavy tails)."),
+                         f"these {n} seeds being uncertain itself (normal scores; about "
+                         f"{statistics.HEAVY_TAILED_ASSURANCE:.0%} with heavy tails)."),
                    ("table", ("CI width", "seeds"),
                     [(number(w), str(study.seeds_needed(float(w), summary["confidence_level"])))
                      for w in widths])]

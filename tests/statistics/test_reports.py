@@ -90,6 +90,10 @@ def test_markdown_report_holds_the_tables_and_its_figures(tmp_path):
     assert (f"| 12 | {study.expected_max(12):.4g} | "
             f"{study.expected_max(12, 'without_replacement'):.4g} | ") in text
     assert "Tang et al. 2020" in text
+    width = (summary["mean_t_ci"][1] - summary["mean_t_ci"][0]) / 2   # half today's width
+    assert ("narrower than each width with probability 80%, allowing for the spread of these "
+            "12 seeds being uncertain itself (normal scores; about 70% with heavy tails).") in text
+    assert f"| {width:.4g} | {study.seeds_needed(width)} |" in text   # 80% assurance
     assert "1 seed(s) with NaN scores were left out: 112." in text
     figures = sorted(p.name for p in (tmp_path / "report_figures").iterdir())
     assert figures == ["curves_accuracy.png", "curves_loss.png", "distribution.png",
