@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from keras_seeds.statistics import functions as statistics
+from keras_seeds.statistics.ensembles import EnsembleComparison, compare_spreads
 from keras_seeds.statistics.study import SeedStudy
 
 # Beyond this many seeds per side a verdict says the gap is too small to settle.
@@ -250,8 +251,6 @@ def _variance(values: np.ndarray) -> float:
 
 
 def _check_ensembles(ensembles, names: tuple[str, str]) -> None:
-    from keras_seeds.statistics.ensembles import EnsembleComparison
-
     if ensembles is None:
         return
     if not isinstance(ensembles, EnsembleComparison):
@@ -269,8 +268,6 @@ def _with_advice(result: Comparison, a: SeedStudy, b: SeedStudy, ensembles=None)
     better (``ensembles``' probability and interval; else the two ensemble
     scores as point values), and, for a single seed, the setup whose seeds
     spread less by the Brown-Forsythe test."""
-    from keras_seeds.statistics.ensembles import compare_spreads
-
     if ensembles is None and (a.ensemble_score is None or b.ensemble_score is None):
         return result
     (name_a, name_b), sign = result.names, 1.0 if a.higher_is_better else -1.0
