@@ -278,10 +278,13 @@ class BackupAndRestore(keras.callbacks.Callback):
     def __init__(self, backup_dir, save_freq: "str | int" = "epoch",
                  double_checkpoint: bool = False, delete_checkpoint: bool = True):
         super().__init__()
-        if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
+        if backup_dir is None or not isinstance(backup_dir, (str, os.PathLike)) \
+                or not os.fspath(backup_dir):
+            # Keras' own error types: ValueError for a missing (None) or empty
+            # path, TypeError for something that is not a path.
+            path_like = backup_dir is None or isinstance(backup_dir, (str, os.PathLike))
             raise must_be("backup_dir", "a non-empty path (str or os.PathLike)", backup_dir,
-                          TypeError if not isinstance(backup_dir, (str, os.PathLike))
-                          else ValueError)
+                          ValueError if path_like else TypeError)
         if save_freq != "epoch" and (isinstance(save_freq, bool)
                                      or not isinstance(save_freq, (int, np.integer))
                                      or save_freq < 1):

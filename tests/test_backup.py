@@ -211,6 +211,8 @@ def test_early_stopping_counters_continue_after_a_resume(tmp_path):
 
 
 def test_arguments_are_checked():
+    import keras
+
     import keras_seeds as ks
 
     with pytest.raises(ValueError, match=r"^`save_freq` must be 'epoch' or an int >= 1 \(save "
@@ -218,10 +220,13 @@ def test_arguments_are_checked():
         ks.BackupAndRestore("backup", save_freq=0)
     with pytest.raises(ValueError, match=r"^`save_freq` must be .*received save_freq='batch'"):
         ks.BackupAndRestore("backup", save_freq="batch")
-    with pytest.raises(ValueError, match=r"^`backup_dir` must be a non-empty path"):
-        ks.BackupAndRestore("")
-    with pytest.raises(TypeError, match=r"^`backup_dir` must be .*received backup_dir=None"):
-        ks.BackupAndRestore(None)
+    # The error types are Keras' own, so code that catches Keras' error catches ours.
+    for bad, error in (("", ValueError), (None, ValueError), (123, TypeError)):
+        with pytest.raises(error):
+            keras.callbacks.BackupAndRestore(bad)
+        with pytest.raises(error, match=rf"^`backup_dir` must be a non-empty path \(str or "
+                                        rf"os\.PathLike\); received backup_dir={bad!r}"):
+            ks.BackupAndRestore(bad)
 
 
 def test_keras_stays_as_it_was_after_a_resumed_fit(tmp_path):
