@@ -28,6 +28,7 @@ from keras_seeds._validation import check_int, must_be
 from keras_seeds.callback import architecture_fingerprint
 from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
 from keras_seeds.records.manifest import environment_section
+from keras_seeds.replicas.metrics import default_metric
 from keras_seeds.replicas.model import SeededModel
 from keras_seeds.replicas.per_example import per_example
 from keras_seeds.seeding.contract import SUBSEED_NAMES, Seeds, check_seed, check_seed_list
@@ -339,8 +340,8 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
     # One example builds the metrics, to name the score (inputs may be a dict).
     first = keras.tree.map_structure(lambda array: array[:1], tuple(evaluated))
     probe.evaluate(*first, verbose=0)
-    names = list(probe.replica_metric_results())  # the loss first, then the metrics
-    metric = metric if metric is not None else (names[1] if len(names) > 1 else names[0])
+    names = list(probe.replica_metric_results())  # in Keras' order: the loss first
+    metric = metric if metric is not None else default_metric(names)
     if metric not in names:
         raise ValueError(f"`metric`: {metric!r} is not one of the compiled metrics "
                          f"{names}.")

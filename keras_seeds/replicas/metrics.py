@@ -84,15 +84,17 @@ class ReplicaMetrics:
         if self._results_fn is None:
             self._results_fn = compiled(lambda values: replica_map(self._results_of, values))
         values = self.tensors() if values is None else values
-        return {name: keras.ops.convert_to_numpy(value)
-                for name, value in self._results_fn(values).items()}
+        results = self._results_fn(values)
+        return {name: keras.ops.convert_to_numpy(results[name])
+                for name in in_keras_order(self.member, results)}
 
     def names(self) -> list[str]:
-        """The result names, in the member's order (``loss`` first when compiled)."""
+        """The result names in the order Keras' ``evaluate`` lists them
+        (:func:`in_keras_order`: ``loss`` first when compiled)."""
         if not self.built:
             return []
-        return list(self._results_of([keras.ops.convert_to_tensor(v)
-                                      for v in self._initial]))
+        return in_keras_order(self.member, self._results_of(
+            [keras.ops.convert_to_tensor(v) for v in self._initial]))
 
     def higher_is_better(self, name: str) -> bool:
         """The one direction rule: a metric object's own direction when Keras
@@ -112,6 +114,42 @@ def metric_objects(model) -> list:
         inner = getattr(metric, "metrics", None)
         found.extend(inner if isinstance(inner, (list, tuple)) else [metric])
     return found
+
+
+def in_keras_order(model, names) -> list[str]:
+    """``names`` (a model's metric results) in the order ``model.evaluate``
+    lists them when ``return_dict=False``: the order of ``model.metrics`` with
+    the compiled metrics opened up (the loss first), then the other results
+    (per-output losses and metrics) sorted, as Keras' trainer does. Never the
+    order of a results dict, which differs between Keras versions (3.13 sorts
+    ``get_metrics_result()``, which put ``accuracy`` before ``loss``).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, "softmax")])
+    >>> model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> in_keras_order(model, {"accuracy": 0.5, "loss": 0.7})
+    ['loss', 'accuracy']
+    """
+    names = list(names)
+    ordered = [metric.name for metric in metric_objects(model) if metric.name in names]
+    ordered = list(dict.fromkeys(ordered))
+    return ordered + sorted(name for name in names if name not in ordered)
+
+
+def default_metric(names: list[str]) -> str:
+    """The one rule for the score a study, a sweep, the command line and a
+    report use when none is named: the first compiled metric after the loss
+    (``names`` in :func:`in_keras_order`), else the loss.
+
+    Example:
+
+    >>> default_metric(["loss", "accuracy"]), default_metric(["loss"])
+    ('accuracy', 'loss')
+    """
+    names = list(names)
+    return names[1] if len(names) > 1 else names[0]
 
 
 def means(per_replica: dict, training: bool, losses=None) -> dict:

@@ -201,6 +201,48 @@ def test_evaluate_replicas_equals_each_standalone_replica(trained):
         [np.mean(scores["loss"]), np.mean(scores["accuracy"])], rel=1e-6)
 
 
+class _SortedResults(keras.Sequential):
+    """The digits MLP whose ``get_metrics_result()`` sorts its keys, as Keras
+    3.13's does (``['accuracy', 'loss']``)."""
+
+    def get_metrics_result(self):
+        return dict(sorted(super().get_metrics_result().items()))
+
+
+def _sorted_results_mlp():
+    return _SortedResults(digits_mlp().layers, name="sorted_results")
+
+
+def test_results_keep_keras_order_whatever_the_order_of_the_members_results_dict():
+    model = compiled(ks.SeededModel(_sorted_results_mlp, replicas=2, seed=3))
+    model.fit(X_TRAIN, Y_TRAIN, epochs=1, batch_size=32, verbose=0)
+    scores = model.evaluate_replicas(X_VAL, Y_VAL)
+    assert list(scores) == list(model.replica_metric_results()) == ["loss", "accuracy"]
+    loss, accuracy = model.evaluate(X_VAL, Y_VAL, verbose=0)   # as with plain Keras
+    assert (loss, accuracy) == pytest.approx((np.mean(scores["loss"]),
+                                              np.mean(scores["accuracy"])), rel=1e-6)
+    assert model.study(X_VAL, Y_VAL).metric == "accuracy"   # the default score
+
+
+def test_a_two_output_model_evaluates_to_the_list_keras_gives():
+    def two_outputs():
+        inputs = keras.Input((64,))
+        hidden = keras.layers.Dense(16, activation="relu")(inputs)
+        return keras.Model(inputs, {"digit": keras.layers.Dense(10, activation="softmax",
+                                                                name="digit")(hidden),
+                                    "size": keras.layers.Dense(1, name="size")(hidden)})
+
+    model = ks.SeededModel(two_outputs, replicas=1, seed=3)
+    model.compile(optimizer="adam", loss={"digit": "sparse_categorical_crossentropy",
+                                          "size": "mse"},
+                  metrics={"digit": ["accuracy"], "size": ["mae"]})
+    y = {"digit": Y_VAL, "size": Y_VAL.astype("float32") / 10}
+    ours = model.evaluate(X_VAL, y, verbose=0)
+    plain = model.replica(0)   # the one replica as a plain Keras model, same weights
+    assert ours == pytest.approx(plain.evaluate(X_VAL, y, verbose=0), rel=1e-5)
+    assert list(model.replica_metric_results())[0] == "loss"
+
+
 def test_predict_is_the_combination_of_predict_replicas(trained):
     model, _ = trained
     per_replica = model.predict_replicas(X_VAL, verbose=0)
