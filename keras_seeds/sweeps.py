@@ -28,7 +28,7 @@ from keras_seeds._validation import check_int, must_be
 from keras_seeds.callback import architecture_fingerprint
 from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
 from keras_seeds.records.manifest import environment_section
-from keras_seeds.replicas.metrics import default_metric
+from keras_seeds.replicas.metrics import check_scalar, default_metric
 from keras_seeds.replicas.model import SeededModel
 from keras_seeds.replicas.per_example import per_example
 from keras_seeds.seeding.contract import SUBSEED_NAMES, Seeds, check_seed, check_seed_list
@@ -123,6 +123,14 @@ def _fresh(compile_kwargs: dict) -> dict:
     if isinstance(optimizer, keras.optimizers.Optimizer):
         optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
     return {**compile_kwargs, "optimizer": optimizer} if optimizer is not None else compile_kwargs
+
+
+def _numbers(per_replica: dict, ndim: int) -> dict:
+    """The entries with one number per replica (``ndim`` 1; per epoch and
+    replica, 2). A metric with a value per class (``F1Score(average=None)``)
+    trains and logs as in Keras but is not kept in the store, whose scores and
+    curves are numbers."""
+    return {name: values for name, values in per_replica.items() if np.ndim(values) == ndim}
 
 
 def _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric) -> dict:
@@ -340,11 +348,14 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
     # One example builds the metrics, to name the score (inputs may be a dict).
     first = keras.tree.map_structure(lambda array: array[:1], tuple(evaluated))
     probe.evaluate(*first, verbose=0)
-    names = list(probe.replica_metric_results())  # in Keras' order: the loss first
-    metric = metric if metric is not None else default_metric(names)
+    results = probe.replica_metric_results()  # in Keras' order: the loss first
+    names = list(results)
+    metric = metric if metric is not None else default_metric(
+        [name for name in names if results[name].ndim == 1])
     if metric not in names:
         raise ValueError(f"`metric`: {metric!r} is not one of the compiled metrics "
                          f"{names}.")
+    check_scalar(metric, results[metric].shape[1:])
     member = probe.architecture
     definition = _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric)
     definition["higher_is_better"] = probe.higher_is_better(metric)
@@ -550,8 +561,9 @@ class _Chunks:
             # same chunk, on the same machine and versions, gives the same bits.
             manifest = {"chunk": list(chunk), "replica": k, "fusing": model.fusing,
                         "environment": self.environment}
-            final = {name: float(values[k]) for name, values in scores.items()}
-            history = {name: [float(v) for v in values[:, k]] for name, values in curves.items()}
+            final = {name: float(values[k]) for name, values in _numbers(scores, 1).items()}
+            history = {name: [float(v) for v in values[:, k]]
+                       for name, values in _numbers(curves, 2).items()}
             if k in discarded:
                 after = self.discard[0]
                 runs.append(SeedRun(
@@ -657,7 +669,7 @@ class _SplitChunks(_Chunks):
                 seed, "done" if finite else "diverged", score=score if finite else None,
                 sub_seeds=model.replica_sub_seeds(k).to_config(), metrics=final,
                 history={name: [float(v) for v in values[:, k]]
-                         for name, values in curves.items()},
+                         for name, values in _numbers(curves, 2).items()},
                 seconds=seconds, examples=examples,
                 manifest={"chunk": list(chunk), "replica": k, "fusing": model.fusing,
                           "environment": self.environment,
@@ -708,4 +720,5 @@ def _score_ensemble(seed_store: SeedStore, key: str, compile_kwargs: dict, valid
     logs = scorer.evaluate(mean, validation[1], batch_size=batch_size, verbose=0,
                            return_dict=True)
     seed_store.set_ensemble(key, [run.seed for run in runs],
-                            {name: float(value) for name, value in logs.items()})
+                            {name: float(value) for name, value in logs.items()
+                             if np.ndim(value) == 0})

@@ -19,6 +19,7 @@ import warnings
 import keras
 import numpy as np
 
+from keras_seeds.replicas.metrics import log_value
 from keras_seeds.statistics.metric_names import is_mean_key, replica_key
 
 
@@ -50,7 +51,7 @@ class ReplicaLogs(keras.callbacks.Callback):
             values = self.model.replica_metric_results()
         for name, per_replica in values.items():
             for k, value in enumerate(per_replica):
-                logs[replica_key(name, k)] = float(value)
+                logs[replica_key(name, k)] = log_value(value)
         self._warn_diverged(epoch, logs)
 
     def _warn_diverged(self, epoch, logs) -> None:

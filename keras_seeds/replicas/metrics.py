@@ -116,6 +116,19 @@ def metric_objects(model) -> list:
     return found
 
 
+def log_value(value):
+    """A metric result as Keras logs it: a Python float for a scalar, a NumPy
+    array for a metric with a value per class (``F1Score(average=None)``).
+
+    Example:
+
+    >>> log_value(np.float32(0.5)), log_value(np.array([0.5, 1.0]))
+    (0.5, array([0.5, 1. ]))
+    """
+    array = np.asarray(keras.ops.convert_to_numpy(value))
+    return float(array) if array.ndim == 0 else array
+
+
 def in_keras_order(model, names) -> list[str]:
     """``names`` (a model's metric results) in the order ``model.evaluate``
     lists them when ``return_dict=False``: the order of ``model.metrics`` with
@@ -150,6 +163,24 @@ def default_metric(names: list[str]) -> str:
     """
     names = list(names)
     return names[1] if len(names) > 1 else names[0]
+
+
+def check_scalar(metric: str, shape: tuple) -> None:
+    """Refuses a score with a value per class (``F1Score(average=None)``) as a
+    study's or a sweep's score: a study needs one number per seed.
+
+    Example:
+
+    >>> check_scalar("f1_score", (10,))
+    Traceback (most recent call last):
+    ...
+    ValueError: `metric`: 'f1_score' has 10 values per seed (shape (10,)); a study needs ...
+    """
+    if tuple(shape):
+        raise ValueError(f"`metric`: {metric!r} has {int(np.prod(shape))} values per seed "
+                         f"(shape {tuple(shape)}); a study needs one score per seed. Name a "
+                         "scalar metric, or compile this one averaged (for example "
+                         "keras.metrics.F1Score(average='macro')).")
 
 
 def means(per_replica: dict, training: bool, losses=None) -> dict:

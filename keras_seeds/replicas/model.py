@@ -53,7 +53,7 @@ from keras_seeds.replicas.fusing import (
     check_backend,
 )
 from keras_seeds.replicas.members import MemberFactory, member_variables
-from keras_seeds.replicas.metrics import ReplicaMetrics, means
+from keras_seeds.replicas.metrics import ReplicaMetrics, log_value, means
 from keras_seeds.replicas.stacked import StackedVariables
 from keras_seeds.replicas.step import ReplicaStep, check_vectorizable
 from keras_seeds.seeding.contract import (
@@ -479,7 +479,7 @@ class SeededModel(keras.Model):
         """The mean over the (non-diverged) replicas of each metric (what Keras
         reads at the end of an epoch)."""
         per_replica = self.replica_metric_results()
-        return {name: float(value) for name, value in means(
+        return {name: log_value(value) for name, value in means(
             {k: keras.ops.convert_to_tensor(v) for k, v in per_replica.items()},
             training=False).items()}
 
@@ -717,10 +717,10 @@ class SeededModel(keras.Model):
         logs = super().evaluate(strings_as_tensors(x), y, batch_size=batch_size,
                                 verbose=verbose, sample_weight=sample_weight, steps=steps,
                                 callbacks=callbacks, return_dict=True, **kwargs)
-        logs = {name: float(value) for name, value in logs.items()}
+        logs = {name: log_value(value) for name, value in logs.items()}
         for name, values in self.replica_metric_results().items():
             for k, value in enumerate(values):
-                logs[replica_key(name, k)] = float(value)
+                logs[replica_key(name, k)] = log_value(value)
         if return_dict:
             return logs
         names = self._parts.metrics.names()
@@ -734,7 +734,7 @@ class SeededModel(keras.Model):
         """
         self.evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight, steps=steps,
                       verbose=verbose, return_dict=True)
-        return {name: [float(v) for v in values]
+        return {name: [log_value(v) for v in values]
                 for name, values in self.replica_metric_results().items()}
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None,

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from keras_seeds.replicas.ensemble import check_combine
-from keras_seeds.replicas.metrics import default_metric
+from keras_seeds.replicas.metrics import check_scalar, default_metric
 from keras_seeds.replicas.per_example import per_example
 from keras_seeds.statistics.diversity import as_probabilities, member_diversity
 from keras_seeds.statistics.metric_names import replica_curves
@@ -29,10 +29,12 @@ def study_of(model, x, y, metric=None, *, test_data=None, history=None, combine=
     per_replica = model.evaluate_replicas(x, y, batch_size=batch_size,
                                           sample_weight=sample_weight)
     names = list(per_replica)
-    metric = metric if metric is not None else default_metric(names)
+    scalar = [name for name in names if np.ndim(per_replica[name][0]) == 0]
+    metric = metric if metric is not None else default_metric(scalar)
     if metric not in per_replica:
         raise ValueError(f"`metric`: {metric!r} is not one of this model's compiled "
                          f"metrics {names}.")
+    check_scalar(metric, np.shape(per_replica[metric][0]))
     ensemble = model.ensemble(combine=combine)
     ensemble.compile(**model.compile_arguments(fresh=True))
     ensemble_logs = ensemble.evaluate(x, y, batch_size=batch_size, sample_weight=sample_weight,

@@ -243,6 +243,47 @@ def test_a_two_output_model_evaluates_to_the_list_keras_gives():
     assert list(model.replica_metric_results())[0] == "loss"
 
 
+def test_a_metric_with_a_value_per_class_is_logged_as_keras_logs_it(tmp_path):
+    # keras.metrics.F1Score() defaults to average=None: one F1 per class.
+    def compile_with_f1(model):
+        model.compile(optimizer="adam", loss="categorical_crossentropy",
+                      metrics=["accuracy", keras.metrics.F1Score()])
+        return model
+
+    y_train, y_val = (keras.utils.to_categorical(y, 10) for y in (Y_TRAIN, Y_VAL))
+    model = compile_with_f1(ks.SeededModel(digits_mlp, replicas=2, seed=5))
+    history = model.fit(X_TRAIN, y_train, epochs=1, batch_size=32, verbose=0,
+                        validation_data=(X_VAL, y_val))
+    plain = compile_with_f1(digits_mlp())
+    plain_history = plain.fit(X_TRAIN, y_train, epochs=1, batch_size=32, verbose=0,
+                              validation_data=(X_VAL, y_val))
+    assert set(plain_history.history) <= set(history.history)
+    for name, values in plain_history.history.items():
+        assert np.shape(history.history[name]) == np.shape(values), name   # (1, 10) for F1
+    scores = model.evaluate_replicas(X_VAL, y_val)
+    loss, accuracy, f1 = model.evaluate(X_VAL, y_val, verbose=0)
+    np.testing.assert_allclose(f1, np.mean(scores["f1_score"], axis=0), rtol=1e-6)
+    for k in range(2):   # each replica's F1 is the plain model's of its weights
+        np.testing.assert_allclose(scores["f1_score"][k],
+                                   model.replica(k).evaluate(X_VAL, y_val, verbose=0)[2],
+                                   rtol=1e-5, atol=1e-7)
+    assert model.study(X_VAL, y_val).metric == "accuracy"
+    with pytest.raises(ValueError, match=r"^`metric`: 'f1_score' has 10 values per seed "
+                                         r"\(shape \(10,\)\); a study needs one score per "
+                                         r"seed\. Name a scalar metric, or compile this one "
+                                         r"averaged \(for example "
+                                         r"keras\.metrics\.F1Score\(average='macro'\)\)\.$"):
+        model.study(X_VAL, y_val, metric="f1_score")
+    # A sweep trains it too, and keeps the numbers (the store holds no vectors).
+    swept = ks.sweep(digits_mlp, ((X_TRAIN, y_train), (X_VAL, y_val)), seeds=[5, 6], epochs=1,
+                     compile_kwargs={"optimizer": "adam", "loss": "categorical_crossentropy",
+                                     "metrics": ["accuracy", keras.metrics.F1Score()]},
+                     fit_kwargs={"batch_size": 32}, store=tmp_path / "f1.db", progress=False)
+    assert swept.metric == "accuracy" and len(swept.scores) == 2
+    assert sorted(ks.SeedStudy.from_store(tmp_path / "f1.db").curves) == [
+        "accuracy", "loss", "val_accuracy", "val_loss"]
+
+
 def test_predict_is_the_combination_of_predict_replicas(trained):
     model, _ = trained
     per_replica = model.predict_replicas(X_VAL, verbose=0)
