@@ -222,6 +222,14 @@ class SeedCallback(keras.callbacks.Callback):
         # to compile without XLA.
         if self.deterministic and getattr(model, "_jit_compile", None) is not False \
                 and getattr(model, "compiled", False) and model.jit_compile:
+            warnings.warn(
+                "SeedCallback: this model was compiled with XLA (jit_compile=True); it "
+                "trains without XLA (jit_compile=False), because XLA's kernels are not "
+                "deterministic on GPU and the same seed must give the same bits. To keep XLA, "
+                "pass SeedCallback(deterministic=False) in a process where no deterministic "
+                "one was made (op determinism is process-wide, and under it Keras compiles "
+                "without XLA itself): the seeds are still set, but the bits are no longer "
+                "guaranteed.", UserWarning, stacklevel=2)
             model.jit_compile = False
             model.train_function = None
 

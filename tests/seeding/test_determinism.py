@@ -55,7 +55,27 @@ def test_callback_compiles_without_xla():
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile("sgd", "mse", jit_compile=True)
     assert model.jit_compile
-    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=0, shuffle=False,
-              callbacks=[ks.SeedCallback(1, manifest=None)])
+    with pytest.warns(UserWarning, match=r"^SeedCallback: this model was compiled with XLA "
+                      r"\(jit_compile=True\); it trains without XLA \(jit_compile=False\), "
+                      r"because XLA's kernels are not deterministic on GPU .* To keep XLA, pass "
+                      r"SeedCallback\(deterministic=False\)"):
+        model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=0, shuffle=False,
+                  callbacks=[ks.SeedCallback(1, manifest=None)])
     assert model.jit_compile is False
     assert ks.audit(model).find("XLA")[0].status == "controlled"
+
+    # deterministic=False keeps what the user compiled, without a word (in a fresh
+    # process: op determinism, once on, is process-wide and Keras then drops XLA).
+    script = """
+import warnings
+import keras, numpy as np
+import keras_seeds as ks
+model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+model.compile("sgd", "mse", jit_compile=True)
+with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=1, verbose=0, shuffle=False,
+              callbacks=[ks.SeedCallback(1, manifest=None, deterministic=False)])
+print(model.jit_compile)
+"""
+    assert run_python("-c", script).stdout.strip() == "True"
