@@ -108,7 +108,7 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
     """How much of the spread between seeds each source of randomness causes.
 
     Args:
-        build_fn: returns a new, uncompiled Keras model (as for :func:`sweep`).
+        build_fn: returns a new Keras model, compiled or not (as for :func:`sweep`).
         data: ``((x_train, y_train), (x_val, y_val))``, optionally with a
             test split, or a function returning that; with
             ``validation_split``, ``(x, y)`` for the library to split.

@@ -111,16 +111,14 @@ def _sweep_compile_kwargs(build_fn, args) -> dict:
     --optimizer and --metric."""
     import keras
 
+    from keras_seeds.sweeps import own_compile_kwargs
+
     model = build_fn()
     if not isinstance(model, keras.Model):
         raise ValueError(f"`BUILD_FN`: {args.build_fn} must return a keras.Model; it "
                          f"returned a {type(model).__name__}.")
     if getattr(model, "compiled", False) and args.loss is None:
-        config = model.get_compile_config() or {}
-        return {name: keras.saving.deserialize_keras_object(value)
-                if isinstance(value, dict) and "class_name" in value else value
-                for name, value in config.items()
-                if name in ("optimizer", "loss", "metrics") and value is not None}
+        return own_compile_kwargs(model)
     if args.loss is None:
         raise ValueError(f"`--loss`: {args.build_fn} returns an uncompiled model; say how "
                          "to train it with --loss (and --optimizer, --metric).")

@@ -114,6 +114,74 @@ def _described(value) -> Any:
     return getattr(value, "__qualname__", None) or repr(value)
 
 
+DEFAULT_COMPILE = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
+                   "metrics": ["accuracy"]}
+_COMPILED = ("optimizer", "loss", "metrics", "loss_weights", "weighted_metrics")
+
+
+def own_compile_kwargs(model) -> dict | None:
+    """How ``model`` was compiled, as ``compile`` arguments (its optimizer, loss
+    and metrics as Keras objects), or ``None`` when it is not compiled.
+
+    Example:
+
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, "sigmoid")])
+    >>> own_compile_kwargs(model) is None
+    True
+    >>> model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
+    >>> kwargs = own_compile_kwargs(model)
+    >>> type(kwargs["optimizer"]).__name__, kwargs["loss"], kwargs["metrics"]
+    ('SGD', 'binary_crossentropy', ['accuracy'])
+    """
+    import keras
+
+    if not getattr(model, "compiled", False):
+        return None
+    config = model.get_compile_config() or {}
+    return {name: keras.saving.deserialize_keras_object(value)
+            if isinstance(value, dict) and "class_name" in value else value
+            for name, value in config.items() if name in _COMPILED and value is not None}
+
+
+def _comparable(model) -> dict:
+    """A compiled model's compile settings as JSON, without the names Keras
+    numbers per object (``adam_1``)."""
+    config = {name: value for name, value in (model.get_compile_config() or {}).items()
+              if name in _COMPILED}
+    optimizer = config.get("optimizer")
+    if isinstance(optimizer, dict):
+        config["optimizer"] = {**optimizer, "config": {
+            k: v for k, v in optimizer.get("config", {}).items() if k != "name"}}
+    return _described(config)
+
+
+def _compile_kwargs(build_fn, compile_kwargs) -> dict:
+    """How the seeds' models are compiled: ``compile_kwargs``; else the compile
+    of the model ``build_fn`` returns, as Keras users expect of a compiled
+    model; else Adam, sparse categorical cross-entropy and accuracy. Both given
+    and different: refused."""
+    import keras
+
+    member = build_fn if isinstance(build_fn, keras.Model) else build_fn()
+    own = own_compile_kwargs(member) if isinstance(member, keras.Model) else None
+    if compile_kwargs is None:
+        return own if own is not None else dict(DEFAULT_COMPILE)
+    compile_kwargs = dict(compile_kwargs)
+    if own is not None:
+        given = keras.models.clone_model(member) if member is build_fn else build_fn()
+        given.compile(**_fresh(compile_kwargs))
+        if _comparable(given) != _comparable(member):
+            described = {name: type(value).__name__ if name == "optimizer" else _described(value)
+                         for name, value in own.items()}
+            raise ValueError(
+                f"`compile_kwargs`: build_fn returns a model compiled with {described}, and "
+                f"compile_kwargs={compile_kwargs!r} differ from it. Pass "
+                "compile_kwargs=None to train with the model's own compile, or return an "
+                "uncompiled model.")
+    return compile_kwargs
+
+
 def _fresh(compile_kwargs: dict) -> dict:
     """The compile arguments with a new optimizer: an optimizer is built for one
     model's variables, and every chunk is a new model."""
@@ -189,14 +257,16 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     """Trains ``build_fn``'s model once per seed and returns their study.
 
     Args:
-        build_fn: returns a new, uncompiled Keras model (called once per seed,
-            under that seed's ``init`` sub-seed).
+        build_fn: returns a new Keras model (called once per seed, under that
+            seed's ``init`` sub-seed); if it compiles it, that compile is used.
         data: ``((x_train, y_train), (x_val, y_val))``, optionally with a third
             ``(x_test, y_test)``, or a function returning that.
         seeds: the seeds, distinct ints.
         epochs: epochs per seed.
-        compile_kwargs: ``SeededModel.compile`` arguments (default: Adam,
-            sparse categorical cross-entropy, accuracy).
+        compile_kwargs: ``SeededModel.compile`` arguments (default: the compile
+            of the model ``build_fn`` returns; for an uncompiled one Adam, sparse
+            categorical cross-entropy, accuracy). Refused when ``build_fn``
+            returns a compiled model and they differ from its compile.
         fit_kwargs: more ``fit`` arguments (``batch_size``, ...).
         replicas_per_job: seeds fused into one fit, or ``"auto"``
             (:func:`replicas_per_chunk`).
@@ -314,9 +384,7 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
     discard = _check_discard(discard, epochs)
     if progress not in (True, False, "auto"):
         raise must_be("progress", "True, False or 'auto'", progress)
-    compile_kwargs = dict(compile_kwargs or {"optimizer": "adam",
-                                             "loss": "sparse_categorical_crossentropy",
-                                             "metrics": ["accuracy"]})
+    compile_kwargs = _compile_kwargs(build_fn, compile_kwargs)
     fit_kwargs = dict(fit_kwargs or {})
     for reserved in ("x", "y", "epochs", "validation_data", "callbacks", "initial_epoch"):
         if reserved in fit_kwargs:

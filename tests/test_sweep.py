@@ -275,3 +275,47 @@ def test_a_keras_io_wide_and_deep_model_with_string_features_sweeps(tmp_path):
     mean = np.mean([predictions[s] for s in (0, 1, 2)], axis=0)
     assert study.n == 3 and mean.shape == (len(y_val), 3)
     assert study.ensemble_score == pytest.approx(float(np.mean(mean.argmax(-1) == y_val)))
+
+
+def _compiled_binary():
+    """A binary classifier that compiles itself, as keras-io's structured-data
+    examples do (sigmoid output, binary cross-entropy)."""
+    import keras
+
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _binary_data():
+    (x, y), (x_val, y_val) = _data()
+    return (x, (y >= 5).astype("float32")), (x_val, (y_val >= 5).astype("float32"))
+
+
+def test_a_build_fn_that_compiles_its_model_trains_with_that_compile(tmp_path):
+    study = ks.sweep(_compiled_binary, _binary_data, seeds=[1, 2], epochs=1, progress=False,
+                     store=tmp_path / "own.db")
+    (config,) = SeedStore(tmp_path / "own.db").configs().values()
+    assert config["definition"]["compile"]["loss"] == "binary_crossentropy"
+    assert study.metric == "accuracy" and np.all((study.scores > 0) & (study.scores <= 1))
+    # Its own compile, given again, is the same configuration; a different one is
+    # refused before anything is written.
+    again = ks.sweep(_compiled_binary, _binary_data, seeds=[1, 2], epochs=1, progress=False,
+                     store=tmp_path / "own.db", compile_kwargs={
+                         "optimizer": "adam", "loss": "binary_crossentropy",
+                         "metrics": ["accuracy"]})
+    assert np.array_equal(again.scores, study.scores)
+    with pytest.raises(ValueError, match=(
+            r"^`compile_kwargs`: build_fn returns a model compiled with \{'optimizer': 'Adam', "
+            r"'loss': 'binary_crossentropy', 'metrics': \['accuracy'\]\}, and compile_kwargs="
+            r"\{'optimizer': 'sgd', .*\} differ from it\. Pass compile_kwargs=None to train "
+            r"with the model's own compile, or return an uncompiled model\.$")):
+        ks.sweep(_compiled_binary, _binary_data, seeds=[1, 2], epochs=1, progress=False,
+                 store=tmp_path / "other.db", compile_kwargs={
+                     "optimizer": "sgd", "loss": "binary_crossentropy", "metrics": ["accuracy"]})
+    assert not (tmp_path / "other.db").exists()
+    # ks.attribute sweeps the same way.
+    result = ks.attribute(_compiled_binary, _binary_data(), sources=("init",), seeds_per_source=3,
+                          epochs=1, store=tmp_path / "attribution.db", progress=False)
+    assert result.metric == "accuracy"
