@@ -5,7 +5,8 @@ name looked up when this module is imported. If a Keras or TensorFlow release
 renames one, ``import`` fails at once with :class:`MissingPrivateName`, naming
 it and the versions keras-seeds is tested with, instead of training going
 silently wrong (per-replica clipping turning back into one norm for all, say).
-``tests/test_keras_private.py`` pins each one to the versions CI runs.
+``tests/test_keras_private.py`` pins each one to the versions CI runs (the
+CI versions and, through ``tests/run_on_the_floor.sh``, the declared floor).
 
 Imported only by modules that use Keras anyway (with the TensorFlow backend,
 importing Keras starts TensorFlow).
@@ -19,7 +20,11 @@ from typing import Any
 
 import keras
 
-TESTED_WITH = "Keras 3.15 and TensorFlow 2.21"
+from keras_seeds import _versions
+
+# Below the declared floor, one line saying so instead of a missing name.
+_versions.require_supported()
+TESTED_WITH = _versions.tested_range_text()
 
 
 class MissingPrivateName(ImportError):

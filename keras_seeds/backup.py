@@ -246,8 +246,14 @@ class BackupAndRestore(keras.callbacks.Callback):
             the job).
         save_freq: ``"epoch"`` to save at the end of every epoch, or an int
             ``N`` to save every ``N`` batches.
-        double_checkpoint: accepted for compatibility with Keras; the
-            previous checkpoint is always kept until the next is whole.
+        double_checkpoint: as in Keras, keep the two newest checkpoints
+            (twice the disk space) instead of one. If the newest cannot be
+            used on restart (damaged on disk after it was written, or from
+            another run), the run resumes from the one before it, one save
+            interval earlier, still bit for bit. Without it such a
+            checkpoint makes ``fit`` raise ``ValueError``. Either way a kill,
+            even during a write, never leaves a half-written checkpoint: each
+            is written whole before the one it replaces is removed.
         delete_checkpoint: remove the checkpoints when training ends.
 
     Limits: the seeded data orders are restored exactly for fits without
@@ -329,6 +335,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._skip_until = 0
         self._resumes: list[dict] = []
         self._reader = _VariableReader()
+        self._written: dict | None = None  # the last checkpoint this fit wrote
         checkpoints.remove_leftovers(self.backup_dir)
         checkpoint, refused = checkpoints.latest_usable(self.backup_dir, self._identity)
         for reason in refused:
@@ -358,9 +365,7 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._epoch_ended and self.save_freq == "epoch":
-            # Saved here, not in on_epoch_end: every callback has finished the
-            # epoch (History, EarlyStopping, ...) and its state is final.
-            self._save(epoch, 0)
+            self._settle_epoch_checkpoint()
         self._epoch, self._batches_done, self._epoch_ended = epoch, 0, False
         # fit has read its first epoch: a later fit (even after an exception
         # ends this one) starts where it is asked to.
@@ -385,6 +390,14 @@ class BackupAndRestore(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._epoch_ended = True
+        if self.save_freq == "epoch":
+            # Written here, as Keras' callback writes it, so that a crash in a
+            # later callback's on_epoch_end does not cost the epoch. Callbacks
+            # listed after this one have not finished the epoch yet: History's
+            # entry for it is added from ``logs``, and once every callback is
+            # done (the next epoch's start, or the end of training) the
+            # checkpoint is written again if anything else changed.
+            self._write(*self._snapshot(epoch + 1, 0, ended=(epoch, logs)))
 
     def on_train_end(self, logs=None):
         if self._pending is not None:
@@ -394,10 +407,38 @@ class BackupAndRestore(keras.callbacks.Callback):
         if self.delete_checkpoint:
             checkpoints.remove_directory(self.backup_dir)
         elif self._epoch_ended and self.save_freq == "epoch":
-            self._save(self._epoch + 1, 0)
+            self._settle_epoch_checkpoint()
 
     # -- saving -----------------------------------------------------------
     def _save(self, epoch: int, batch: int) -> None:
+        self._write(*self._snapshot(epoch, batch))
+
+    def _settle_epoch_checkpoint(self) -> None:
+        """Every callback has finished the epoch: rewrites the checkpoint
+        written in ``on_epoch_end`` if a callback listed after this one changed
+        the run since (ReduceLROnPlateau's learning rate, EarlyStopping's
+        counters, the logs History records)."""
+        written = self._written
+        if written is None:
+            return
+        meta, arrays = self._snapshot(written["epoch"], 0)
+        if not _same_snapshot((meta, arrays), written["snapshot"]):
+            self._write(meta, arrays, replaces=written["path"])
+
+    def _write(self, meta: dict, arrays: dict, replaces: Path | None = None) -> None:
+        self._serial += 1
+        self._batches_since_save = 0
+        meta = {**meta, "serial": self._serial, "saved": now()}
+        path = checkpoints.write_checkpoint(self.backup_dir, self._serial, meta, arrays,
+                                            keep=2 if self.double_checkpoint else 1,
+                                            replaces=replaces)
+        self._written = {"epoch": meta["epoch"], "path": path, "snapshot": (meta, arrays)}
+
+    def _snapshot(self, epoch: int, batch: int,
+                  ended: tuple[int, dict | None] | None = None) -> tuple[dict, dict]:
+        """The checkpoint of the run now, standing at ``batch`` of ``epoch``
+        (its header without serial and time, and its arrays). ``ended``:
+        ``(epoch, logs)`` of an epoch whose end History has not recorded yet."""
         model = self.model
         groups = state_variables(model)
         names = [f"{group}_{i}" for group, variables in groups.items()
@@ -411,29 +452,23 @@ class BackupAndRestore(keras.callbacks.Callback):
             engine = {"variables": sorted(state.variables), "diverged": state.diverged,
                       "frozen": state.frozen}
         arrays = dict(zip(names, self._reader.read(variables)))
-        history = getattr(model, "history", None)
         callback_state = {}
         for key, (callback, attributes) in _stateful_callbacks(self._call).items():
             callback_state[key] = {name: encode(getattr(callback, name), arrays, key)
                                    for name in attributes if hasattr(callback, name)}
-        self._serial += 1
-        self._batches_since_save = 0
         meta = {
             "identity": self._identity,
-            "serial": self._serial,
             "epoch": int(epoch),
             "batch": int(batch),
             "variables": {group: [[getattr(v, "path", v.name), *_describe(v)] for v in variables]
                           for group, variables in groups.items()},
             "engine": engine,
             "streams": run_state.capture().to_dict(),
-            "history": encode({"history": getattr(history, "history", {}),
-                               "epoch": list(getattr(history, "epoch", []) or [])},
+            "history": encode(_history_record(getattr(model, "history", None), ended),
                               arrays, "history"),
             "callbacks": callback_state,
-            "saved": now(),
         }
-        checkpoints.write_checkpoint(self.backup_dir, self._serial, meta, arrays)
+        return meta, arrays
 
     # -- restoring --------------------------------------------------------
     def _restore(self) -> None:
@@ -444,7 +479,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             # At an epoch's start the metric sums are fit's fresh ones; a checkpoint
             # written when training ended still holds the last epoch's.
             names = [name for name in meta["engine"]["variables"]
-                     if meta["batch"] or not name.startswith("metric_")]
+                     if not _reset_by_fit(f"engine_{name}", meta["batch"])]
             model.restore_engine_state({name: arrays[f"engine_{name}"] for name in names},
                                        meta["engine"]["diverged"], meta["engine"]["frozen"])
         # The routed array order is this fit's SeedCallback's (its seed is checked
@@ -477,8 +512,8 @@ class BackupAndRestore(keras.callbacks.Callback):
         for group, variables in groups.items():
             found = [_describe(v) for v in variables]
             expected = [entry[1:] for entry in saved[group]]
-            if group == "metrics" and not meta["batch"]:
-                continue  # at an epoch's start fit has just reset them
+            if _reset_by_fit(f"{group}_0", meta["batch"]):
+                continue
             if found != expected:
                 raise ValueError(
                     f"BackupAndRestore: the checkpoint's {group} variables "
@@ -516,6 +551,41 @@ class BackupAndRestore(keras.callbacks.Callback):
                 callback = found[key][0]
                 for name, value in values.items():
                     setattr(callback, name, decode(value, arrays))
+
+
+def _history_record(history, ended: tuple[int, dict | None] | None) -> dict:
+    """What ``History`` holds, with the epoch ``ended`` (``(epoch, logs)``)
+    added as its ``on_epoch_end`` will add it, if it has not yet."""
+    record = {"history": {k: list(v) for k, v in getattr(history, "history", {}).items()},
+              "epoch": list(getattr(history, "epoch", []) or [])}
+    if ended is not None and ended[0] not in record["epoch"][-1:]:
+        record["epoch"].append(ended[0])
+        for key, value in (ended[1] or {}).items():
+            record["history"].setdefault(key, []).append(value)
+    return record
+
+
+def _reset_by_fit(array: str, batch: int) -> bool:
+    """Whether a resume at ``batch`` leaves checkpoint array ``array`` alone:
+    at an epoch's start (batch 0) fit has just reset the compiled metrics'
+    sums, and a ``SeededModel``'s per-replica ones."""
+    return batch == 0 and array.startswith(("metrics_", "engine_metric_"))
+
+
+def _what_a_resume_reads(meta: dict, arrays: dict) -> tuple[dict, dict]:
+    """The part of a checkpoint that a resume puts back."""
+    meta = {k: v for k, v in meta.items() if k not in ("serial", "saved")}
+    # The array order is the resumed fit's own SeedCallback's (see _restore).
+    meta["streams"] = {**meta["streams"], "array_order": None}
+    return meta, {k: v for k, v in arrays.items() if not _reset_by_fit(k, meta["batch"])}
+
+
+def _same_snapshot(a: tuple[dict, dict], b: tuple[dict, dict]) -> bool:
+    """Whether two checkpoints resume the same run, bit for bit."""
+    (meta_a, arrays_a), (meta_b, arrays_b) = _what_a_resume_reads(*a), _what_a_resume_reads(*b)
+    return meta_a == meta_b and arrays_a.keys() == arrays_b.keys() and all(
+        arrays_a[k].dtype == arrays_b[k].dtype and arrays_a[k].shape == arrays_b[k].shape
+        and arrays_a[k].tobytes() == arrays_b[k].tobytes() for k in arrays_a)
 
 
 class _VariableReader:

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from keras_seeds import _versions
 from keras_seeds.seeding.contract import check_seed
 
 
@@ -548,8 +549,10 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
     try:
+        # Before anything runs: a Keras below the floor is refused in one line.
+        _versions.require_supported()
         return args.run(args)
-    except (OSError, ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError, _versions.UnsupportedVersion) as error:
         if args.debug:
             raise
         print(f"keras-seeds {args.command}: error: {error}", file=sys.stderr)

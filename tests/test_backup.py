@@ -141,7 +141,8 @@ def _digits(n=96):
     return (digits.data[:n] / 16.0).astype("float32"), digits.target[:n].astype("int32")
 
 
-def _fit(backup, *, seed=3, hidden=16, epochs=2, data=None, delete=False, extra=()):
+def _fit(backup, *, seed=3, hidden=16, epochs=2, data=None, delete=False, extra=(),
+         double=False):
     import keras
 
     import keras_seeds as ks
@@ -152,22 +153,42 @@ def _fit(backup, *, seed=3, hidden=16, epochs=2, data=None, delete=False, extra=
                               keras.layers.Dropout(0.2), keras.layers.Dense(10)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    backup_callback = ks.BackupAndRestore(backup, delete_checkpoint=delete)
+    backup_callback = ks.BackupAndRestore(backup, delete_checkpoint=delete,
+                                          double_checkpoint=double)
     history = model.fit(x, y, batch_size=32, epochs=epochs, verbose=0,
                         callbacks=[callback, backup_callback, *extra])
     return model, history, backup_callback
 
 
-def test_a_truncated_checkpoint_is_refused_and_the_previous_one_used(tmp_path):
-    _fit(tmp_path, epochs=3)  # kept: the start of epoch 2 (serial 2) and the end (3)
-    newest = checkpoints.checkpoints_in(tmp_path)[0]
+def _truncate_newest(directory):
+    newest = checkpoints.checkpoints_in(directory)[0]
     with open(newest, "r+b") as handle:
         handle.truncate(newest.stat().st_size - 100)
+
+
+def test_double_checkpoint_falls_back_to_the_older_one_when_the_newest_is_damaged(tmp_path):
+    # As in Keras: double_checkpoint=True keeps the two newest states.
+    _fit(tmp_path, epochs=3, double=True)  # kept: the start of epoch 2 (serial 2) and the end (3)
+    assert [p.name for p in checkpoints.checkpoints_in(tmp_path)] == [
+        "checkpoint-00000003.npz", "checkpoint-00000002.npz"]
+    _truncate_newest(tmp_path)
     with pytest.warns(UserWarning, match="checkpoint refused: .*truncated or corrupt"):
-        _, history, callback = _fit(tmp_path, epochs=3, delete=True)
+        _, history, callback = _fit(tmp_path, epochs=4, delete=True, double=True)
     assert callback.resumed_from.path.name == "checkpoint-00000002.npz"
     assert callback.resumed_from.meta["epoch"] == 2
-    assert history.epoch == [0, 1, 2]
+    assert history.epoch == [0, 1, 2, 3]
+    # ... and that resumed run is the run never stopped, bit for bit.
+    _, uninterrupted, _ = _fit(tmp_path / "uninterrupted", epochs=4)
+    assert history.history == uninterrupted.history
+
+
+def test_without_double_checkpoint_one_is_kept_and_a_damaged_one_is_refused(tmp_path):
+    _fit(tmp_path, epochs=3)
+    assert [p.name for p in checkpoints.checkpoints_in(tmp_path)] == ["checkpoint-00000003.npz"]
+    _truncate_newest(tmp_path)
+    with pytest.warns(UserWarning, match="checkpoint refused: .*truncated or corrupt"), \
+            pytest.raises(ValueError, match=r"no usable checkpoint in backup_dir=.*\(1 refused"):
+        _fit(tmp_path, epochs=4)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -181,10 +202,10 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path, change, message):
     _fit(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.warns(UserWarning) as caught, pytest.raises(
-            ValueError, match="no usable checkpoint in backup_dir=.*2 refused"):
+            ValueError, match="no usable checkpoint in backup_dir=.*1 refused"):
         _fit(tmp_path, epochs=3, **change)
     refusals = [str(w.message) for w in caught if "refused" in str(w.message)]
-    assert len(refusals) == 2 and all(message in text for text in refusals)
+    assert len(refusals) == 1 and message in refusals[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # left as it is
 
 
@@ -208,6 +229,86 @@ def test_early_stopping_counters_continue_after_a_resume(tmp_path):
     resumed = keras.callbacks.EarlyStopping(monitor="loss", patience=50, min_delta=10.0)
     _fit(tmp_path, epochs=3, extra=[resumed])
     assert resumed.wait == 2 and resumed.best == stop.best
+
+
+def _crash_at_the_end_of(crash_epoch):
+    import keras
+
+    class Crash(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == crash_epoch:
+                raise RuntimeError("crashed in on_epoch_end")
+
+    return Crash()
+
+
+def _epochs_trained():
+    import keras
+
+    class EpochsTrained(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.epochs = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epochs.append(epoch)
+
+    return EpochsTrained()
+
+
+def test_a_crash_in_a_later_callbacks_on_epoch_end_does_not_cost_the_epoch(tmp_path):
+    import keras
+
+    # Keras' own callback saves in on_epoch_end: the restarted fit trains epoch 2 only.
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    keras_backup = keras.callbacks.BackupAndRestore(str(tmp_path / "keras"))
+    with pytest.raises(RuntimeError, match="crashed in on_epoch_end"):
+        model.fit(*_digits(), epochs=3, verbose=0,
+                  callbacks=[keras_backup, _crash_at_the_end_of(1)])
+    trained = _epochs_trained()
+    model.fit(*_digits(), epochs=3, verbose=0, callbacks=[keras_backup, trained])
+    assert trained.epochs == [2]
+
+    # keras-seeds' does the same, and the run ends as the one never stopped.
+    with pytest.raises(RuntimeError, match="crashed in on_epoch_end"):
+        _fit(tmp_path / "ours", epochs=3, extra=[_crash_at_the_end_of(1)])
+    trained = _epochs_trained()
+    resumed, history, _ = _fit(tmp_path / "ours", epochs=3, extra=[trained])
+    assert trained.epochs == [2]
+    uninterrupted, expected, _ = _fit(tmp_path / "uninterrupted", epochs=3)
+    assert [w.tobytes() for w in resumed.get_weights()] == [
+        w.tobytes() for w in uninterrupted.get_weights()]
+    assert history.epoch == [0, 1, 2] and history.history == expected.history
+
+
+def test_what_callbacks_after_it_do_at_an_epochs_end_is_in_the_checkpoint(tmp_path):
+    # ReduceLROnPlateau, listed after BackupAndRestore, lowers the learning rate
+    # and adds it to the logs after the checkpoint of on_epoch_end was written:
+    # it is written again once every callback is done, replacing that one.
+    import keras
+
+    from keras_seeds.backup import decode
+
+    def plateau():
+        return keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0,
+                                                 min_delta=100.0, verbose=0)
+
+    model, history, _ = _fit(tmp_path, epochs=2, extra=[plateau()])
+    [newest] = checkpoints.checkpoints_in(tmp_path)
+    saved = checkpoints.read_checkpoint(newest)
+    # each epoch's was written again (the learning rate joins the logs after it)
+    assert newest.name == "checkpoint-00000004.npz"
+    assert history.history["learning_rate"] == [0.0010000000474974513] * 2  # logged before
+    assert float(model.optimizer.learning_rate) == np.float32(0.0005)  # epoch 1 lowered it
+    assert decode(saved.meta["history"], saved.arrays)["history"] == history.history
+    paths = [entry[0] for entry in saved.meta["variables"]["optimizer"]]
+    assert saved.arrays[f"optimizer_{paths.index('adam/learning_rate')}"] == np.float32(0.0005)
+    resumed, history, _ = _fit(tmp_path, epochs=3, extra=[plateau()])
+    uninterrupted, expected, _ = _fit(tmp_path / "uninterrupted", epochs=3, extra=[plateau()])
+    assert float(resumed.optimizer.learning_rate) == np.float32(0.00025)
+    assert [w.tobytes() for w in resumed.get_weights()] == [
+        w.tobytes() for w in uninterrupted.get_weights()]
+    assert history.history == expected.history
 
 
 def test_arguments_are_checked():

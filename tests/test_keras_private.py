@@ -1,21 +1,39 @@
 """The private Keras/TensorFlow names keras-seeds needs, pinned to the versions
 CI runs, and the loud failure when one is gone."""
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from keras_seeds import _keras_private as private
+from keras_seeds import _versions
 
 from conftest import run_python
 
+# The versions CI's main run installs (.ci/run: pip install -e ".[test]").
+CI_VERSIONS = {"keras": "3.15.1", "tensorflow": "2.21.0"}
 
-def test_ci_runs_the_versions_the_private_names_were_checked_against():
+
+def expected_versions() -> dict[str, str]:
+    """The versions this run is supposed to have: the declared floor when
+    tests/run_on_the_floor.sh runs it (it sets KERAS_SEEDS_EXPECTED_VERSIONS
+    to the floor's pins), else CI's."""
+    pins = os.environ.get("KERAS_SEEDS_EXPECTED_VERSIONS")
+    if pins:
+        return dict(pin.split("==") for pin in pins.split())
+    return CI_VERSIONS
+
+
+def test_the_run_has_the_versions_the_private_names_were_checked_against():
     # When CI moves to another Keras or TensorFlow, re-check every name in
-    # keras_seeds/_keras_private.py against it, then update these.
-    assert keras.__version__.startswith("3.15."), keras.__version__
-    assert tf.__version__.startswith("2.21."), tf.__version__
-    assert private.TESTED_WITH == "Keras 3.15 and TensorFlow 2.21"
+    # keras_seeds/_keras_private.py against it and run benchmarks/version_matrix.py,
+    # then update these, keras_seeds/_versions.py and docs/versions.md.
+    assert {"keras": keras.__version__, "tensorflow": tf.__version__} == expected_versions()
+    assert private.TESTED_WITH == "Keras 3.13-3.15 and TensorFlow 2.16-2.21"
+    for module, version in expected_versions().items():
+        assert _versions.within_range(version, _versions.TESTED[module])
 
 
 def test_each_private_name_does_what_keras_seeds_relies_on():
@@ -86,7 +104,7 @@ except ImportError as error:
     out = run_python("-c", code).stdout
     assert out.startswith("MissingPrivateName | keras-seeds needs "
                           "`keras.src.export.export_utils.make_tf_tensor_spec`"), out
-    assert "tested with Keras 3.15 and TensorFlow 2.21" in out
+    assert "tested with Keras 3.13-3.15 and TensorFlow 2.16-2.21" in out
 
 
 def test_fit_starts_at_the_epoch_set_in_on_train_begin():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from keras_seeds import _versions
 from keras_seeds.seeding import determinism
 from keras_seeds.seeding import layer_randomness as generators
 from keras_seeds.seeding.global_rngs import active_seeds, hash_seed_fixed
@@ -111,6 +112,16 @@ def _global_items() -> list[AuditItem]:
     return items
 
 
+def _version_item() -> AuditItem:
+    """The installed Keras and TensorFlow, and whether keras-seeds was tested on them."""
+    tested, detail = _versions.version_report()
+    if tested:
+        return AuditItem("Keras/TensorFlow versions", CONTROLLED, detail)
+    return AuditItem("Keras/TensorFlow versions", CHECK, detail,
+                     "for versions keras-seeds is tested on: pip install "
+                     f"{_versions.tested_pins()}")
+
+
 def _runtime_items(model) -> list[AuditItem]:
     import keras
 
@@ -207,7 +218,8 @@ def _model_items(model) -> list[AuditItem]:
 def audit(model=None) -> AuditReport:
     """Lists each source of randomness and whether it is controlled.
 
-    Covers Python, NumPy, TensorFlow's global seed, Keras' global and per-layer
+    Covers the Keras and TensorFlow versions (within the range keras-seeds is
+    tested on?), Python, NumPy, TensorFlow's global seed, Keras' global and per-layer
     SeedGenerators (with ``model``), weight initialisation, data order,
     ``PYTHONHASHSEED``, op determinism, thread pools, XLA and GPUs. Items that
     are not controlled carry the fix. Also ``keras-seeds audit``.
@@ -226,7 +238,7 @@ def audit(model=None) -> AuditReport:
     >>> [item.status for item in report.find("Dropout")]
     ['NOT controlled']
     """
-    items = _global_items() + _runtime_items(model)
+    items = [_version_item()] + _global_items() + _runtime_items(model)
     if model is not None:
         items += _model_items(model)
     return AuditReport(items)

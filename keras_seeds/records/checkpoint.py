@@ -83,9 +83,11 @@ def remove_leftovers(directory) -> None:
 
 
 def write_checkpoint(directory, serial: int, meta: dict[str, Any],
-                     arrays: dict[str, np.ndarray], keep: int = 2) -> Path:
-    """Writes checkpoint ``serial`` atomically, then removes all but the ``keep``
-    newest. ``meta`` must be JSON-ready (Python floats round-trip exactly).
+                     arrays: dict[str, np.ndarray], keep: int = 2,
+                     replaces: Path | None = None) -> Path:
+    """Writes checkpoint ``serial`` atomically, then removes ``replaces`` (a
+    checkpoint this one supersedes) and all but the ``keep`` newest. ``meta``
+    must be JSON-ready (Python floats round-trip exactly).
 
     Example:
 
@@ -106,6 +108,8 @@ def write_checkpoint(directory, serial: int, meta: dict[str, Any],
     path = checkpoint_path(directory, serial)
     write_file_atomically(path, lambda handle: np.savez(handle, **payload), mode="wb")
     fsync_directory(directory)
+    if replaces is not None and Path(replaces) != path:
+        Path(replaces).unlink(missing_ok=True)
     for old in checkpoints_in(directory)[keep:]:
         old.unlink(missing_ok=True)
     return path
