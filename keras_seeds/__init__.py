@@ -50,6 +50,12 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name not in _EXPORTS:
         raise AttributeError(f"module 'keras_seeds' has no attribute {name!r}")
+    if not _EXPORTS[name].startswith("statistics."):
+        # A name that works with Keras: below the supported Keras/TensorFlow it
+        # raises UnsupportedVersion (an ImportError) in one line, before any use.
+        from keras_seeds import _versions
+
+        _versions.require_supported()
     value = getattr(importlib.import_module(f"keras_seeds.{_EXPORTS[name]}"), name)
     if _registration_pending:
         _register_with_keras()

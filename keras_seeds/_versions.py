@@ -98,6 +98,17 @@ def require_supported() -> None:
         raise UnsupportedVersion(reason)
 
 
+def floor_pins() -> str:
+    """The floor as pip pins (what ``tests/run_on_the_floor.sh`` installs).
+
+    Example:
+
+    >>> floor_pins()
+    'keras==3.13.0 tensorflow==2.16.1'
+    """
+    return " ".join(f"{module}=={version}" for module, version in FLOOR.items())
+
+
 def tested_range_text() -> str:
     """The tested range in words.
 

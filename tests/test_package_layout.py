@@ -11,7 +11,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "keras_seeds"
 # Layers, bottom first: a module imports only from its own layer or below.
 # Statistics stand apart: they import only themselves and the bottom layer.
 LAYERS = [
-    ("keras_seeds._validation", "keras_seeds._files", "keras_seeds._keras_private",
+    ("keras_seeds._validation", "keras_seeds._files", "keras_seeds._versions",
+     "keras_seeds._keras_private",
      "keras_seeds.store",
      "keras_seeds.seeding.contract"),
     ("keras_seeds.seeding", "keras_seeds.data_order", "keras_seeds.records"),
