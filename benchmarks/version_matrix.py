@@ -56,9 +56,9 @@ def run_study(python: Path) -> dict:
 def study_difference(study: dict, reference: dict) -> str:
     """How two study.json differ: ``""`` when the trainings' outputs (seeds,
     scores, curves, per-example correctness) are equal bit for bit and the
-    diversity statistics to 1e-9 (computed afterwards in float64 by
-    NumPy/SciPy, whose kernels differ in the last digits between NumPy 1.26
-    and 2.x); else the fields that differ, and by how much for diversity."""
+    diversity statistics to 1e-9 (they come from the replicas' predicted
+    probabilities, whose last bits differ between TensorFlow releases); else
+    the fields that differ, and by how much for diversity."""
     study, reference = dict(study), dict(reference)
     diversity, reference_diversity = study.pop("diversity"), reference.pop("diversity")
     differing = [name for name in study if study[name] != reference.get(name)]
@@ -122,7 +122,7 @@ def main() -> int:
             result = run_study(python)
             text = outcome(result, reference)
             differs += text.startswith("DIFFERS")
-            print(f"{tensorflow:<11}{version:<8}{text:<60}{result['seconds']:.0f}", flush=True)
+            print(f"{tensorflow:<11}{version:<8}{text:<60}  {result['seconds']:.0f}", flush=True)
             if text.startswith("DIFFERS"):
                 print(result["stdout"])
     return 1 if differs else 0
