@@ -48,7 +48,7 @@ from keras_seeds._validation import must_be
 from keras_seeds.data_order import keras_fit
 from keras_seeds.data_order.seeded_dataset import pipeline_info
 from keras_seeds.records import checkpoint as checkpoints
-from keras_seeds.records import run_state
+from keras_seeds.records import model_notes, run_state
 from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
 from keras_seeds.records.fit_call import fit_arguments
 from keras_seeds.records.manifest import now
@@ -361,7 +361,7 @@ class BackupAndRestore(keras.callbacks.Callback):
             logger.info("BackupAndRestore: resuming from %s (%s).", checkpoint.path,
                         checkpoints.describe_position(meta))
         # Read by SeedCallback for the manifest.
-        model._keras_seeds_resumes = list(self._resumes)
+        model_notes.note(model, resumes=list(self._resumes))
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._epoch_ended and self.save_freq == "epoch":

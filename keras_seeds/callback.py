@@ -11,6 +11,7 @@ from keras_seeds._files import jsonable, write_json_atomically
 from keras_seeds.data_order import keras_fit
 from keras_seeds.data_order.seeded_dataset import pipeline_info
 from keras_seeds.records import manifest as manifest_lib
+from keras_seeds.records import model_notes
 from keras_seeds.records.fingerprint import (
     fingerprint_data,
     json_fingerprint,
@@ -247,7 +248,7 @@ class SeedCallback(keras.callbacks.Callback):
         if self.reinitialize:
             _build_from_data(model, (self._fit_call or {}).get("x"))
             self._reinitialized = generators.reinitialize_weights(model, self.seeds.init)
-            model._keras_seeds_reinitialized = self._reinitialized
+            model_notes.note(model, reinitialized=self._reinitialized)
         n_generators = generators.reseed_generators(model, self.seeds.noise,
                                                     self.seeds.augment)
         self._pipeline = None
@@ -255,7 +256,7 @@ class SeedCallback(keras.callbacks.Callback):
         self._first_epoch = True
         control = None if replicas is None else replicas.pop("control")
         data_order = self._check_data_order() if control is None else control["data_order"]
-        model._keras_seeds_data_order = data_order
+        model_notes.note(model, data_order=data_order)
         self._manifest = self._build_manifest(n_generators, data_order)
         if replicas is not None:
             self._manifest["control"].update(control)
@@ -280,10 +281,9 @@ class SeedCallback(keras.callbacks.Callback):
         history = getattr(self.model, "history", None)
         self._manifest["status"] = "finished"
         self._manifest["finished"] = manifest_lib.now()
-        # Set by keras_seeds.BackupAndRestore when this fit may have resumed.
-        resumes = getattr(self.model, "_keras_seeds_resumes", None)
+        # Noted by keras_seeds.BackupAndRestore when this fit may have resumed.
+        resumes = model_notes.take(self.model, "resumes")
         if resumes is not None:
-            del self.model._keras_seeds_resumes
             self._manifest["resumed"] = {"count": len(resumes), "from": resumes}
         self._manifest["result"] = {
             "weights_sha256": weights_fingerprint(self.model),

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from keras_seeds import _versions
+from keras_seeds.records import model_notes
 from keras_seeds.seeding import determinism
 from keras_seeds.seeding import layer_randomness as generators
 from keras_seeds.seeding.global_rngs import active_seeds, hash_seed_fixed
@@ -184,7 +185,7 @@ def _jax_runtime_items() -> list[AuditItem]:
 
 def _model_items(model) -> list[AuditItem]:
     items = []
-    reinitialized = getattr(model, "_keras_seeds_reinitialized", None)
+    reinitialized = model_notes.read(model, "reinitialized")
     if reinitialized is not None:
         items.append(AuditItem("Weight initialisation", CONTROLLED, reinitialized.describe()))
     elif active_seeds() is not None:
@@ -205,7 +206,7 @@ def _model_items(model) -> list[AuditItem]:
             items.append(AuditItem(source, UNCONTROLLED,
                                    "seed drawn from Python random when the layer was built",
                                    "SeedCallback(seed) re-seeds it when training begins"))
-    order = getattr(model, "_keras_seeds_data_order", None)
+    order = model_notes.read(model, "data_order")
     if order is None:
         items.append(AuditItem("Data order", CHECK, "not seen yet (no fit with SeedCallback)",
                                "train on keras_seeds.seeded_dataset(x, y, ...)"))

@@ -1,3 +1,5 @@
+import json
+
 import keras
 import numpy as np
 
@@ -43,3 +45,30 @@ def test_audit_cli_inspects_a_saved_model(tmp_path):
     model.save(tmp_path / "m.keras")
     out = run_python("-m", "keras_seeds.cli", "audit", "--model", tmp_path / "m.keras").stdout
     assert "[NOT controlled] GaussianNoise 'gn' SeedGenerator (noise)" in out
+
+
+def test_no_attribute_is_set_on_the_users_model_and_the_audit_still_sees_the_fit(tmp_path):
+    # What keras-seeds' callbacks learn about a model is kept beside it
+    # (records/model_notes.py): a fit with them adds to the model only what
+    # Keras' own fit adds. (SeedTensorBoard and ReplicaEarlyStopping take a
+    # SeededModel, keras-seeds' own.)
+    def fitted(callbacks):
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2),
+                                  keras.layers.Dropout(0.5), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        before = set(vars(model))
+        model.fit(np.ones((8, 3)), np.ones((8, 1)), batch_size=4, epochs=2, verbose=0,
+                  callbacks=callbacks)
+        return model, set(vars(model)) - before
+
+    _, keras_adds = fitted([])
+    seed = ks.SeedCallback(4, reinitialize=True, manifest=tmp_path / "manifest.json",
+                           verbose=0)
+    model, ours_add = fitted([seed, ks.BackupAndRestore(tmp_path / "backup")])
+    ks.disable_determinism()
+    assert ours_add == keras_adds
+    report = ks.audit(model)
+    assert report.find("Weight initialisation")[0].controlled
+    assert report.find("Data order")[0].controlled
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["resumed"] == {"count": 0, "from": []}

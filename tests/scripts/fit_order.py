@@ -38,6 +38,7 @@ from keras.src.trainers.data_adapters import array_data_adapter
 
 import keras_seeds as ks
 from keras_seeds.demo import load_digits_split
+from keras_seeds.records import model_notes
 
 from probes import InputRecorder
 
@@ -155,7 +156,7 @@ def _run(adapter, seed: int, variant: str) -> dict:
         for epoch in range(initial_epoch, epochs)]
     return {
         "orders": orders, "expected": expected,
-        "data_order": getattr(model, "_keras_seeds_data_order", None),
+        "data_order": model_notes.read(model, "data_order"),
         "warnings": [str(w.message) for w in caught if "order" in str(w.message)],
     }
 
