@@ -183,6 +183,55 @@ def metric_direction(metric) -> str | None:
     return getattr(metric, "_direction", None)
 
 
+# ------------------------------------------ Keras' fit, seen from a callback
+def fit_frame_arguments(model) -> dict | None:
+    """The arguments of the outermost ``model.fit`` call running on this
+    thread, read from its frame (Keras hands callbacks no data; ``fit``'s
+    parameter names are public API), or ``None`` outside ``fit``."""
+    import sys
+
+    found = None
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model:
+            found = frame.f_locals
+        frame = frame.f_back
+    return None if found is None else dict(found)
+
+
+# The undocumented attributes of Keras' stock callbacks that decide what they
+# do next (their on_train_begin resets them), by class.
+STOCK_CALLBACK_STATE = (
+    (keras.callbacks.EarlyStopping, ("wait", "stopped_epoch", "best", "best_weights",
+                                     "best_epoch")),
+    (keras.callbacks.ReduceLROnPlateau, ("wait", "cooldown_counter", "best")),
+    (keras.callbacks.ModelCheckpoint, ("best",)),
+)
+
+
+def skip_batches(model, count: int) -> None:
+    """Makes the next ``fit`` steps draw ``count`` batches from the data without
+    training on them (the batches of the epoch a checkpoint had done), by
+    standing in for ``model.train_function`` until they are drawn: Keras has
+    no public way to start an epoch at a batch."""
+    original = model.train_function
+    per_call = int(getattr(model, "steps_per_execution", 1) or 1)
+    remaining = count
+
+    def skip_then_train(iterator):
+        nonlocal remaining
+        if remaining <= 0:
+            return original(iterator)
+        for _ in range(min(per_call, remaining)):
+            next(iterator)
+        remaining -= per_call
+        if remaining <= 0:
+            model.train_function = original
+        return model.get_metrics_result()
+
+    model.train_function = skip_then_train
+
+
 # -------------------------------------------------------------- TensorFlow
 def _tensorflow_names() -> dict:
     if keras.backend.backend() != "tensorflow":

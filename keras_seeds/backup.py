@@ -58,13 +58,10 @@ from keras_seeds.seeding.global_rngs import active_seeds
 
 logger = logging.getLogger("keras_seeds")
 
-# The state of the stock callbacks that decides what they do next (their
-# on_train_begin resets it): saved with the run and put back on resume.
-CALLBACK_STATE = (
-    (keras.callbacks.EarlyStopping, ("wait", "stopped_epoch", "best", "best_weights",
-                                     "best_epoch")),
-    (keras.callbacks.ReduceLROnPlateau, ("wait", "cooldown_counter", "best")),
-    (keras.callbacks.ModelCheckpoint, ("best",)),
+# The state of the stock callbacks (and keras-seeds' own) that decides what
+# they do next (their on_train_begin resets it): saved with the run and put
+# back on resume.
+CALLBACK_STATE = private.STOCK_CALLBACK_STATE + (
     (ReplicaEarlyStopping, ("best", "wait", "best_weights", "stopped_epoch")),
 )
 
@@ -495,7 +492,7 @@ class BackupAndRestore(keras.callbacks.Callback):
         self._batches_done = int(meta["batch"])
         self._skip_until = int(meta["batch"])
         if self._skip_until:
-            _skip_batches(model, self._skip_until)
+            private.skip_batches(model, self._skip_until)
         self.resumed_from = checkpoint
 
     def _restore_variables(self, checkpoint: checkpoints.Checkpoint) -> None:
@@ -608,24 +605,3 @@ class _VariableReader:
                 lambda: [tf.identity(tf.convert_to_tensor(v)) for v in variables],
                 autograph=False)
         return [value.numpy() for value in self._function()]
-
-
-def _skip_batches(model, count: int) -> None:
-    """Makes the next ``fit`` steps draw ``count`` batches from the data without
-    training on them (the batches of the epoch the checkpoint had done)."""
-    original = model.train_function
-    per_call = int(getattr(model, "steps_per_execution", 1) or 1)
-    remaining = count
-
-    def skip_then_train(iterator):
-        nonlocal remaining
-        if remaining <= 0:
-            return original(iterator)
-        for _ in range(min(per_call, remaining)):
-            next(iterator)
-        remaining -= per_call
-        if remaining <= 0:
-            model.train_function = original
-        return model.get_metrics_result()
-
-    model.train_function = skip_then_train

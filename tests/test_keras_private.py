@@ -136,3 +136,42 @@ def test_the_private_jax_name_answers_whether_xla_started():
             "print(before, p.jax_devices_started(), p.jax_platform())\n")
     result = run_python("-c", code, env={"KERAS_BACKEND": "jax"})
     assert result.stdout.split() == ["False", "True", "cpu"]
+
+
+def test_fit_arguments_skipped_batches_and_stock_callback_state():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x, y = np.arange(24, dtype="float32").reshape(8, 3), np.ones((8, 1), "float32")
+    seen = {"batches": []}
+
+    class Look(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            seen["arguments"] = private.fit_frame_arguments(self.model)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            private.skip_batches(self.model, 2)  # of 4 batches, 2 are drawn untrained
+
+        def on_train_batch_begin(self, batch, logs=None):
+            seen["batches"].append(batch)
+
+    before = model.get_weights()
+    model.fit(x, y, batch_size=2, epochs=1, shuffle=False, verbose=0, callbacks=[Look()])
+    assert seen["arguments"]["x"] is x and seen["arguments"]["batch_size"] == 2
+    assert private.fit_frame_arguments(model) is None  # outside fit
+    assert seen["batches"] == [0, 1, 2, 3]
+    # Trained on the last two batches only: the same as a fit on them.
+    skipped = model.get_weights()
+    model.set_weights(before)
+    model.fit(x[4:], y[4:], batch_size=2, epochs=1, shuffle=False, verbose=0)
+    assert [w.tobytes() for w in model.get_weights()] == [w.tobytes() for w in skipped]
+
+    # The counters BackupAndRestore saves exist once on_train_begin has run.
+    stock = {keras.callbacks.EarlyStopping: keras.callbacks.EarlyStopping(),
+             keras.callbacks.ReduceLROnPlateau: keras.callbacks.ReduceLROnPlateau(),
+             keras.callbacks.ModelCheckpoint: keras.callbacks.ModelCheckpoint("m.keras")}
+    assert [kind for kind, _ in private.STOCK_CALLBACK_STATE] == list(stock)
+    for kind, attributes in private.STOCK_CALLBACK_STATE:
+        callback = stock[kind]
+        callback.set_model(model)
+        callback.on_train_begin()
+        assert all(hasattr(callback, name) for name in attributes), kind

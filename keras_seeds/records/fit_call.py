@@ -12,7 +12,6 @@ what the user passed too.
 from __future__ import annotations
 
 import contextlib
-import sys
 import weakref
 from typing import Any
 
@@ -40,10 +39,6 @@ def fit_arguments(model) -> dict[str, Any] | None:
     arguments = _registered.get(model)
     if arguments is not None:
         return dict(arguments)
-    found = None
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model:
-            found = frame.f_locals
-        frame = frame.f_back
-    return None if found is None else dict(found)
+    from keras_seeds import _keras_private as private
+
+    return private.fit_frame_arguments(model)
