@@ -28,7 +28,8 @@ batches of that epoch already trained are drawn from the data without
 training on them, so the next batch is the one the stopped run would have
 trained next. A checkpoint is refused, with the reason, if it is truncated or
 corrupt or comes from another run (seeds, model variables, training data or
-keras-seeds version differ); the previous good one is used then.
+keras-seeds version differ); with ``double_checkpoint=True`` the one before
+it is used then.
 """
 
 from __future__ import annotations
@@ -234,8 +235,9 @@ class BackupAndRestore(keras.callbacks.Callback):
     previous good one is kept until the next is complete. A truncated or
     corrupt checkpoint, or one from another run (other seeds, model variables,
     training data or keras-seeds version), is refused with a warning naming
-    what differs, and the previous good one is used; if none is usable,
-    ``fit`` raises ``ValueError`` rather than overwrite the directory.
+    what differs, and the one before it is used (kept with
+    ``double_checkpoint=True``); if none is usable, ``fit`` raises
+    ``ValueError`` rather than overwrite the directory.
 
     Args:
         backup_dir: directory for the checkpoints (on Colab, a folder on the
