@@ -125,3 +125,23 @@ def test_the_private_mechanics_of_keras_live_in_the_one_checked_module():
             if mark in text:
                 found.append(f"{path.relative_to(PACKAGE)}: {mark}")
     assert found == []
+
+
+def test_importing_every_module_installs_nothing_in_tensorflows_logging():
+    # TensorFlow's "while_loop" notice is filtered once a SeededModel makes its
+    # step, not when keras-seeds is imported.
+    code = """
+import importlib, logging, pkgutil
+import numpy as np
+import keras_seeds
+for module in pkgutil.walk_packages(keras_seeds.__path__, "keras_seeds."):
+    importlib.import_module(module.name)
+filters = logging.getLogger("tensorflow").filters
+print(len(filters))
+from keras_seeds.demo import digits_mlp
+model = keras_seeds.SeededModel(digits_mlp, seeds=[1, 2])
+model.compile("adam", "sparse_categorical_crossentropy")
+model.fit(np.zeros((4, 64), "float32"), np.zeros(4, "int32"), epochs=1, verbose=0)
+print([type(f).__name__ for f in filters])
+"""
+    assert run_python("-c", code).stdout.split() == ["0", "['_QuietLoopFallback']"]

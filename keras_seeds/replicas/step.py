@@ -34,7 +34,12 @@ class _QuietLoopFallback(logging.Filter):
         return "Using a while_loop for converting" not in record.getMessage()
 
 
-logging.getLogger("tensorflow").addFilter(_QuietLoopFallback())
+def _quiet_loop_fallback() -> None:
+    """Adds the filter to TensorFlow's logger once per process, when the first
+    replica step is made (not at import: importing keras-seeds changes nothing)."""
+    tensorflow_logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _QuietLoopFallback) for f in tensorflow_logger.filters):
+        tensorflow_logger.addFilter(_QuietLoopFallback())
 
 
 def check_vectorizable(member: keras.Model) -> None:
@@ -80,6 +85,7 @@ class ReplicaStep:
         check_vectorizable(stacked.member)
         if backend() == "tensorflow":
             private.register_bitcast_vectorization()
+            _quiet_loop_fallback()
         self.stacked = stacked
         self.metrics = metrics
         self.strategy = strategy
