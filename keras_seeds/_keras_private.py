@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import sys
 from typing import Any
 
 import keras
@@ -188,8 +189,6 @@ def fit_frame_arguments(model) -> dict | None:
     """The arguments of the outermost ``model.fit`` call running on this
     thread, read from its frame (Keras hands callbacks no data; ``fit``'s
     parameter names are public API), or ``None`` outside ``fit``."""
-    import sys
-
     found = None
     frame = sys._getframe(1)
     while frame is not None:
