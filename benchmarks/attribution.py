@@ -26,8 +26,8 @@ import tempfile
 import time
 
 import keras_seeds as ks
-from keras_seeds import sweeps
 from keras_seeds.demo import digits_data, digits_mlp
+from keras_seeds.sweeps import run as sweeps
 
 
 def run(per_source: int, epochs: int, replicas_per_job) -> dict:

@@ -16,6 +16,8 @@ import importlib
 import importlib.util
 import sys
 
+from keras_seeds import _moved
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -32,12 +34,12 @@ _EXPORTS = {
     "read_manifest": "records.manifest",
     "diff_manifests": "records.diff", "explain_diff": "records.diff",
     # one run, and K replicas
-    "SeedCallback": "callback", "BackupAndRestore": "backup", "sweep": "sweeps",
-    "attribute": "attributions",
+    "SeedCallback": "run.seed_callback", "BackupAndRestore": "run.backup_and_restore", "sweep": "sweeps.run",
+    "attribute": "sweeps.attribute",
     "SeededModel": "replicas.model", "replica_key": "statistics.metric_names",
     "ReplicaEarlyStopping": "replicas.early_stopping",
-    "SeedEnsemble": "replicas.ensemble", "SeedTensorBoard": "seed_tensorboard",
-    "MLflowLogger": "seed_mlflow",
+    "SeedEnsemble": "replicas.ensemble", "SeedTensorBoard": "integrations.tensorboard",
+    "MLflowLogger": "integrations.mlflow",
     # statistics
     "SeedStudy": "statistics.study", "Comparison": "statistics.compare",
     "compare": "statistics.compare", "SeedStudyWarning": "statistics.functions",
@@ -48,6 +50,8 @@ __all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str):
+    if f"keras_seeds.{name}" in _moved.MOVED:  # ``keras_seeds.callback`` after its import
+        return sys.modules[f"keras_seeds.{name}"]
     if name not in _EXPORTS:
         raise AttributeError(f"module 'keras_seeds' has no attribute {name!r}")
     if not _EXPORTS[name].startswith("statistics."):
@@ -114,3 +118,5 @@ if "keras" in sys.modules:
     _register_with_keras()
 elif not any(isinstance(finder, _AfterKerasImport) for finder in sys.meta_path):
     sys.meta_path.insert(0, _AfterKerasImport())
+
+_moved.register()

@@ -112,7 +112,7 @@ def _sweep_compile_kwargs(build_fn, args) -> dict:
     --optimizer and --metric."""
     import keras
 
-    from keras_seeds.sweeps import own_compile_kwargs
+    from keras_seeds.sweeps.run import own_compile_kwargs
 
     model = build_fn()
     if not isinstance(model, keras.Model):
@@ -148,7 +148,7 @@ def _cmd_sweep(args) -> int:
     # Checked before TensorFlow starts: a bad command line fails at once.
     seeds = parse_seeds(args.seeds)
     discard = _parse_discard(args.discard)
-    from keras_seeds.store import SeedStore
+    from keras_seeds.sweeps.store import SeedStore
 
     if os.path.exists(args.store):
         SeedStore(args.store, create=False)  # refuses a foreign or newer store, read-only
@@ -156,7 +156,7 @@ def _cmd_sweep(args) -> int:
         SeedStore.check_can_create(args.store)
     build_fn = load_function(args.build_fn, "BUILD_FN")
     load_fn = load_function(args.data, "--data")
-    from keras_seeds.sweeps import sweep
+    from keras_seeds.sweeps.run import sweep
 
     engine = None if args.scheduler is None else _cluster(args.scheduler, build_fn, load_fn)
     compile_kwargs = _sweep_compile_kwargs(build_fn, args)
@@ -171,7 +171,7 @@ def _cmd_sweep(args) -> int:
         print(f"{seed:>12}  {number(score)}")
     _print_study(study)
     print(f"store           {args.store} (configuration {study.name})")
-    from keras_seeds.sweep_report import write_sweep_folder
+    from keras_seeds.sweeps.report import write_sweep_folder
 
     paths = write_sweep_folder(study, args.store, build_fn, args.out,
                                report_format=args.format, command=sys.argv,
@@ -182,7 +182,7 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_attribute(args) -> int:
-    from keras_seeds.attributions import check_sources
+    from keras_seeds.sweeps.attribute import check_sources
 
     if args.data is None:
         raise ValueError("`--data` is required: MODULE:LOAD_FN returning ((x_train, y_train), "
@@ -197,7 +197,7 @@ def _cmd_attribute(args) -> int:
     if args.seeds_per_source < 2:
         raise ValueError(f"`--seeds-per-source` must be an int >= 2 (a variance needs two "
                          f"runs); received --seeds-per-source={args.seeds_per_source}.")
-    from keras_seeds.store import SeedStore
+    from keras_seeds.sweeps.store import SeedStore
 
     if os.path.exists(args.store):
         SeedStore(args.store, create=False)
@@ -205,7 +205,7 @@ def _cmd_attribute(args) -> int:
         SeedStore.check_can_create(args.store)
     build_fn = load_function(args.build_fn, "BUILD_FN")
     load_fn = load_function(args.data, "--data")
-    from keras_seeds.attributions import attribute
+    from keras_seeds.sweeps.attribute import attribute
 
     engine = None if args.scheduler is None else _cluster(args.scheduler, build_fn, load_fn)
     result = attribute(build_fn, load_fn, sources=sources,
@@ -237,7 +237,7 @@ def _cluster(address: str, *functions):
     """A client of the Dask scheduler at ``address``; the user's modules that
     ``functions`` come from travel with the tasks (pickled by value), so the
     workers need not have them installed."""
-    from keras_seeds.sweep_engines import dask_client
+    from keras_seeds.sweeps.engines import dask_client
 
     client = dask_client(address)
     import cloudpickle
@@ -365,7 +365,7 @@ def _stored_ensembles(store, name_a: str, name_b: str):
     """P(A's k-seed ensemble beats B's) from the predictions the sweeps kept,
     or ``None`` when they kept none (then compare gives point values)."""
     from keras_seeds.statistics.ensembles import ensemble_comparison_from_store
-    from keras_seeds.store import StoreError
+    from keras_seeds.sweeps.store import StoreError
 
     try:
         return ensemble_comparison_from_store(store, name_a, name_b)

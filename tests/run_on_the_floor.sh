@@ -43,14 +43,14 @@ PYTHONPATH="$PWD" KERAS_SEEDS_EXPECTED_VERSIONS="$pins" \
     "$venv/bin/python" -m pytest -n 2 \
     tests/floor_checks.py \
     tests/test_versions.py \
-    tests/test_keras_private.py \
-    --deselect tests/test_keras_private.py::test_the_private_jax_name_answers_whether_xla_started \
+    tests/internal/test_keras_private.py \
+    --deselect tests/internal/test_keras_private.py::test_the_private_jax_name_answers_whether_xla_started \
     tests/seeding/test_contract.py \
     tests/seeding/test_global_rngs.py \
     tests/seeding/test_layer_randomness.py \
     tests/data_order/test_keras_fit_order.py \
     tests/replicas/test_model.py \
-    tests/test_backup.py \
-    tests/test_keras_callback_tests.py \
+    tests/run/test_backup_and_restore.py \
+    tests/run/test_keras_callback_tests.py \
     -k "not killed" \
     "$@"

@@ -150,7 +150,7 @@ def _assert_sweep_folder(folder, store, stdout):
     import numpy as np
     import tensorflow as tf
 
-    from keras_seeds.store import SeedStore
+    from keras_seeds.sweeps.store import SeedStore
 
     assert f"report          {folder / 'report.md'}" in stdout
     assert "ensemble        " in stdout and "Tang et al. 2020" in stdout
@@ -226,7 +226,7 @@ def test_cli_sweep_refuses_bad_input_in_one_line_and_writes_nothing(tmp_path, ca
     assert refused.returncode == 2
     assert "is an SQLite database but not a keras-seeds seed store" in refused.stderr
     assert foreign.read_bytes() == before
-    from keras_seeds.store import SeedStore
+    from keras_seeds.sweeps.store import SeedStore
 
     newer = tmp_path / "newer.db"
     SeedStore(newer)
@@ -298,7 +298,7 @@ def test_report_on_a_store_compares_k_seed_ensembles_and_draws_them(tmp_path, ca
     from PIL import Image
 
     from keras_seeds.statistics.ensembles import ensemble_comparison_from_store
-    from keras_seeds.store import SeedRun, SeedStore, array_bytes
+    from keras_seeds.sweeps.store import SeedRun, SeedStore, array_bytes
 
     store = SeedStore(tmp_path / "seeds.db")
     rng = np.random.default_rng(3)

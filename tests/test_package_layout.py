@@ -12,14 +12,14 @@ PACKAGE = Path(__file__).resolve().parents[1] / "keras_seeds"
 # Statistics stand apart: they import only themselves and the bottom layer.
 LAYERS = [
     ("keras_seeds._validation", "keras_seeds._files", "keras_seeds._versions",
-     "keras_seeds._keras_private",
-     "keras_seeds.store",
+     "keras_seeds._internal.keras",
+     "keras_seeds.sweeps.store",
      "keras_seeds.seeding.contract"),
     ("keras_seeds.seeding", "keras_seeds.data_order", "keras_seeds.records"),
-    ("keras_seeds.callback", "keras_seeds.backup", "keras_seeds.replicas",
-     "keras_seeds.sweeps", "keras_seeds.sweep_engines", "keras_seeds.sweep_progress",
-     "keras_seeds.sweep_report", "keras_seeds.seed_tensorboard",
-     "keras_seeds.seed_mlflow"),
+    ("keras_seeds.run.seed_callback", "keras_seeds.run.backup_and_restore", "keras_seeds.replicas",
+     "keras_seeds.sweeps.run", "keras_seeds.sweeps.engines", "keras_seeds.sweeps.progress",
+     "keras_seeds.sweeps.report", "keras_seeds.integrations.tensorboard",
+     "keras_seeds.integrations.mlflow"),
     ("keras_seeds.cli", "keras_seeds.demo"),
 ]
 STATISTICS = "keras_seeds.statistics"
@@ -113,11 +113,11 @@ def test_imports_point_down_the_layers_and_statistics_stand_apart():
 
 def test_the_private_mechanics_of_keras_live_in_the_one_checked_module():
     # Frame walks, standing in for Keras' train function and the undocumented
-    # counters of its callbacks: only in _keras_private.py, which
-    # tests/test_keras_private.py pins to the versions CI runs.
+    # counters of its callbacks: only under _internal/, which
+    # tests/internal/test_keras_private.py pins to the versions CI runs.
     found = []
     for path in PACKAGE.rglob("*.py"):
-        if path.name == "_keras_private.py":
+        if path.parent.name == "_internal":
             continue
         text = path.read_text()
         for mark in ("sys._getframe", "model.train_function = skip", "cooldown_counter",

@@ -71,7 +71,7 @@ def install() -> str | None:
     fit's pipeline before any callback hook, so a ``SeedCallback`` installs
     this when it is constructed. Returns how Keras' shuffle is reached, or
     ``None`` where this Keras cannot be."""
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     # A new pipeline is a new fit: Keras' own order until its SeedCallback (if
     # any) takes over, even after a SeedCallback fit that an exception ended.

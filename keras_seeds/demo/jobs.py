@@ -16,9 +16,9 @@ def run_demo(seed=None, epochs: int = 5, manifest="auto", verbose: int = 0) -> d
     """
     import keras
 
-    from keras_seeds.callback import SeedCallback
     from keras_seeds.data_order.seeded_dataset import seeded_dataset
     from keras_seeds.records.fingerprint import weights_fingerprint
+    from keras_seeds.run.seed_callback import SeedCallback
 
     callback = SeedCallback(seed, manifest=manifest)
     (x_train, y_train), (x_val, y_val) = load_digits_split(callback.seeds.split)
@@ -55,7 +55,7 @@ def run_study(seed=None, replicas: int = 8, epochs: int = 20, out="keras-seeds-s
 
     from keras_seeds.replicas.model import SeededModel
     from keras_seeds.seeding.contract import Seeds, draw_seed
-    from keras_seeds.sweep_report import write_study_folder
+    from keras_seeds.sweeps.report import write_study_folder
 
     seed = draw_seed() if seed is None else seed
     train, val, test = load_digits_splits(Seeds(seed).split)

@@ -91,7 +91,7 @@ def _global_items() -> list[AuditItem]:
             items.append(AuditItem(source, CONTROLLED,
                                    f"seeded from the {sub} sub-seed {seeds[sub]} "
                                    f"(master seed {seeds.master})"))
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     tf_seed = private.tensorflow_global_seed()
     if tf_seed is None:

@@ -39,6 +39,6 @@ def fit_arguments(model) -> dict[str, Any] | None:
     arguments = _registered.get(model)
     if arguments is not None:
         return dict(arguments)
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     return private.fit_frame_arguments(model)

@@ -72,7 +72,7 @@ def capture(model=None) -> RunState:
     """
     import keras
 
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
     from keras_seeds.data_order import keras_fit
 
     version, internal, gauss = random.getstate()
@@ -103,7 +103,7 @@ def restore(state: RunState, model=None) -> None:
     import keras
     from keras import random as keras_random
 
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
     from keras_seeds.data_order import keras_fit
 
     found = {} if model is None else {

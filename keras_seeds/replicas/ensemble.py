@@ -20,8 +20,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_seeds import _keras_private as private
 from keras_seeds._files import write_directory_atomically
+from keras_seeds._internal import keras as private
 from keras_seeds._validation import check_choice
 from keras_seeds.replicas.feed import strings_as_tensors
 from keras_seeds.replicas.stacked import StackedVariables
@@ -340,7 +340,7 @@ class SeedEnsemble(keras.Model):
 
         from keras_seeds.replicas.members import MemberFactory, member_variables
         from keras_seeds.seeding.contract import Seeds
-        from keras_seeds.store import SeedStore, StoreError
+        from keras_seeds.sweeps.store import SeedStore, StoreError
 
         store = SeedStore(path, create=False)
         key = store.only_config() if config is None else store.find_config(config)

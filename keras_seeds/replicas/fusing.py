@@ -207,7 +207,7 @@ def choose(step: dict[str, float], replicas: int) -> str:
 def has_convolution(member) -> bool:
     """Whether ``member`` has a convolution layer: the operation ``vmap`` turns
     into a grouped convolution, which can be slower than K separate ones."""
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     return any("Conv" in type(layer).__name__ for layer in private.flatten_layers(member))
 

@@ -134,7 +134,7 @@ class MemberFactory:
     def _deferred(self, seeds: Seeds, sample_x):
         """``(member, values)`` built with deferred variables, or ``(None, None)``
         when the model makes a variable that cannot be deferred."""
-        from keras_seeds import _keras_private as private
+        from keras_seeds._internal import keras as private
 
         try:
             with private.deferred_variables():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from keras_seeds import _keras_private as private
+from keras_seeds._internal import keras as private
 from keras_seeds.replicas.fusing import backend, replica_map
 from keras_seeds.statistics.metric_names import base_name, is_higher_better
 

@@ -863,7 +863,7 @@ class SeededModel(keras.Model):
         >>> study.metric, study.seeds.tolist() == model.replica_seeds, study.n
         ('accuracy', True, 3)
         """
-        from keras_seeds.replicas.study import study_of
+        from keras_seeds.replicas.to_study import study_of
 
         return study_of(self, x, y, metric, test_data=test_data, history=history,
                         combine=combine, batch_size=batch_size, sample_weight=sample_weight,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from keras_seeds import _keras_private as private
+from keras_seeds._internal import keras as private
 from keras_seeds.replicas.fusing import replica_map
 from keras_seeds.replicas.members import member_variables, run_member
 

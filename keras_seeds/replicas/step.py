@@ -17,7 +17,7 @@ import logging
 
 import keras
 
-from keras_seeds import _keras_private as private
+from keras_seeds._internal import keras as private
 from keras_seeds.replicas.clipping import Clipping, clip_per_replica, keras_clipping_off
 from keras_seeds.replicas.fusing import backend, replica_map, time_calls
 from keras_seeds.replicas.members import run_member

@@ -45,7 +45,7 @@ def _xla_flags() -> list[str]:
 
 
 def _enable_jax_determinism(threads) -> None:
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     if threads is not None:
         raise ValueError(
@@ -172,7 +172,7 @@ def disable_determinism() -> None:
     """Turns TensorFlow op determinism off again (for notebooks and tests).
 
     TensorFlow has no public switch for this; the private one it uses is
-    called (``keras_seeds._keras_private`` fails loudly if a release drops it).
+    called (``keras_seeds._internal.keras`` fails loudly if a release drops it).
 
     Example:
 
@@ -181,7 +181,7 @@ def disable_determinism() -> None:
     >>> ks.determinism_enabled()
     False
     """
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     if _backend() == "jax":
         os.environ["XLA_FLAGS"] = " ".join(
@@ -199,7 +199,7 @@ def determinism_enabled() -> bool:
     >>> isinstance(ks.determinism_enabled(), bool)
     True
     """
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     if _backend() == "jax":
         if private.jax_devices_started() and private.jax_platform() == "cpu":

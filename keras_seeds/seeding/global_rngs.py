@@ -170,7 +170,7 @@ def seeded_construction(init_seed: int):
     >>> bool((kernel(1) == kernel(1)).all()), bool((kernel(1) == kernel(2)).all())
     (True, False)
     """
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     _dispatch_random_per_thread()
     saved_keras = private.keras_global_seed_state()

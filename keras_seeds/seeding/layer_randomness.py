@@ -26,14 +26,14 @@ _INITIALIZER_ATTRS = {"recurrent_kernel": "recurrent_initializer"}
 
 def layers_of(model) -> list:
     """All layers of ``model``, itself and nested ones, in a stable order."""
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     return private.flatten_layers(model)
 
 
 def is_augmentation(layer) -> bool:
     """Whether ``layer`` is a random augmentation layer (RandomFlip, ...)."""
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     return isinstance(layer, private.DataLayer) or type(layer).__name__.startswith("Random")
 
@@ -50,7 +50,7 @@ def seed_generators(model) -> Iterator[tuple[str, object, object]]:
     >>> [(kind, layer.name.split("_")[0]) for kind, layer, _ in seed_generators(model)]
     [('noise', 'dropout')]
     """
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     seen = set()
     for layer in layers_of(model):
@@ -195,7 +195,7 @@ def reinitialize_weights(model, init_seed: int) -> Reinitialization:
     >>> norm.mean.numpy().ravel().tolist()
     [2.0]
     """
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     index = {id(v): i for i, v in enumerate(model.weights)}
     done = Reinitialization(int(init_seed))

@@ -14,7 +14,7 @@ gives both halves their uncertainty:
   (:func:`keras_seeds.statistics.plots.ensembles_val_vs_test`).
 
 **How an ensemble is scored** (the rule of the ensemble score a sweep keeps,
-``keras_seeds.sweeps._score_ensemble``): its members' outputs, as the model
+``keras_seeds.sweeps.run._score_ensemble``): its members' outputs, as the model
 emits them, are averaged example by example, and the metric is applied to that
 mean prediction against the labels. Every score here is the mean over
 examples of a per-example value of the mean prediction: whether its top class
@@ -831,7 +831,7 @@ def _from_store(store, key: str, split: str, score, higher_is_better, check: boo
     """``(seeds, predictions, labels, scorer)`` of configuration ``key`` on
     ``split``; with ``check``, the scorer must reproduce the ensemble score the
     sweep recorded for all its seeds."""
-    from keras_seeds.store import StoreError
+    from keras_seeds.sweeps.store import StoreError
 
     info = store.configs()[key]
     name = info["name"]
@@ -894,7 +894,7 @@ def ensemble_comparison_from_store(path, config_a: str, config_b: str, k: int | 
     Example:
 
     >>> import os, tempfile
-    >>> from keras_seeds.store import SeedRun, SeedStore, array_bytes
+    >>> from keras_seeds.sweeps.store import SeedRun, SeedStore, array_bytes
     >>> store = SeedStore(os.path.join(tempfile.mkdtemp(), "seeds.db"))
     >>> rng = np.random.default_rng(0)
     >>> labels = rng.integers(0, 2, 200)
@@ -909,7 +909,7 @@ def ensemble_comparison_from_store(path, config_a: str, config_b: str, k: int | 
     >>> result.names, result.metric, result.n, result.ensembles
     (('diverse', 'steady'), 'accuracy', (6, 6), (20, 20))
     """
-    from keras_seeds.store import SeedStore, StoreError
+    from keras_seeds.sweeps.store import SeedStore, StoreError
 
     if split not in ("validation", "test"):
         raise ValueError(f"`split` must be 'validation' or 'test'; received split={split!r}.")
@@ -945,7 +945,7 @@ def ensemble_points_from_store(path, config: str | None = None, k: int = 5, *, s
     Example (a store as a sweep with a test split leaves it):
 
     >>> import os, tempfile
-    >>> from keras_seeds.store import SeedRun, SeedStore, array_bytes
+    >>> from keras_seeds.sweeps.store import SeedRun, SeedStore, array_bytes
     >>> store = SeedStore(os.path.join(tempfile.mkdtemp(), "seeds.db"))
     >>> key = store.add_config({"metric": "accuracy"}, name="mlp")
     >>> rng = np.random.default_rng(0)
@@ -959,7 +959,7 @@ def ensemble_points_from_store(path, config: str | None = None, k: int = 5, *, s
     >>> points.seeds.tolist(), points.subsets.shape, points.test.shape
     ([3, 5, 8, 13], (6, 2), (6,))
     """
-    from keras_seeds.store import SeedStore
+    from keras_seeds.sweeps.store import SeedStore
 
     store = SeedStore(path, create=False)
     key = store.only_config() if config is None else store.find_config(config)

@@ -820,7 +820,7 @@ class SeedStudy:
     # ----------------------------------------------------- constructors
     @classmethod
     def from_store(cls, path, config: str | None = None) -> SeedStudy:
-        """The study of one configuration in a seed store (:mod:`keras_seeds.store`).
+        """The study of one configuration in a seed store (:mod:`keras_seeds.sweeps.store`).
 
         Args:
             path: the store's SQLite file.
@@ -839,14 +839,14 @@ class SeedStudy:
         Example:
 
         >>> import os, tempfile
-        >>> from keras_seeds.store import SeedRun, SeedStore
+        >>> from keras_seeds.sweeps.store import SeedRun, SeedStore
         >>> store = SeedStore(os.path.join(tempfile.mkdtemp(), "seeds.db"))
         >>> key = store.add_config({"metric": "val_accuracy", "units": 64}, name="mlp")
         >>> _ = store.write(key, [SeedRun(s, "done", score=0.9 + s / 100) for s in range(4)])
         >>> SeedStudy.from_store(store.path)
         SeedStudy(val_accuracy: n=4, mean=0.915, std=0.01291)
         """
-        from keras_seeds.store import SeedStore, StoreError
+        from keras_seeds.sweeps.store import SeedStore, StoreError
 
         store = SeedStore(path, create=False)
         configs = store.configs()

@@ -11,7 +11,7 @@ from scipy.special import softmax
 from sklearn.datasets import load_digits
 
 import keras_seeds as ks
-from keras_seeds import _keras_private as private
+from keras_seeds._internal import keras as private
 from keras_seeds.demo import digits_cnn, digits_mlp
 from keras_seeds.seeding.contract import derive_seed
 

@@ -1,5 +1,5 @@
 """A training job that can be killed and restarted: the runs that
-``tests/test_backup.py`` stops with SIGKILL and resumes with
+``tests/run/test_backup_and_restore.py`` stops with SIGKILL and resumes with
 ``keras_seeds.BackupAndRestore``.
 
 Usage::

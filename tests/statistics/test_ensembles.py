@@ -20,7 +20,7 @@ from keras_seeds.statistics.ensembles import (
     ensemble_scores,
     k_subsets,
 )
-from keras_seeds.store import SeedRun, SeedStore, StoreError, array_bytes
+from keras_seeds.sweeps.store import SeedRun, SeedStore, StoreError, array_bytes
 
 from conftest import run_python
 
@@ -348,7 +348,7 @@ def _digits():
 
 def test_a_sweep_with_a_test_split_compares_and_plots_its_ensembles_from_the_store(tmp_path):
     from keras_seeds.demo import digits_mlp
-    from keras_seeds.sweeps import SweepGroup, sweep_groups
+    from keras_seeds.sweeps.run import SweepGroup, sweep_groups
 
     path = tmp_path / "seeds.db"
     # Two configurations in one fused chunk (one build, one trace): the second

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import keras_seeds as ks
-from keras_seeds import _keras_private as private
+from keras_seeds._internal import keras as private
 from keras_seeds.demo import digits_mlp
 from keras_seeds.statistics.metric_names import base_name, is_higher_better
 

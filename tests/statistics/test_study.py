@@ -286,7 +286,7 @@ def test_ensemble_gain_and_diversity_equal_loops():
 
 
 def _store_with_two_configs(path):
-    from keras_seeds.store import SeedRun, SeedStore
+    from keras_seeds.sweeps.store import SeedRun, SeedStore
 
     store = SeedStore(path)
     wide = store.add_config({"units": 64, "metric": "val_loss"}, name="wide")

@@ -10,7 +10,7 @@ import pytest
 
 import keras_seeds as ks
 from keras_seeds.statistics import noise as noise_module
-from keras_seeds.store import PerExample, SeedRun, SeedStore
+from keras_seeds.sweeps.store import PerExample, SeedRun, SeedStore
 
 
 def _correct(seeds=24, examples=300, skill=0.02, seed=0):

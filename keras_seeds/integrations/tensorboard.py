@@ -85,10 +85,10 @@ class SeedTensorBoard(keras.callbacks.Callback):
     >>> sorted(p.name for p in board.log_dir.iterdir())
     ['band', 'mean', 'seed_1', 'seed_2']
 
-    Seeds trained one by one (store rows, :class:`keras_seeds.store.SeedRun`),
+    Seeds trained one by one (store rows, :class:`keras_seeds.sweeps.store.SeedRun`),
     written as ``sweep(..., track=board)`` writes them:
 
-    >>> from keras_seeds.store import SeedRun
+    >>> from keras_seeds.sweeps.store import SeedRun
     >>> runs = [SeedRun(seed, "done", history={"val_accuracy": [0.5, 0.8 + seed / 100]})
     ...         for seed in (7, 8, 9)]
     >>> board = ks.SeedTensorBoard(Path(folder.name, "sweep"), hparams={"units": 64})

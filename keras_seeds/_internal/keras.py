@@ -5,7 +5,7 @@ name looked up when this module is imported. If a Keras or TensorFlow release
 renames one, ``import`` fails at once with :class:`MissingPrivateName`, naming
 it and the versions keras-seeds is tested with, instead of training going
 silently wrong (per-replica clipping turning back into one norm for all, say).
-``tests/test_keras_private.py`` pins each one to the versions CI runs (the
+``tests/internal/test_keras_private.py`` pins each one to the versions CI runs (the
 CI versions and, through ``tests/run_on_the_floor.sh``, the declared floor).
 
 Imported only by modules that use Keras anyway (with the TensorFlow backend,

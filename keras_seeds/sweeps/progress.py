@@ -3,7 +3,7 @@ best and worst score so far; drawn by ``rich`` (a Keras dependency) on stderr.
 
 Example:
 
->>> from keras_seeds.store import SeedRun
+>>> from keras_seeds.sweeps.store import SeedRun
 >>> with SweepProgress(4, higher_is_better=True, metric="accuracy", enabled=False) as bar:
 ...     bar.add([SeedRun(0, "done", score=0.91), SeedRun(1, "done", score=0.88)])
 >>> bar.completed, bar.best, bar.worst

@@ -287,7 +287,7 @@ def test_what_callbacks_after_it_do_at_an_epochs_end_is_in_the_checkpoint(tmp_pa
     # it is written again once every callback is done, replacing that one.
     import keras
 
-    from keras_seeds.backup import decode
+    from keras_seeds.run.backup_and_restore import decode
 
     def plateau():
         return keras.callbacks.ReduceLROnPlateau("loss", factor=0.5, patience=0,

@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_seeds import _keras_private as private
 from keras_seeds import _versions
+from keras_seeds._internal import keras as private
 
 from conftest import run_python
 
@@ -28,7 +28,7 @@ def expected_versions() -> dict[str, str]:
 
 def test_the_run_has_the_versions_the_private_names_were_checked_against():
     # When CI moves to another Keras or TensorFlow, re-check every name in
-    # keras_seeds/_keras_private.py against it and run benchmarks/version_matrix.py,
+    # keras_seeds/_internal/keras.py against it and run benchmarks/version_matrix.py,
     # then update these, keras_seeds/_versions.py and docs/versions.md.
     assert {"keras": keras.__version__, "tensorflow": tf.__version__} == expected_versions()
     assert private.TESTED_WITH == "Keras 3.13-3.15 and TensorFlow 2.16-2.21"
@@ -97,7 +97,7 @@ def test_a_missing_private_name_fails_at_import_naming_it_and_the_tested_version
 import keras.src.export.export_utils as export_utils
 del export_utils.make_tf_tensor_spec
 try:
-    import keras_seeds._keras_private
+    import keras_seeds._internal.keras
 except ImportError as error:
     print(type(error).__name__, "|", error)
 """
@@ -132,7 +132,7 @@ def test_the_private_jax_name_answers_whether_xla_started():
     code = ("import jax._src.xla_bridge as bridge, jax.numpy as jnp\n"
             "before = bridge.backends_are_initialized()\n"
             "jnp.zeros(1).block_until_ready()\n"
-            "from keras_seeds import _keras_private as p\n"
+            "from keras_seeds._internal import keras as p\n"
             "print(before, p.jax_devices_started(), p.jax_platform())\n")
     result = run_python("-c", code, env={"KERAS_BACKEND": "jax"})
     assert result.stdout.split() == ["False", "True", "cpu"]

@@ -23,7 +23,7 @@ _EXTRA = "pip install 'keras-seeds[dask]'"
 
 def failed_runs(chunk: list[int], done: set, error: BaseException) -> list:
     """The rows of a chunk that could not be trained: ``failed``, with the error."""
-    from keras_seeds.store import SeedRun
+    from keras_seeds.sweeps.store import SeedRun
 
     reason = f"{type(error).__name__}: {error}"
     logger.warning("sweep: the chunk of seeds %s failed (%s); its seeds are marked failed "

@@ -10,6 +10,7 @@ import keras
 from keras_seeds._files import jsonable, write_json_atomically
 from keras_seeds.data_order import keras_fit
 from keras_seeds.data_order.seeded_dataset import pipeline_info
+from keras_seeds.integrations.mlflow import log_to_active_run
 from keras_seeds.records import manifest as manifest_lib
 from keras_seeds.records import model_notes
 from keras_seeds.records.fingerprint import (
@@ -18,7 +19,6 @@ from keras_seeds.records.fingerprint import (
     weights_fingerprint,
 )
 from keras_seeds.records.fit_call import fit_arguments
-from keras_seeds.seed_mlflow import log_to_active_run
 from keras_seeds.seeding import determinism
 from keras_seeds.seeding import layer_randomness as generators
 from keras_seeds.seeding.contract import Seeds

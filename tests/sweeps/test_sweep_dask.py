@@ -15,7 +15,7 @@ from distributed import Client, LocalCluster
 
 import keras_seeds as ks
 from keras_seeds.demo import digits_mlp
-from keras_seeds.store import SeedStore
+from keras_seeds.sweeps.store import SeedStore
 
 SEEDS = [11, 3, 7, 42]
 pytestmark = pytest.mark.xdist_group("dask")

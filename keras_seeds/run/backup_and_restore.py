@@ -44,7 +44,7 @@ import keras
 import numpy as np
 
 import keras_seeds
-from keras_seeds import _keras_private as private
+from keras_seeds._internal import keras as private
 from keras_seeds._validation import must_be
 from keras_seeds.data_order import keras_fit
 from keras_seeds.data_order.seeded_dataset import pipeline_info

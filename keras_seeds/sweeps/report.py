@@ -16,7 +16,7 @@ import os
 from keras_seeds._files import write_json_atomically
 from keras_seeds.records.manifest import environment_section, now
 from keras_seeds.replicas.ensemble import SeedEnsemble
-from keras_seeds.store import SeedStore
+from keras_seeds.sweeps.store import SeedStore
 
 
 def write_study_folder(study, out, ensemble, manifest: dict,

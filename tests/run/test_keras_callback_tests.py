@@ -9,10 +9,10 @@ returns, and the backup directory. Where keras-seeds answers otherwise it
 says why, next to the number (docs/resume.md lists the differences).
 """
 
+import keras
 import numpy as np
 import pytest
 
-import keras
 import keras_seeds as ks
 from keras_seeds.records import checkpoint as checkpoints
 

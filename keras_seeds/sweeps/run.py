@@ -23,19 +23,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from keras_seeds import sweep_engines as engines
 from keras_seeds._validation import check_int, must_be
-from keras_seeds.callback import architecture_fingerprint
 from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
 from keras_seeds.records.manifest import environment_section
 from keras_seeds.replicas.metrics import check_scalar, default_metric
 from keras_seeds.replicas.model import SeededModel
 from keras_seeds.replicas.per_example import per_example
+from keras_seeds.run.seed_callback import architecture_fingerprint
 from keras_seeds.seeding.contract import SUBSEED_NAMES, Seeds, check_seed, check_seed_list
 from keras_seeds.statistics.metric_names import replica_curves
 from keras_seeds.statistics.study import SeedStudy
-from keras_seeds.store import PerExample, SeedRun, SeedStore, array_bytes
-from keras_seeds.sweep_progress import SweepProgress
+from keras_seeds.sweeps import engines
+from keras_seeds.sweeps.progress import SweepProgress
+from keras_seeds.sweeps.store import PerExample, SeedRun, SeedStore, array_bytes
 
 # Beyond this many fused replicas a seed costs no less on a CPU: the digits MLP
 # sweep ran at 186 seeds/min in chunks of 32, 308 in chunks of 128, and chunks
@@ -323,7 +323,7 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
         ``ensemble`` and the test scores when ``data`` has a test split. The
         store keeps each seed's per-example correctness on the validation
         (and test) data when the score is an accuracy, else its per-example
-        loss (:class:`~keras_seeds.store.PerExample`): the study's
+        loss (:class:`~keras_seeds.sweeps.store.PerExample`): the study's
         :meth:`~keras_seeds.SeedStudy.noise` works from it.
 
     A chunk whose training raises an ``Exception`` (out of memory, say) is
@@ -504,14 +504,14 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
 def _trackers(track) -> list:
     """``track`` as a list of trackers (each with ``start_sweep``, ``log_runs``,
     ``end_sweep`` and ``abort``)."""
-    from keras_seeds.seed_tensorboard import SeedTensorBoard
+    from keras_seeds.integrations.tensorboard import SeedTensorBoard
 
     trackers = [] if track is None else list(track) if isinstance(track, (list, tuple)) \
         else [track]
     expected = "None, 'mlflow', a keras_seeds.SeedTensorBoard or a list of them"
     for index, tracker in enumerate(trackers):
         if tracker == "mlflow":
-            from keras_seeds.seed_mlflow import MLflowTracker
+            from keras_seeds.integrations.mlflow import MLflowTracker
 
             trackers[index] = MLflowTracker()
         elif not isinstance(tracker, SeedTensorBoard):
@@ -530,7 +530,7 @@ def _release_memory() -> None:
     """Frees what a finished chunk leaves behind, so that memory stays flat over
     thousands of seeds: TensorFlow's eager kernel cache (docs/benchmarks.md has
     the measurement; a garbage collection on top changed nothing)."""
-    from keras_seeds import _keras_private as private
+    from keras_seeds._internal import keras as private
 
     private.release_eager_kernels()
 

@@ -11,7 +11,6 @@ import pytest
 from scipy import stats
 
 import keras_seeds as ks
-from keras_seeds.attributions import group_seeds
 from keras_seeds.statistics.attribution import (
     attribute_variance,
     heavy_tail_levels,
@@ -19,7 +18,8 @@ from keras_seeds.statistics.attribution import (
     variance_interval,
 )
 from keras_seeds.statistics.noise import variance_parts
-from keras_seeds.store import SeedStore
+from keras_seeds.sweeps.attribute import group_seeds
+from keras_seeds.sweeps.store import SeedStore
 
 TRUE_STD = {"init": 0.02, "data": 0.01, "noise": 0.005}
 Z = stats.norm.ppf(0.975)
@@ -307,7 +307,8 @@ def test_tied_scores_and_bad_scores_are_answered_plainly():
 
 def test_the_digits_mlp_attribution_prints_the_table_writes_the_plot_and_fuses_the_groups(
         tmp_path, capsys, monkeypatch):
-    from keras_seeds import cli, sweeps
+    from keras_seeds import cli
+    from keras_seeds.sweeps import run as sweeps
 
     fits, train = [], sweeps._Chunks.train
 

@@ -170,7 +170,7 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
     seed = check_seed(seed)
     if not isinstance(config, str) or not config:
         raise must_be("config", "a non-empty str", config)
-    from keras_seeds.sweeps import SweepGroup, sweep_groups
+    from keras_seeds.sweeps.run import SweepGroup, sweep_groups
 
     if sources is None:
         sources = default_sources(build_fn, splits=validation_split is not None)

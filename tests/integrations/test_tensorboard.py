@@ -11,7 +11,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 import keras_seeds as ks
 from keras_seeds.demo import digits_mlp
-from keras_seeds.store import SeedStore
+from keras_seeds.sweeps.store import SeedStore
 
 X, Y = load_digits(return_X_y=True)
 X = (X / 16.0).astype("float32")[:300]

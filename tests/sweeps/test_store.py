@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from keras_seeds.store import (
+from keras_seeds.sweeps.store import (
     SCHEMA_VERSION,
     PerExample,
     SeedRun,
@@ -67,7 +67,7 @@ def test_two_configurations_are_two_groups_in_one_store(tmp_path):
 
 WRITER = """
 import sys
-from keras_seeds.store import SeedRun, SeedStore
+from keras_seeds.sweeps.store import SeedRun, SeedStore
 store = SeedStore(sys.argv[1])
 key = store.add_config({"units": 64}, name="mlp")
 for seed in range(40):
@@ -146,7 +146,7 @@ def test_a_bad_status_names_the_choices():
 def test_the_store_needs_neither_keras_nor_tensorflow(tmp_path):
     code = f"""
 import sys
-from keras_seeds.store import SeedRun, SeedStore
+from keras_seeds.sweeps.store import SeedRun, SeedStore
 store = SeedStore({str(tmp_path / 'seeds.db')!r})
 store.write(store.add_config({{"a": 1}}), [SeedRun(1, "done", score=1.0)])
 print(sorted(m for m in ("keras", "tensorflow") if m in sys.modules))

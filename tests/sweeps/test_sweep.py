@@ -8,7 +8,7 @@ import pytest
 
 import keras_seeds as ks
 from keras_seeds.demo import digits_mlp
-from keras_seeds.store import SeedStore
+from keras_seeds.sweeps.store import SeedStore
 
 SEEDS = [11, 3, 7, 42, 5, 8]
 
@@ -26,7 +26,7 @@ class CountingChunks:
     """Counts the chunks a sweep trains; the ``fail_at``-th dies (a crash)."""
 
     def __init__(self, monkeypatch, fail_at=None):
-        from keras_seeds import sweeps
+        from keras_seeds.sweeps import run as sweeps
 
         self.trained, self.fail_at, train = [], fail_at, sweeps._Chunks.train
         self.attempts = 0
@@ -148,7 +148,7 @@ def test_bad_arguments_are_refused_before_anything_is_written(tmp_path):
 
 
 def test_auto_chunks_depend_on_the_model_and_memory_only(monkeypatch):
-    from keras_seeds import sweeps as sweep_module
+    from keras_seeds.sweeps import run as sweep_module
 
     model = digits_mlp()
     assert sweep_module.replicas_per_chunk(model, 32, seeds=1000) == 128
