@@ -39,7 +39,8 @@ _EXPORTS = {
     "SeededModel": "replicas.model", "replica_key": "statistics.metric_names",
     "ReplicaEarlyStopping": "replicas.early_stopping",
     "SeedEnsemble": "replicas.ensemble", "SeedTensorBoard": "integrations.tensorboard",
-    "MLflowLogger": "integrations.mlflow",
+    "MLflowLogger": "integrations.mlflow", "Tracker": "integrations.tracker",
+    "WandbTracker": "integrations.wandb",
     # statistics
     "SeedStudy": "statistics.study", "Comparison": "statistics.compare",
     "compare": "statistics.compare", "SeedStudyWarning": "statistics.functions",

@@ -22,6 +22,7 @@ from typing import Mapping
 import keras
 import numpy as np
 
+from keras_seeds.integrations.tracker import summary_numbers
 from keras_seeds.statistics.metric_names import is_mean_key, replica_key
 
 _EXTRA = "pip install 'keras-seeds[mlflow]'"
@@ -87,7 +88,7 @@ class _Runs:
         """The study's summary, black swans and report on the parent; ends it."""
         if study is not None and study.n:
             self.log(self.parent, metrics=[(f"summary_{k}", v, 0) for k, v in
-                                           _numbers(study.summary()).items()],
+                                           summary_numbers(study.summary()).items()],
                      params={"metric": study.metric, "seeds": study.n})
             self.client.log_dict(self.parent, {"metric": study.metric,
                                                "black_swans": _jsonable(study.outliers())},
@@ -108,25 +109,6 @@ class _Runs:
                 mlflow.end_run(status)
             else:
                 self.client.set_terminated(self.parent, status)
-
-
-def _numbers(summary: Mapping) -> dict[str, float]:
-    """A study summary's numbers, its intervals as ``<name>_low`` and ``<name>_high``;
-    withheld (NaN) values are left out, not logged as numbers.
-
-    Example:
-
-    >>> _numbers({"n": 4, "mean": 0.5, "mean_t_ci": (0.4, 0.6), "method": "BCa",
-    ...           "mean_ci": (float("nan"), float("nan"))})
-    {'n': 4.0, 'mean': 0.5, 'mean_t_ci_low': 0.4, 'mean_t_ci_high': 0.6}
-    """
-    found = {}
-    for name, value in summary.items():
-        if isinstance(value, tuple) and len(value) == 2:
-            found[f"{name}_low"], found[f"{name}_high"] = float(value[0]), float(value[1])
-        elif isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-            found[name] = float(value)
-    return {name: value for name, value in found.items() if np.isfinite(value)}
 
 
 def _jsonable(value):
