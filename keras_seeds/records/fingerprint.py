@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from keras_seeds.data_order.seeded_dataset import pipeline_info
+from keras_seeds.seeding import layer_randomness as generators
 
 
 def array_fingerprint(array) -> dict[str, Any]:
@@ -102,3 +103,33 @@ def weights_fingerprint(model) -> str:
     for weight in model.get_weights():
         digest.update(np.ascontiguousarray(weight).tobytes())
     return digest.hexdigest()
+
+
+def _without_names(config):
+    """A layer config without the names Keras numbers, at every depth (nested
+    models hold their layers' configs)."""
+    if isinstance(config, dict):
+        return {k: _without_names(v) for k, v in config.items() if k != "name"}
+    if isinstance(config, (list, tuple)):
+        return [_without_names(v) for v in config]
+    return config
+
+
+def layer_descriptions(model) -> list[dict]:
+    """Each layer of ``model`` (its own layers, nested ones included): class,
+    config without Keras' numbered names, weight shapes and dtypes."""
+    layers = []
+    for layer in generators.layers_of(model)[1:]:
+        try:
+            config = _without_names(layer.get_config())
+        except Exception:  # custom layers without get_config
+            config = None
+        layers.append({"class": type(layer).__name__, "config": config,
+                       "weights": [[list(w.shape), str(w.dtype)] for w in layer.weights]})
+    return layers
+
+
+def architecture_fingerprint(model) -> str:
+    """SHA-256 of the model's layers (class, config, weight shapes), without the
+    names Keras numbers: the same model built twice has the same fingerprint."""
+    return json_fingerprint(layer_descriptions(model))

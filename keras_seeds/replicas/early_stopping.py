@@ -50,6 +50,9 @@ class ReplicaEarlyStopping(keras.callbacks.Callback):
     [(0, 1), (1, 1)]
     """
 
+    # what a checkpoint saves and a resume puts back (keras_seeds.BackupAndRestore)
+    restorable_state = ("best", "wait", "best_weights", "stopped_epoch")
+
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
                  mode: str = "auto", restore_best_weights: bool = False,
                  start_from_epoch: int = 0):

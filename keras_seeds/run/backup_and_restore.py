@@ -53,19 +53,10 @@ from keras_seeds.records import model_notes, run_state
 from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
 from keras_seeds.records.fit_call import fit_arguments
 from keras_seeds.records.manifest import now
-from keras_seeds.replicas.early_stopping import ReplicaEarlyStopping
-from keras_seeds.replicas.model import SeededModel
+from keras_seeds.records.restorable import RestorableEngine, restorable_attributes
 from keras_seeds.seeding.global_rngs import active_seeds
 
 logger = logging.getLogger("keras_seeds")
-
-# The state of the stock callbacks (and keras-seeds' own) that decides what
-# they do next (their on_train_begin resets it): saved with the run and put
-# back on resume.
-CALLBACK_STATE = private.STOCK_CALLBACK_STATE + (
-    (ReplicaEarlyStopping, ("best", "wait", "best_weights", "stopped_epoch")),
-)
-
 
 # ------------------------------------------------------------ JSON + arrays
 def encode(value: Any, arrays: dict[str, np.ndarray], key: str) -> Any:
@@ -172,14 +163,10 @@ def run_identity(model, call: dict | None, groups: dict[str, list]) -> dict[str,
     seeds = active_seeds()
     seed = None if seeds is None else seeds.to_config()
     described = "no seed set" if seeds is None else f"master seed {seeds.master}"
-    fused = None
-    if isinstance(model, SeededModel):
-        seed = {"replicas": list(model.replica_seeds), "run": seed}
-        described = f"replica seeds {list(model.replica_seeds)}"
-        # The strategies sum floats in different orders: a resume fused otherwise
-        # would not continue the same run.
-        strategy = model.fusing["strategy"]
-        fused = _entry(strategy, f"the replicas fused {strategy}")
+    engine = dict(model.checkpoint_identity()) if isinstance(model, RestorableEngine) else {}
+    if "seed" in engine:
+        value, described = engine.pop("seed")
+        seed = {**value, "run": seed}
     signature = _signature(groups)
     shapes = ", ".join(str(tuple(shape)) for _, shape, _ in signature[:4])
     shown = (f"{len(groups['model'])} model and {len(groups['optimizer'])} optimizer "
@@ -190,8 +177,7 @@ def run_identity(model, call: dict | None, groups: dict[str, list]) -> dict[str,
         "keras_seeds_version": _entry(keras_seeds.__version__,
                                       f"keras-seeds {keras_seeds.__version__}"),
     }
-    if fused is not None:
-        identity["fusing"] = fused
+    identity.update({name: _entry(*entry) for name, entry in engine.items()})
     if call is not None and call.get("x") is not None:
         data = {name: call.get(name) for name in ("x", "y", "sample_weight")}
         digest = json_fingerprint(fingerprint_data(data))
@@ -207,10 +193,9 @@ def _callback_list(call: dict | None) -> list:
 def _stateful_callbacks(call: dict | None) -> dict[str, tuple[Any, tuple[str, ...]]]:
     found = {}
     for index, callback in enumerate(_callback_list(call)):
-        for kind, attributes in CALLBACK_STATE:
-            if isinstance(callback, kind):
-                found[f"{index}:{type(callback).__name__}"] = (callback, attributes)
-                break
+        attributes = restorable_attributes(callback)
+        if attributes is not None:
+            found[f"{index}:{type(callback).__name__}"] = (callback, attributes)
     return found
 
 
@@ -444,7 +429,7 @@ class BackupAndRestore(keras.callbacks.Callback):
                  for i in range(len(variables))]
         variables = [variable for group in groups.values() for variable in group]
         engine = None
-        if isinstance(model, SeededModel):
+        if isinstance(model, RestorableEngine):
             state = model.engine_state()
             names += [f"engine_{name}" for name in state.variables]
             variables += list(state.variables.values())

@@ -16,6 +16,7 @@ from keras_seeds.records import model_notes
 from keras_seeds.records.fingerprint import (
     fingerprint_data,
     json_fingerprint,
+    layer_descriptions,
     weights_fingerprint,
 )
 from keras_seeds.records.fit_call import fit_arguments
@@ -81,36 +82,8 @@ def _replica_record(model, call) -> dict | None:
     return record(shuffle=bool((call or {}).get("shuffle", True)))
 
 
-def _without_names(config):
-    """A layer config without the names Keras numbers, at every depth (nested
-    models hold their layers' configs)."""
-    if isinstance(config, dict):
-        return {k: _without_names(v) for k, v in config.items() if k != "name"}
-    if isinstance(config, (list, tuple)):
-        return [_without_names(v) for v in config]
-    return config
-
-
-def _layer_descriptions(model) -> list[dict]:
-    layers = []
-    for layer in generators.layers_of(model)[1:]:
-        try:
-            config = _without_names(layer.get_config())
-        except Exception:  # custom layers without get_config
-            config = None
-        layers.append({"class": type(layer).__name__, "config": config,
-                       "weights": [[list(w.shape), str(w.dtype)] for w in layer.weights]})
-    return layers
-
-
-def architecture_fingerprint(model) -> str:
-    """SHA-256 of the model's layers (class, config, weight shapes), without the
-    names Keras numbers: the same model built twice has the same fingerprint."""
-    return json_fingerprint(_layer_descriptions(model))
-
-
 def _model_section(model) -> dict:
-    layers = _layer_descriptions(model)
+    layers = layer_descriptions(model)
     return {
         "class": type(model).__name__,
         "params": int(model.count_params()) if model.built else None,

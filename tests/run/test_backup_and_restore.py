@@ -231,6 +231,30 @@ def test_early_stopping_counters_continue_after_a_resume(tmp_path):
     assert resumed.wait == 2 and resumed.best == stop.best
 
 
+def test_a_callback_that_declares_restorable_state_continues_after_a_resume(tmp_path):
+    # A third party's callback says what it needs back (restorable_state);
+    # BackupAndRestore knows nothing of its class.
+    import keras
+
+    class Improvements(keras.callbacks.Callback):
+        restorable_state = ("best", "seen")
+
+        def on_train_begin(self, logs=None):
+            self.best, self.seen = float("inf"), []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen = [*self.seen, epoch]
+            self.best = min(self.best, logs["loss"])
+
+    first = Improvements()
+    _, history, _ = _fit(tmp_path, epochs=2, extra=[first])
+    resumed = Improvements()
+    _fit(tmp_path, epochs=3, extra=[resumed])
+    assert resumed.seen == [0, 1, 2]  # not [2]: the first two epochs came back
+    assert first.best == min(history.history["loss"])
+    assert resumed.best <= first.best
+
+
 def _crash_at_the_end_of(crash_epoch):
     import keras
 
