@@ -1,9 +1,11 @@
 """Seed statistics: how much of a score is the seed, and whether a change beats
-seed noise. Functions over arrays (``functions``, ``diversity``), metric names
-(``metric_names``), :class:`~keras_seeds.SeedStudy` (``study``),
-:func:`~keras_seeds.compare` (``compare``), test-set noise (``noise``),
-attribution by source (``attribution``), k-seed ensembles and spreads
-(``ensembles``), plots and reports.
+seed noise. Functions over arrays (``functions``, ``rank_tests``,
+``diversity``), metric names (``metric_names``), :class:`~keras_seeds.SeedStudy`
+(``study``; its intervals' levels in ``interval_levels``, its JSON form in
+``study_json``), :func:`~keras_seeds.compare` (``compare``), test-set noise
+(``noise``), attribution by source (``attribution``), k-seed ensembles
+(``ensembles``, scored by ``ensemble_scoring``) and spreads (``spreads``),
+plots and reports.
 
 Nothing in this package imports Keras or TensorFlow: a saved study is read,
 summarised, compared and plotted anywhere (a test checks it in a fresh process).

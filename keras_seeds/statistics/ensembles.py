@@ -6,21 +6,19 @@ gives both halves their uncertainty:
 
 - :func:`ensemble_comparison`: P(a k-seed ensemble of A scores better than
   one of B), from each seed's stored predictions, with an interval;
-- :func:`compare_spreads`: which setup's seeds spread less, with the
-  Brown-Forsythe test of equal spreads (``scipy.stats.levene`` centred on
-  the median) and the ranges;
+- :func:`compare_spreads` (:mod:`keras_seeds.statistics.spreads`): which
+  setup's seeds spread less, with the Brown-Forsythe test of equal spreads
+  (``scipy.stats.levene`` centred on the median) and the ranges;
 - :func:`ensemble_points`: the validation and test scores of many k-seed
   ensembles, for the plot practitioners draw
-  (:func:`keras_seeds.statistics.plots.ensembles_val_vs_test`).
+  (:func:`keras_seeds.statistics.plots.ensembles_val_vs_test`);
+- :func:`ensemble_comparison_from_store`, :func:`ensemble_points_from_store`:
+  the same, from the predictions and labels a seed store kept.
 
-**How an ensemble is scored** (the rule of the ensemble score a sweep keeps,
-``keras_seeds.sweeps.run._score_ensemble``): its members' outputs, as the model
-emits them, are averaged example by example, and the metric is applied to that
-mean prediction against the labels. Every score here is the mean over
-examples of a per-example value of the mean prediction: whether its top class
-(or, with one output, whether it is above 0.5) is the label, for an accuracy;
-its squared or absolute error, for MSE and MAE; its cross-entropy. A score
-given as a function is called the same way, on one ensemble's mean prediction.
+**How an ensemble is scored** is
+:mod:`keras_seeds.statistics.ensemble_scoring` (:func:`ensemble_scores`,
+:func:`k_subsets`): its members' outputs are averaged example by example, and
+the metric is applied to that mean prediction against the labels.
 
 **What the probability is about.** Seed k of a setup is a draw from that
 setup's distribution of trained models; a k-seed ensemble is k independent
@@ -44,218 +42,33 @@ Imports neither Keras nor TensorFlow.
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy import special, stats
 
 from keras_seeds._validation import check_int
+from keras_seeds.statistics.ensemble_scoring import (  # noqa: F401 (re-exported: public path)
+    SCORE_ALIASES,
+    SCORES,
+    ScoreFunction,
+    check_labels,
+    check_predictions,
+    ensemble_scores,
+    k_subsets,
+    make_scorer,
+    mean_predictions,
+)
 from keras_seeds.statistics.functions import check_confidence_level
-from keras_seeds.statistics.metric_names import base_name, is_higher_better
-
-# Keras' probabilities are clipped to [eps, 1 - eps] before a logarithm.
-_EPSILON = 1e-7
-# Mean predictions are computed in batches of at most this many floats.
-_BATCH_FLOATS = 2 ** 22
-
-ScoreFunction = Callable[[np.ndarray, np.ndarray], float]
-
-
-# ----------------------------------------------------------------- scores
-def _targets(labels: np.ndarray, shape: tuple, score: str) -> np.ndarray:
-    """``labels`` shaped as one example's prediction ``shape`` (Keras'
-    ``squeeze_or_expand_to_same_rank``), for the element-wise scores."""
-    if labels.shape[1:] == shape:
-        return labels
-    if labels.size == labels.shape[0] * math.prod(shape):
-        return labels.reshape((labels.shape[0], *shape))
-    raise ValueError(f"`labels`: {score!r} compares each example's label with its prediction "
-                     f"of shape {shape}; received labels of shape {labels.shape}.")
-
-
-def _accuracy_kind(name: str, shape: tuple, labels: np.ndarray) -> str:
-    """Which accuracy ``name`` is, as Keras resolves ``"accuracy"``: binary for
-    one output, sparse for integer labels, categorical for one-hot labels."""
-    if name != "accuracy":
-        return name
-    if math.prod(shape) == 1:
-        return "binary_accuracy"
-    if labels.ndim >= 2 and labels.shape[1:] == shape:
-        return "categorical_accuracy"
-    return "sparse_categorical_accuracy"
-
-
-def _per_example(name: str, mean: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """The per-example values of score ``name`` for mean predictions ``(m,
-    examples, ...)``: ``(m, examples)``."""
-    shape = mean.shape[2:]
-    if mean.dtype != np.float64 and name not in ("accuracy", "binary_accuracy",
-                                                  "categorical_accuracy",
-                                                  "sparse_categorical_accuracy"):
-        mean = mean.astype(np.float64)
-    if name in ("accuracy", "binary_accuracy", "categorical_accuracy",
-                "sparse_categorical_accuracy"):
-        name = _accuracy_kind(name, shape, labels)
-    if name == "binary_accuracy":
-        target = _targets(labels, shape, name).astype(np.float64)
-        values = (mean > 0.5) == target[None]
-        return values if not shape else values.reshape(values.shape[:2] + (-1,)).mean(axis=-1)
-    if name == "sparse_categorical_accuracy":
-        return mean.argmax(axis=-1) == labels.reshape(labels.shape[0])[None]
-    if name == "categorical_accuracy":
-        return mean.argmax(axis=-1) == labels.argmax(axis=-1)[None]
-    if name in ("mse", "mae"):
-        error = mean - _targets(labels, shape, name).astype(np.float64)[None]
-        error = error ** 2 if name == "mse" else np.abs(error)
-        return error.reshape(error.shape[:2] + (-1,)).mean(axis=-1)
-    if name in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
-        probabilities = mean / mean.sum(axis=-1, keepdims=True)
-        probabilities = np.clip(probabilities, _EPSILON, 1 - _EPSILON)
-        if name == "sparse_categorical_crossentropy":
-            index = labels.reshape(labels.shape[0]).astype(np.int64)
-            picked = np.take_along_axis(probabilities, index[None, :, None], axis=-1)[..., 0]
-            return -np.log(picked)
-        return -(labels[None] * np.log(probabilities)).sum(axis=-1)
-    if name == "binary_crossentropy":
-        target = _targets(labels, shape, name).astype(np.float64)[None]
-        p = np.clip(mean, _EPSILON, 1 - _EPSILON)
-        values = -(target * np.log(p) + (1 - target) * np.log(1 - p))
-        return values.reshape(values.shape[:2] + (-1,)).mean(axis=-1)
-    raise AssertionError(name)
-
-
-_ALIASES = {"acc": "accuracy", "mean_squared_error": "mse", "mean_absolute_error": "mae"}
-SCORES = ("accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
-          "mse", "mae", "sparse_categorical_crossentropy", "categorical_crossentropy",
-          "binary_crossentropy")
-
-
-@dataclass(frozen=True)
-class _Scorer:
-    """A score by name (vectorised over ensembles) or a user's function."""
-
-    name: str | None
-    function: ScoreFunction | None
-    higher_is_better: bool
-
-    def __call__(self, mean: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        if self.function is None:
-            return _per_example(self.name, mean, labels).mean(axis=1, dtype=np.float64)
-        return np.array([float(self.function(one, labels)) for one in mean])
-
-
-def _scorer(score, higher_is_better: bool | None) -> _Scorer:
-    """``score`` (a name in ``SCORES``, with or without ``val_``, or a
-    function) and its direction."""
-    if callable(score):
-        if higher_is_better is None:
-            raise ValueError("`higher_is_better` must be True or False when `score` is a "
-                             "function; received higher_is_better=None.")
-        return _Scorer(getattr(score, "__name__", None), score, bool(higher_is_better))
-    name = _ALIASES.get(base_name(score), base_name(score)) if isinstance(score, str) else None
-    if name not in SCORES:
-        raise ValueError(f"`score` must be one of {', '.join(SCORES)} or a function "
-                         f"f(mean_prediction, labels) -> float; received score={score!r}.")
-    direction = is_higher_better(name) if higher_is_better is None else bool(higher_is_better)
-    return _Scorer(name, None, direction)
-
-
-def _predictions(values, name: str) -> np.ndarray:
-    array = np.asarray(values)
-    if array.dtype.kind not in "biuf" or array.ndim < 2:
-        raise ValueError(f"`{name}` must be per-seed predictions shaped (seeds, examples, "
-                         f"...); received an array of shape {array.shape} and dtype "
-                         f"{array.dtype}.")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"`{name}` holds NaN or infinite predictions; drop the seeds that "
-                         "diverged.")
-    return array
-
-
-def _labels(values, examples: int) -> np.ndarray:
-    labels = np.asarray(values)
-    if labels.dtype.kind not in "biuf" or labels.ndim < 1 or labels.shape[0] != examples:
-        raise ValueError(f"`labels` must hold one numeric label per example ({examples}); "
-                         f"received an array of shape {labels.shape} and dtype "
-                         f"{labels.dtype}.")
-    return labels
-
-
-def _mean_predictions(predictions: np.ndarray, subsets: np.ndarray) -> Any:
-    """Yields the mean prediction of each subset's seeds, in batches ``(b,
-    examples, ...)``: summed in float64 and cast to float32, as the sweep's
-    ensemble score averages its seeds' outputs."""
-    seeds, k = predictions.shape[0], subsets.shape[1]
-    flat = predictions.reshape(seeds, -1).astype(np.float64)
-    batch = max(1, _BATCH_FLOATS // max(flat.shape[1] * k, 1))
-    for start in range(0, len(subsets), batch):
-        chosen = subsets[start:start + batch]
-        mean = (flat[chosen].sum(axis=1) / k).astype(np.float32)
-        yield mean.reshape((len(chosen), *predictions.shape[1:]))
-
-
-def ensemble_scores(predictions, labels, subsets, score="accuracy") -> np.ndarray:
-    """The score of the ensemble of each row of ``subsets`` (seed indices into
-    ``predictions``, shaped ``(seeds, examples, ...)``): ``score`` of the mean
-    of those seeds' predictions against ``labels``. ``(len(subsets),)``.
-
-    Example:
-
-    >>> predictions = np.array([[[0.9, 0.1], [0.4, 0.6]],    # seed 0
-    ...                         [[0.2, 0.8], [0.3, 0.7]]])   # seed 1
-    >>> ensemble_scores(predictions, [0, 1], [[0], [1]]).tolist()  # each seed alone
-    [1.0, 0.5]
-    >>> ensemble_scores(predictions, [0, 1], [[0, 1]]).tolist()  # mean [0.55 0.45], [0.35 0.65]
-    [1.0]
-    """
-    predictions = _predictions(predictions, "predictions")
-    labels = _labels(labels, predictions.shape[1])
-    scorer = _scorer(score, None if not callable(score) else True)
-    subsets = _check_subsets(subsets, predictions.shape[0])
-    return np.concatenate([scorer(mean, labels)
-                           for mean in _mean_predictions(predictions, subsets)])
-
-
-def _check_subsets(subsets, seeds: int) -> np.ndarray:
-    try:
-        array = np.array(subsets, dtype=np.int64)
-    except (TypeError, ValueError):
-        array = None
-    if (array is None or array.ndim != 2 or array.size == 0 or array.min() < 0
-            or array.max() >= seeds
-            or any(len(set(row)) != len(row) for row in array.tolist())):
-        raise ValueError(f"`subsets` must be rows of distinct seed indices in [0, {seeds}), "
-                         f"all of one length; received subsets={subsets!r}.")
-    return array
-
-
-def k_subsets(seeds: int, k: int, n_ensembles: int = 2000,
-              random_state=0) -> tuple[np.ndarray, bool]:
-    """``(subsets, exact)``: every ``k``-subset of ``range(seeds)`` when there
-    are at most ``n_ensembles`` (``exact`` is True), else ``n_ensembles``
-    subsets of ``k`` distinct seeds drawn uniformly and independently with
-    ``numpy.random.default_rng(random_state)``.
-
-    Example:
-
-    >>> k_subsets(4, 2)[0].tolist()
-    [[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]]
-    >>> subsets, exact = k_subsets(64, 5, n_ensembles=1000)
-    >>> subsets.shape, exact
-    ((1000, 5), False)
-    """
-    seeds = check_int(seeds, "seeds", minimum=1)
-    k = check_int(k, "k", minimum=1, maximum=seeds,
-                  constraint=f"an int between 1 and the number of seeds ({seeds})")
-    n_ensembles = check_int(n_ensembles, "n_ensembles", minimum=1)
-    if math.comb(seeds, k) <= n_ensembles:
-        return np.array(list(itertools.combinations(range(seeds), k)), dtype=np.int64), True
-    keys = np.random.default_rng(random_state).random((n_ensembles, seeds))
-    # The k smallest of uniform keys: a uniform k-subset, one per row.
-    return np.sort(np.argpartition(keys, k - 1, axis=1)[:, :k], axis=1), False
+from keras_seeds.statistics.metric_names import base_name
+from keras_seeds.statistics.spreads import (
+    SpreadComparison,
+    check_names,
+    compare_spreads,
+    four_digits,
+)
 
 
 # ------------------------------------------------------- win probability
@@ -316,163 +129,6 @@ def default_k(seeds_a: int, seeds_b: int) -> int:
     (1, 2, 5, 5)
     """
     return max(1, min(5, min(seeds_a, seeds_b) // 2))
-
-
-@dataclass(frozen=True)
-class SpreadComparison:
-    """Which setup's seeds spread less: what :func:`compare_spreads` found.
-
-    Attributes:
-        names: A's and B's names.
-        n: seeds per side.
-        ranges: max minus min of each side's scores.
-        stds: sample standard deviation of each side's scores (``ddof=1``).
-        statistic: the Brown-Forsythe statistic (Levene's, centred on the
-            median: ``scipy.stats.levene(a, b, center="median")``); NaN with
-            fewer than 3 seeds on a side.
-        p_value: its p-value, for the hypothesis that both setups' seeds
-            spread equally; NaN with fewer than 3 seeds on a side.
-        smallest_p: the smallest p the test can give with these numbers of
-            seeds (0.116 with 3 and 3: then it can never reject at 0.05).
-        alpha: the test's level (``1 - confidence_level``).
-        safer: the name of the setup whose seeds spread less when the test
-            rejects equal spreads at ``alpha``; else ``None``.
-        sentence: the finding in words.
-
-    Example:
-
-    >>> result = compare_spreads([0.90, 0.91, 0.92, 0.91], [0.80, 0.95, 0.85, 0.99])
-    >>> result.n, result.safer, result.to_dict()["smallest_p"]
-    ((4, 4), 'A', 0.0)
-    """
-
-    names: tuple[str, str]
-    n: tuple[int, int]
-    ranges: tuple[float, float]
-    stds: tuple[float, float]
-    statistic: float
-    p_value: float
-    smallest_p: float
-    alpha: float
-    safer: str | None
-    sentence: str
-
-    def __str__(self) -> str:
-        return self.sentence
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _smallest_levene_p(n_a: int, n_b: int) -> float:
-    """The smallest p-value of the median-centred Levene test with ``n_a`` and
-    ``n_b`` values: 0 when a side has an even count (its deviations can all
-    be equal while the other side's are all 0); with two odd counts each
-    side's median deviation is 0, and the largest statistic is
-    ``(N - 2) max(n_a (n_b - 1), n_b (n_a - 1)) / N`` (one side tied, the
-    other's deviations 0 and D), checked by random search."""
-    if n_a % 2 == 0 or n_b % 2 == 0:
-        return 0.0
-    total = n_a + n_b
-    largest = (total - 2) * max(n_a * (n_b - 1), n_b * (n_a - 1)) / total
-    return float(stats.f.sf(largest, 1, total - 2))
-
-
-def compare_spreads(scores_a, scores_b, *, names: tuple[str, str] = ("A", "B"),
-                    confidence_level: float = 0.95) -> SpreadComparison:
-    """Do the seeds of A and B spread equally? The Brown-Forsythe test
-    (Levene's test centred on the median, ``scipy.stats.levene(...,
-    center="median")``: robust to heavy tails and black-swan seeds), with
-    each side's range and std. Its type-I error keeps its level from 3 seeds
-    per side under normal, heavy-tailed, black-swan and logistic scores
-    (``benchmarks/calibration/ensembles.py``); with 3 and 3 seeds it can
-    never reject at 0.05, and the sentence says so.
-
-    Example:
-
-    >>> steady = [0.910, 0.912, 0.911, 0.913, 0.909, 0.912, 0.910, 0.911]
-    >>> lucky = [0.88, 0.93, 0.90, 0.94, 0.86, 0.92, 0.89, 0.95]
-    >>> result = compare_spreads(steady, lucky, names=("steady", "lucky"))
-    >>> result.safer, round(result.p_value, 4), np.round(result.ranges, 3).tolist()
-    ('steady', 0.0002, [0.004, 0.09])
-    >>> print(result.sentence)  # doctest: +NORMALIZE_WHITESPACE
-    As a single seed, steady is the safer pick: its seeds spread less (range 0.004 against
-    0.09, std 0.001309 against 0.03137; Brown-Forsythe test of equal spreads p = 0.00017).
-    >>> print(compare_spreads([0.90, 0.91, 0.92], [0.80, 0.95, 0.85]).sentence)
-    ... # doctest: +NORMALIZE_WHITESPACE
-    As a single seed, B's seeds span a range of 0.15 against A's 0.02 (std 0.07638 against
-    0.01), but with 3 and 3 seeds the Brown-Forsythe test of equal spreads cannot reject at
-    0.05: the smallest p it can give is 0.12.
-    """
-    a = _scores(scores_a, "scores_a")
-    b = _scores(scores_b, "scores_b")
-    names = _check_names(names)
-    alpha = 1 - check_confidence_level(confidence_level)
-    ranges = (float(np.ptp(a)), float(np.ptp(b)))
-    stds = tuple(float(np.std(x, ddof=1)) if x.size > 1 else math.nan for x in (a, b))
-    n = (int(a.size), int(b.size))
-    smallest = _smallest_levene_p(*n)
-    statistic = p_value = math.nan
-    if min(n) >= 3 and (np.ptp(a) > 0 or np.ptp(b) > 0):
-        result = stats.levene(a, b, center="median")
-        statistic, p_value = float(result.statistic), float(result.pvalue)
-    elif min(n) >= 3:
-        statistic, p_value = 0.0, 1.0  # every seed of both scores the same
-    narrow, wide = (0, 1) if ranges[0] <= ranges[1] else (1, 0)
-    figures = (f"range {_g(ranges[narrow])} against {_g(ranges[wide])}, std "
-               f"{_g(stds[narrow])} against {_g(stds[wide])}")
-    safer = None
-    if math.isnan(p_value):
-        sentence = (f"As a single seed: {names[0]}'s seeds span a range of {_g(ranges[0])} and "
-                    f"{names[1]}'s {_g(ranges[1])}; with {n[0]} and {n[1]} seeds there are too "
-                    "few to test their spreads (3 per side at least).")
-    elif p_value < alpha:
-        # Spread is the mean absolute deviation from the median (what the test compares).
-        deviation = [float(np.mean(np.abs(x - np.median(x)))) for x in (a, b)]
-        safer = names[0] if deviation[0] < deviation[1] else names[1]
-        narrow, wide = (0, 1) if safer == names[0] else (1, 0)
-        figures = (f"range {_g(ranges[narrow])} against {_g(ranges[wide])}, std "
-                   f"{_g(stds[narrow])} against {_g(stds[wide])}")
-        sentence = (f"As a single seed, {safer} is the safer pick: its seeds spread less "
-                    f"({figures}; Brown-Forsythe test of equal spreads p = {_p(p_value)}).")
-    elif smallest >= alpha:
-        sentence = (f"As a single seed, {names[wide]}'s seeds span a range of "
-                    f"{_g(ranges[wide])} against {names[narrow]}'s {_g(ranges[narrow])} (std "
-                    f"{_g(stds[wide])} against {_g(stds[narrow])}), but with {n[0]} and {n[1]} "
-                    f"seeds the Brown-Forsythe test of equal spreads cannot reject at "
-                    f"{alpha:g}: the smallest p it can give is {smallest:.2g}.")
-    else:
-        sentence = (f"As a single seed, there is no evidence that one setup's seeds spread "
-                    f"less than the other's (ranges {names[0]} {_g(ranges[0])}, {names[1]} "
-                    f"{_g(ranges[1])}; stds {_g(stds[0])} and {_g(stds[1])}; Brown-Forsythe "
-                    f"test of equal spreads p = {_p(p_value)}).")
-    return SpreadComparison(names=names, n=n, ranges=ranges, stds=stds, statistic=statistic,
-                            p_value=p_value, smallest_p=smallest, alpha=alpha, safer=safer,
-                            sentence=sentence)
-
-
-def _g(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def _p(value: float) -> str:
-    return f"{value:.2g}"
-
-
-def _scores(values, name: str) -> np.ndarray:
-    array = np.asarray(values, dtype=float) if not isinstance(values, str) else None
-    if array is None or array.ndim != 1 or array.size == 0 or not np.all(np.isfinite(array)):
-        raise ValueError(f"`{name}` must be a non-empty 1-D sequence of finite scores, one "
-                         f"per seed; received {name}={values!r}.")
-    return array
-
-
-def _check_names(names) -> tuple[str, str]:
-    if (isinstance(names, str) or not isinstance(names, (tuple, list)) or len(names) != 2
-            or not all(isinstance(n, str) for n in names) or names[0] == names[1]):
-        raise ValueError(f"`names` must be two different strings (A's, B's); received "
-                         f"names={names!r}.")
-    return tuple(names)
 
 
 @dataclass(frozen=True)
@@ -637,15 +293,15 @@ def ensemble_comparison(predictions_a, predictions_b, labels, k: int | None = No
     evidence that one setup's seeds spread less than the other's (ranges diverse 0.07667,
     steady 0.08; stds 0.02188 and 0.02385; Brown-Forsythe test of equal spreads p = 0.69).
     """
-    predictions_a = _predictions(predictions_a, "predictions_a")
-    predictions_b = _predictions(predictions_b, "predictions_b")
+    predictions_a = check_predictions(predictions_a, "predictions_a")
+    predictions_b = check_predictions(predictions_b, "predictions_b")
     if predictions_a.shape[1:] != predictions_b.shape[1:]:
         raise ValueError("`predictions_a` and `predictions_b` must be predictions on the same "
                          f"examples, of one shape per example; received shapes "
                          f"{predictions_a.shape} and {predictions_b.shape}.")
-    labels = _labels(labels, predictions_a.shape[1])
-    scorer = _scorer(score, higher_is_better)
-    names = _check_names(names)
+    labels = check_labels(labels, predictions_a.shape[1])
+    scorer = make_scorer(score, higher_is_better)
+    names = check_names(names)
     confidence_level = check_confidence_level(confidence_level)
     seeds = (predictions_a.shape[0], predictions_b.shape[0])
     if k is None:
@@ -656,14 +312,14 @@ def ensemble_comparison(predictions_a, predictions_b, labels, k: int | None = No
     subsets = [k_subsets(n, k, n_ensembles, [random_state, side] if isinstance(
         random_state, int) else random_state)[0] for side, n in enumerate(seeds)]
     exact = all(math.comb(n, k) <= n_ensembles for n in seeds)
-    scored = [np.concatenate([scorer(mean, labels) for mean in _mean_predictions(p, s)])
+    scored = [np.concatenate([scorer(mean, labels) for mean in mean_predictions(p, s)])
               for p, s in zip((predictions_a, predictions_b), subsets)]
     probability, interval = win_probability(
         scored[0], subsets[0], scored[1], subsets[1], seeds,
         higher_is_better=scorer.higher_is_better, confidence_level=confidence_level)
-    singles = [np.concatenate([scorer(mean, labels) for mean in _mean_predictions(
+    singles = [np.concatenate([scorer(mean, labels) for mean in mean_predictions(
         p, np.arange(n)[:, None])]) for p, n in zip((predictions_a, predictions_b), seeds)]
-    full = tuple(float(scorer(next(_mean_predictions(p, np.arange(n)[None])), labels)[0])
+    full = tuple(float(scorer(next(mean_predictions(p, np.arange(n)[None])), labels)[0])
                  for p, n in zip((predictions_a, predictions_b), seeds))
     spread = compare_spreads(singles[0], singles[1], names=names,
                              confidence_level=confidence_level)
@@ -694,7 +350,7 @@ def _ensemble_sentence(names, what, k, seeds, probability, interval, confidence_
                      else f"{counts[0]} and {counts[1]} {k}-seed ensembles (random ones where "
                           "there are more)")
     sources = (f"{ensembles} of {seeds[0]} and {seeds[1]} seeds; mean ensemble {what} "
-               f"{_g(mean_scores[0])} against {_g(mean_scores[1])}")
+               f"{four_digits(mean_scores[0])} against {four_digits(mean_scores[1])}")
     head = (f"A {k}-seed ensemble of {first} scores a better {what} than one of {second} "
             f"with probability {p:.2f}")
     level = f"{confidence_level:.0%} CI"
@@ -770,17 +426,17 @@ def ensemble_points(predictions, labels, test_predictions, test_labels, k: int, 
     ((20, 3), True, (6,))
     >>> figure = points.plot()  # the validation-vs-test scatter, one dot per ensemble
     """
-    predictions = _predictions(predictions, "predictions")
-    test_predictions = _predictions(test_predictions, "test_predictions")
+    predictions = check_predictions(predictions, "predictions")
+    test_predictions = check_predictions(test_predictions, "test_predictions")
     if test_predictions.shape[0] != predictions.shape[0]:
         raise ValueError(f"`test_predictions` must hold the same seeds as `predictions` "
                          f"({predictions.shape[0]}); received {test_predictions.shape[0]}.")
-    labels = _labels(labels, predictions.shape[1])
+    labels = check_labels(labels, predictions.shape[1])
     try:
-        test_labels = _labels(test_labels, test_predictions.shape[1])
+        test_labels = check_labels(test_labels, test_predictions.shape[1])
     except ValueError as error:
         raise ValueError(str(error).replace("`labels`", "`test_labels`", 1)) from None
-    scorer = _scorer(score, higher_is_better)
+    scorer = make_scorer(score, higher_is_better)
     n = predictions.shape[0]
     seeds = np.arange(n) if seeds is None else np.asarray(seeds, dtype=np.int64)
     if seeds.shape != (n,):
@@ -790,8 +446,8 @@ def ensemble_points(predictions, labels, test_predictions, test_labels, k: int, 
     singles = np.arange(n)[:, None]
 
     def scored(values, truth, chosen):
-        return np.concatenate([scorer(mean, truth) for mean in _mean_predictions(values,
-                                                                                  chosen)])
+        return np.concatenate([scorer(mean, truth) for mean in mean_predictions(values,
+                                                                                 chosen)])
 
     return EnsemblePoints(
         k=subsets.shape[1], metric=scorer.name, higher_is_better=scorer.higher_is_better,
@@ -815,7 +471,7 @@ def _stored_score(definition: dict) -> str | None:
     metric = definition.get("metric")
     if metric is None:
         return None
-    name = _ALIASES.get(base_name(metric), base_name(metric))
+    name = SCORE_ALIASES.get(base_name(metric), base_name(metric))
     if name == "loss":
         loss = (definition.get("compile") or {}).get("loss")
         if isinstance(loss, dict):
@@ -823,7 +479,7 @@ def _stored_score(definition: dict) -> str | None:
             if config.get("from_logits") or config.get("label_smoothing"):
                 return None
             loss = _LOSS_CLASSES.get(loss.get("class_name"))
-        name = _ALIASES.get(loss, loss) if isinstance(loss, str) else None
+        name = SCORE_ALIASES.get(loss, loss) if isinstance(loss, str) else None
     return name if name in SCORES else None
 
 
@@ -860,12 +516,12 @@ def _from_store(store, key: str, split: str, score, higher_is_better, check: boo
                 f"(and higher_is_better).")
         if higher_is_better is None:
             higher_is_better = definition.get("higher_is_better")
-    scorer = _scorer(score, higher_is_better)
+    scorer = make_scorer(score, higher_is_better)
     recorded = store.ensemble(key)
     metric = definition.get("metric")
     if (check and split == "validation" and recorded is not None
             and recorded[0] == seeds.tolist() and metric in recorded[1]):
-        mine = float(scorer(next(_mean_predictions(predictions, np.arange(len(seeds))[None])),
+        mine = float(scorer(next(mean_predictions(predictions, np.arange(len(seeds))[None])),
                             labels)[0])
         if not math.isclose(mine, recorded[1][metric], rel_tol=1e-4, abs_tol=1e-6):
             raise ValueError(
@@ -913,7 +569,7 @@ def ensemble_comparison_from_store(path, config_a: str, config_b: str, k: int | 
 
     if split not in ("validation", "test"):
         raise ValueError(f"`split` must be 'validation' or 'test'; received split={split!r}.")
-    store = SeedStore(path, create=False)
+    store = SeedStore.of(path)
     keys = [store.find_config(config) for config in (config_a, config_b)]
     if keys[0] == keys[1]:
         raise ValueError(f"`config_a` and `config_b` name the same configuration "
@@ -961,7 +617,7 @@ def ensemble_points_from_store(path, config: str | None = None, k: int = 5, *, s
     """
     from keras_seeds.sweeps.store import SeedStore
 
-    store = SeedStore(path, create=False)
+    store = SeedStore.of(path)
     key = store.only_config() if config is None else store.find_config(config)
     seeds, predictions, labels, scorer = _from_store(store, key, "validation", score,
                                                      higher_is_better, True)

@@ -154,3 +154,23 @@ def replica_curves(logs: Mapping[str, Any]) -> dict[str, np.ndarray]:
             found.setdefault(parts[0], {})[parts[1]] = values
     return {name: np.array([by_index[k] for k in range(len(by_index))], dtype=float).T
             for name, by_index in found.items() if set(by_index) == set(range(len(by_index)))}
+
+
+def default_metric(names) -> str:
+    """The one rule for the score a study, a sweep, the command line and a
+    report use when none is named: the first validation metric other than
+    the loss, else ``val_loss``, else the first metric other than the loss,
+    else the loss. ``names`` are compiled metrics in Keras' order (the loss
+    first) or the names a History logged.
+
+    Example:
+
+    >>> default_metric(["loss", "accuracy"]), default_metric(["loss"])
+    ('accuracy', 'loss')
+    >>> default_metric(["loss", "accuracy", "val_loss", "val_accuracy"])
+    'val_accuracy'
+    """
+    names = list(names)
+    preferred = ([n for n in names if n.startswith("val_") and n != "val_loss"]
+                 + [n for n in names if n == "val_loss"] + [n for n in names if n != "loss"])
+    return (preferred or names)[0]

@@ -7,7 +7,10 @@ how much picking the best seed inflates a result (:meth:`SeedStudy.expected_max`
 how many seeds a claim needs (:meth:`SeedStudy.seeds_needed`), what the
 ensemble gains, and whether one setup beats another beyond seed noise
 (:func:`~keras_seeds.statistics.compare.compare`). The statistics themselves are in
-:mod:`keras_seeds.statistics.functions`; the plots in :mod:`keras_seeds.statistics.plots`.
+:mod:`keras_seeds.statistics.functions`; the plots in :mod:`keras_seeds.statistics.plots`;
+from how many seeds each interval is given, and its level, in
+:mod:`keras_seeds.statistics.interval_levels`; the JSON form of a study in
+:mod:`keras_seeds.statistics.study_json`.
 
 Imports neither Keras nor TensorFlow: a saved study is read, summarised and
 reported anywhere.
@@ -15,12 +18,8 @@ reported anywhere.
 
 from __future__ import annotations
 
-import base64
-import functools
-import json
 import math
 import numbers
-import warnings
 from collections.abc import Mapping
 from typing import Any, Sequence
 
@@ -32,7 +31,18 @@ from keras_seeds.seeding.contract import check_seed_list
 from keras_seeds.statistics import functions as statistics
 from keras_seeds.statistics import noise as test_set_noise
 from keras_seeds.statistics.functions import OUTLIER_THRESHOLD, SeedStudyWarning  # noqa: F401
+from keras_seeds.statistics.interval_levels import (  # noqa: F401 (re-exported: public path)
+    HEAVY_TAIL_STUDIES,
+    INTERVAL_MIN_SEEDS,
+    INTERVAL_MISS_RATIO,
+    INTERVAL_NAMES,
+    SPEARMAN_CI_MIN_SEEDS,
+    interval_level,
+    spearman_interval,
+    t_interval_heavy_tail_level,
+)
 from keras_seeds.statistics.metric_names import (
+    default_metric,
     held_out_name,
     is_higher_better,
     replica_curves,
@@ -43,27 +53,17 @@ from keras_seeds.statistics.noise import (
     check_per_example,
     rows_match_scores,
 )
+from keras_seeds.statistics.study_json import (  # noqa: F401 (re-exported: public path)
+    FORMAT,
+    load_study,
+    save_study,
+    study_from_dict,
+    study_to_dict,
+)
 
-FORMAT = "keras-seeds-study/1"
 DEFAULT_QUANTILES = (0.05, 0.25, 0.75, 0.95)
 TAILS = ("both", "worse", "better")
-# From how many seeds each interval keeps its level in simulation
-# (benchmarks/calibration/summary.py and noise.py); below, it is withheld.
-SPEARMAN_CI_MIN_SEEDS = 10
-INTERVAL_MIN_SEEDS = {"mean_t_ci": 2, "mean_ci": 200, "iqm_ci": 30}
-# How many times as often as its nominal rate each interval misses, where it
-# is given (benchmarks/calibration/summary.py): the BCa interval of the IQM
-# covers 93-94% at a nominal 95% with 30 to 64 seeds, and is labelled with
-# the level it has.
-INTERVAL_MISS_RATIO = {"mean_t_ci": 1.0, "mean_ci": 1.0, "iqm_ci": 1.4}
-# The heavy-tailed scores t_interval_heavy_tail_level simulates (as in
-# benchmarks/calibration/scenarios.py): t(4), and normal scores with each seed
-# a black swan 5 stds below the others with probability 1/16.
-HEAVY_TAIL_STUDIES = 10_000
-_SWAN_RATE, _SWAN_DEPTH = 1 / 16, 5.0
-_INTERVAL_NAMES = {"mean_t_ci": "the t interval of the mean",
-                   "mean_ci": "a bootstrap interval of the mean",
-                   "iqm_ci": "a bootstrap interval of the IQM"}
+
 
 class SeedStudy:
     """Scores of one setup across seeds, and what they say about seed luck.
@@ -325,7 +325,7 @@ class SeedStudy:
                 result[name] = compute()
                 result["levels"][name] = interval_level(name, confidence_level)
             else:
-                result["withheld"][name] = (f"{_INTERVAL_NAMES[name]} keeps its level from "
+                result["withheld"][name] = (f"{INTERVAL_NAMES[name]} keeps its level from "
                                             f"{fewest} seeds; this study has {n}")
         if n < 3:
             statistics.warn(
@@ -688,23 +688,7 @@ class SeedStudy:
         >>> SeedStudy({7: 0.9, 3: 0.8}).to_dict()["seeds"]
         [7, 3]
         """
-        return {
-            "format": FORMAT, "metric": self.metric, "name": self.name,
-            "higher_is_better": self.higher_is_better,
-            "seeds": self.seeds.tolist(), "scores": _json_floats(self.scores),
-            "dropped_seeds": self.dropped_seeds.tolist(),
-            "discarded_seeds": self.discarded_seeds.tolist(),
-            "failed_seeds": self.failed_seeds.tolist(),
-            "test_scores": None if self.test_scores is None else _json_floats(self.test_scores),
-            "curves": {k: _json_floats(v) for k, v in self.curves.items()},
-            "ensemble_score": (None if self.ensemble_score is None
-                               else _json_floats(self.ensemble_score)),
-            "diversity": (None if self.diversity is None else
-                          {k: _json_floats(v) for k, v in self.diversity.items()}),
-            "correct": _packed(self.correct), "test_correct": _packed(self.test_correct),
-            "per_example": _packed_values(self.per_example),
-            "test_per_example": _packed_values(self.test_per_example),
-        }
+        return study_to_dict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping) -> SeedStudy:
@@ -719,38 +703,7 @@ class SeedStudy:
         >>> study, study.name, study.seeds.tolist()
         (SeedStudy(acc: n=2, mean=0.85, std=0.07071), 'mlp', [4, 2])
         """
-        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-            raise ValueError(f"not a keras-seeds study: expected a dict with "
-                             f"format={FORMAT!r}; received "
-                             f"{type(data).__name__} with format="
-                             f"{data.get('format') if isinstance(data, Mapping) else None!r}.")
-        missing = [key for key in ("seeds", "scores") if key not in data]
-        if missing:
-            raise ValueError(f"not a complete keras-seeds study: missing {missing}.")
-        seeds = list(data["seeds"]) + list(data.get("dropped_seeds") or [])
-        scores = _from_json(data["scores"]) + [None] * len(data.get("dropped_seeds") or [])
-        # Dropped seeds come back as NaN scores and are dropped again, silently.
-        kept = len(data["seeds"])
-        test = data.get("test_scores")
-        curves = {k: [row + [None] * (len(seeds) - kept) for row in _from_json(v)]
-                  for k, v in (data.get("curves") or {}).items()}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", SeedStudyWarning)
-            study = cls(scores, seeds, metric=data.get("metric"),
-                       higher_is_better=data.get("higher_is_better", True),
-                       name=data.get("name"),
-                       test_scores=None if test is None else
-                       _from_json(test) + [None] * (len(seeds) - kept),
-                       curves=curves, ensemble_score=data.get("ensemble_score"),
-                       diversity=data.get("diversity"),
-                       correct=_unpacked(data.get("correct"), len(seeds) - kept),
-                       test_correct=_unpacked(data.get("test_correct"), len(seeds) - kept),
-                       per_example=_unpacked_values(data.get("per_example"), len(seeds) - kept),
-                       test_per_example=_unpacked_values(data.get("test_per_example"),
-                                                         len(seeds) - kept))
-        study.discarded_seeds = np.array(data.get("discarded_seeds") or [], dtype=np.int64)
-        study.failed_seeds = np.array(data.get("failed_seeds") or [], dtype=np.int64)
-        return study
+        return study_from_dict(data, cls)
 
     def save(self, path) -> None:
         """Writes :meth:`to_dict` as JSON to ``path``, atomically; every float
@@ -766,10 +719,7 @@ class SeedStudy:
         >>> again.scores.tolist() == study.scores.tolist(), again.seeds.tolist()
         (True, [3, 9])
         """
-        from keras_seeds._files import write_file_atomically
-
-        text = json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
-        write_file_atomically(path, lambda handle: handle.write(text))
+        save_study(self, path)
 
     @classmethod
     def load(cls, path) -> SeedStudy:
@@ -783,13 +733,7 @@ class SeedStudy:
         >>> SeedStudy.load(path)
         SeedStudy(acc: n=2, mean=0.85, std=0.07071)
         """
-        from keras_seeds._files import read_json
-
-        data = read_json(path, "study")
-        try:
-            return cls.from_dict(data)
-        except ValueError as error:
-            raise ValueError(f"'{path}': {error}") from None
+        return load_study(path, cls)
 
     def to_frame(self):
         """One row per seed (index ``seed``): the score, and the test score when
@@ -823,7 +767,8 @@ class SeedStudy:
         """The study of one configuration in a seed store (:mod:`keras_seeds.sweeps.store`).
 
         Args:
-            path: the store's SQLite file.
+            path: the store's SQLite file (or an open
+                :class:`~keras_seeds.sweeps.store.SeedStore`).
             config: the configuration's name or hash (prefix); may be left out
                 when the store holds one configuration.
 
@@ -846,50 +791,9 @@ class SeedStudy:
         >>> SeedStudy.from_store(store.path)
         SeedStudy(val_accuracy: n=4, mean=0.915, std=0.01291)
         """
-        from keras_seeds.sweeps.store import SeedStore, StoreError
+        from keras_seeds.sweeps.read import read_study
 
-        store = SeedStore(path, create=False)
-        configs = store.configs()
-        key = store.only_config() if config is None else store.find_config(config)
-        definition = configs[key]["definition"]
-        runs = store.runs(key)
-        scored = [run for run in runs if run.status in ("done", "diverged")]
-        if not scored:
-            failed = [run for run in runs if run.status == "failed"]
-            raise StoreError(f"`config`: {configs[key]['name']!r} in '{path}' has no finished "
-                             "seed yet" + (f"; {len(failed)} failed, the first with "
-                                           f"{failed[0].error}" if failed else "") + ".")
-        metric = definition.get("metric")
-        higher = definition.get("higher_is_better")
-        curves = {}
-        lengths = {len(values) for run in scored for values in run.history.values()}
-        if len(lengths) == 1 and all(run.history for run in scored):
-            names = set.intersection(*(set(run.history) for run in scored))
-            curves = {name: np.array([run.history[name] for run in scored], dtype=float).T
-                      for name in sorted(names)}
-        test_name = f"test_{metric}"
-        tested = all(test_name in run.metrics for run in scored)
-        ensemble = store.ensemble(key)
-        finished = sorted(run.seed for run in scored if run.status == "done")
-        test_scores = [run.metrics[test_name] for run in scored] if tested else None
-        per_example = {split: _stored_per_example(store, key, split, scored, scores)
-                       for split, scores in (("validation", [run.score for run in scored]),
-                                             ("test", test_scores))}
-        study = cls({run.seed: math.nan if run.score is None else run.score for run in scored},
-                    metric=metric, test_scores=test_scores,
-                    # Only an ensemble of exactly the finished seeds stands for them.
-                    ensemble_score=(ensemble[1].get(metric) if ensemble is not None
-                                    and ensemble[0] == finished else None),
-                    higher_is_better=(is_higher_better(metric) if higher is None and metric
-                                      else True if higher is None else bool(higher)),
-                    name=configs[key]["name"], curves=curves,
-                    per_example=per_example["validation"],
-                    test_per_example=per_example["test"])
-        study.discarded_seeds = np.array([r.seed for r in runs if r.status == "discarded"],
-                                         dtype=np.int64)
-        study.failed_seeds = np.array([r.seed for r in runs if r.status == "failed"],
-                                      dtype=np.int64)
-        return study
+        return read_study(path, config, cls)
 
     @classmethod
     def from_history(cls, history, metric: str | None = None, *, seeds=None,
@@ -925,7 +829,7 @@ class SeedStudy:
         if not curves:
             raise ValueError("`history` holds no per-replica values (`<name>_replica_<i>`); "
                              "pass the History that a SeededModel's `fit` returned.")
-        metric = metric if metric is not None else _default_metric(list(curves))
+        metric = metric if metric is not None else default_metric(list(curves))
         if metric not in curves:
             raise ValueError(f"`metric`: {metric!r} has no per-replica values in this history;"
                              f" known names: {sorted(curves)}.")
@@ -1006,160 +910,6 @@ def _numbers(values, name: str) -> np.ndarray:
     return np.array([math.nan if item is None else float(item) for item in items], dtype=float)
 
 
-def _stored_per_example(store, key: str, split: str, scored: list,
-                        scores) -> np.ndarray | None:
-    """The per-example values a store keeps for the ``scored`` runs, one row
-    each (zeros for a diverged run, whose NaN score is dropped): correctness
-    (bool) for an accuracy, else per-example losses (float64), the latter only
-    when every row averages to its run's score (the score is the mean loss).
-    ``None`` unless every finished run has them, on one evaluation set."""
-    if scores is None:
-        return None
-    kept = store.examples(key, split)
-    done = [run.seed for run in scored if run.status == "done"]
-    if not done or any(seed not in kept for seed in done):
-        return None
-    kinds = {kept[seed].kind for seed in done}
-    width = len(kept[done[0]].values)
-    if len(kinds) != 1 or any(len(kept[seed].values) != width for seed in done):
-        return None  # not one evaluation set: no analysis rather than a wrong one
-    correctness = kinds == {"correct"}
-    rows = np.stack([(kept[run.seed].values if correctness else
-                      kept[run.seed].values.astype(np.float64)) if run.status == "done"
-                     else np.zeros(width, bool if correctness else np.float64)
-                     for run in scored])
-    scores = np.array([math.nan if score is None else score for score in scores], float)
-    finite = np.isfinite(scores)
-    if not correctness and not rows_match_scores(rows[finite], scores[finite]).all():
-        return None  # the score is not the mean loss (another metric, or regularisation)
-    return rows
-
-
-def _packed(correct) -> dict | None:
-    """Per-example correctness for JSON: one bit per seed and example."""
-    if correct is None:
-        return None
-    return {"shape": list(correct.shape),
-            "bits": base64.b64encode(np.packbits(correct, axis=None).tobytes()).decode()}
-
-
-def _packed_values(values) -> dict | None:
-    """Per-example values that are not correctness, for JSON: their float64
-    bytes in base64 (every value reads back to the same bits)."""
-    if values is None or values.dtype == bool:
-        return None
-    return {"shape": list(values.shape),
-            "float64": base64.b64encode(values.astype("<f8").tobytes()).decode()}
-
-
-def _unpacked_values(data, dropped: int) -> np.ndarray | None:
-    """:func:`_packed_values` read back, with ``dropped`` rows of zeros."""
-    if data is None:
-        return None
-    shape = tuple(data["shape"])
-    values = np.frombuffer(base64.b64decode(data["float64"]), dtype="<f8").reshape(shape)
-    return np.concatenate([values, np.zeros((dropped, shape[1]))]).astype(np.float64)
-
-
-def _unpacked(data, dropped: int) -> np.ndarray | None:
-    """:func:`_packed` read back, with ``dropped`` rows of zeros for the seeds
-    whose NaN scores were dropped (they are dropped again)."""
-    if data is None:
-        return None
-    shape = tuple(data["shape"])
-    bits = np.frombuffer(base64.b64decode(data["bits"]), dtype=np.uint8)
-    correct = np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(bool)
-    return np.concatenate([correct, np.zeros((dropped, shape[1]), bool)])
-
-
-def interval_level(name: str, confidence_level: float = 0.95) -> float:
-    """The level ``summary()[name]`` has where it is given: ``1 - r (1 -
-    confidence_level)`` with ``r = INTERVAL_MISS_RATIO[name]`` (measured at
-    95%), rounded down to a percent.
-
-    Example:
-
-    >>> interval_level("mean_t_ci"), interval_level("iqm_ci")
-    (0.95, 0.93)
-    """
-    check_choice(name, "name", tuple(INTERVAL_MISS_RATIO))
-    level = 1 - INTERVAL_MISS_RATIO[name] * (1 - statistics.check_confidence_level(
-        confidence_level))
-    return math.floor(level * 100 + 1e-9) / 100
-
-
-def t_interval_heavy_tail_level(n: int, confidence_level: float = 0.95) -> float:
-    """The coverage Student's t interval of the mean of ``n`` scores keeps
-    under heavy tails: the lower of two simulated scenarios, t(4) scores and
-    normal scores with each seed a black swan 5 stds below the others with
-    probability 1/16, rounded down to a percent and never above
-    ``confidence_level``. ``HEAVY_TAIL_STUDIES`` (10,000) simulated studies
-    per scenario, seeded: the same answer on every call
-    (``benchmarks/study_calibration.py --parts summary`` checks it on studies
-    of its own).
-
-    Example (skewed black swans pull the mean below where most seeds sit):
-
-    >>> t_interval_heavy_tail_level(5), t_interval_heavy_tail_level(20)
-    (0.93, 0.91)
-    """
-    n = check_int(n, "n", minimum=2)
-    return _t_interval_heavy_tail_level(n, statistics.check_confidence_level(confidence_level))
-
-
-@functools.lru_cache(maxsize=256)
-def _t_interval_heavy_tail_level(n: int, confidence_level: float) -> float:
-    rng = np.random.default_rng([n, round(confidence_level * 1e9)])
-    quantile = float(stats.t.ppf((1 + confidence_level) / 2, n - 1))
-    level = confidence_level
-    for scenario in ("t4", "black_swan"):
-        covered = 0
-        for start in range(0, HEAVY_TAIL_STUDIES, 1000):  # chunks bound the memory
-            if scenario == "t4":
-                scores, truth = rng.standard_t(4, (1000, n)) / math.sqrt(2.0), 0.0
-            else:
-                swans = rng.random((1000, n)) < _SWAN_RATE
-                scores = rng.normal(size=(1000, n)) - _SWAN_DEPTH * swans
-                truth = -_SWAN_RATE * _SWAN_DEPTH
-            half = quantile * scores.std(axis=1, ddof=1) / math.sqrt(n)
-            covered += int((np.abs(scores.mean(axis=1) - truth) <= half).sum())
-        level = min(level, covered / HEAVY_TAIL_STUDIES)
-    # Rounded down (with a hair of float slack): a level is never overstated.
-    return math.floor(level * 100 + 1e-9) / 100
-
-
-def spearman_interval(rho: float, n: int, confidence_level: float = 0.95) -> tuple[float, float]:
-    """The confidence interval of Spearman's rho from ``n`` pairs: Fisher's z
-    with Bonett and Wright's (2000) variance ``(1 + rho**2 / 2) / (n - 3)``
-    (a rho of exactly +-1 is taken as +-(1 - 1e-12), whose z is finite).
-
-    Example (by hand: ``tanh(atanh(0.5) +- 1.96 * sqrt(1.125 / 17))``):
-
-    >>> low, high = spearman_interval(0.5, 20)
-    >>> round(low, 3), round(high, 3)
-    (0.045, 0.783)
-    """
-    if n < 4:
-        raise ValueError(f"`n` must be at least 4 for an interval of Spearman's rho; "
-                         f"received n={n}.")
-    if not math.isfinite(rho):
-        return math.nan, math.nan
-    z = float(stats.norm.ppf((1 + confidence_level) / 2))
-    centre = math.atanh(min(max(rho, -1 + 1e-12), 1 - 1e-12))
-    half = z * math.sqrt((1 + rho ** 2 / 2) / (n - 3))
-    return math.tanh(centre - half), math.tanh(centre + half)
-
-
-def _spearman(a, b, axis=-1):
-    """Spearman's rho along ``axis`` of resampled pairs (ties as average ranks)."""
-    ranks = [stats.rankdata(v, axis=axis) for v in (a, b)]
-    centred = [r - r.mean(axis=axis, keepdims=True) for r in ranks]
-    top = (centred[0] * centred[1]).sum(axis=axis)
-    bottom = np.sqrt((centred[0] ** 2).sum(axis=axis) * (centred[1] ** 2).sum(axis=axis))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return top / bottom
-
-
 def _curve(values, name, seeds: int) -> np.ndarray:
     array = np.array([[math.nan if v is None else v for v in row] for row in values],
                      dtype=float) if not isinstance(values, np.ndarray) else values.astype(float)
@@ -1167,22 +917,3 @@ def _curve(values, name, seeds: int) -> np.ndarray:
         raise ValueError(f"`curves[{name!r}]` must have shape (epochs, {seeds}) (one "
                          f"column per seed); received shape {array.shape}.")
     return array
-
-
-def _default_metric(names: list[str]) -> str:
-    preferred = ([n for n in names if n.startswith("val_") and n != "val_loss"]
-                 + [n for n in names if n == "val_loss"] + [n for n in names if n != "loss"])
-    return (preferred or names)[0]
-
-
-def _json_floats(values):
-    """Plain floats with NaN as ``None`` (JSON has no NaN), nesting kept."""
-    array = np.asarray(values, dtype=float)
-    if array.ndim == 0:
-        return float(array) if np.isfinite(array) else None
-    return [_json_floats(row) for row in array]
-
-
-def _from_json(values) -> list:
-    return [[math.nan if v is None else v for v in row] if isinstance(row, list) else row
-            for row in values]

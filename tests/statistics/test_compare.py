@@ -14,6 +14,7 @@ from statsmodels.stats.power import TTestIndPower, TTestPower
 
 import keras_seeds as ks
 from keras_seeds.statistics import functions as F
+from keras_seeds.statistics import rank_tests
 
 SCORES = np.array([0.91, 0.93, 0.92, 0.80, 0.92, 0.90, 0.94, 0.91])   # ties, one black swan
 SEEDS = [11, 3, 7, 42, 5, 8, 13, 21]
@@ -86,13 +87,13 @@ def test_beyond_the_exact_limit_the_approximations_agree_with_the_exact_distribu
         approx = F.wilcoxon_p(d)
         nonzero = d[d != 0]
         weights = np.rint(2 * stats.rankdata(np.abs(nonzero))).astype(int)
-        pmf = F._sign_flip_pmf(weights)
+        pmf = rank_tests._sign_flip_pmf(weights)
         total, observed = weights.sum(), weights[nonzero > 0].sum()
         exact = pmf[np.abs(2 * np.arange(total + 1) - total) >= abs(2 * observed - total)].sum()
         assert approx == pytest.approx(exact, abs=0.002)
     # The interval's index: the Edgeworth expansion gives the exact one.
     for n in (F.EXACT_SIGNED_RANK_PAIRS + 1, 420):
-        cdf, edgeworth = F.signed_rank_cdf(n), F._signed_rank_edgeworth_cdf(n)
+        cdf, edgeworth = F.signed_rank_cdf(n), rank_tests._signed_rank_edgeworth_cdf(n)
         for level in (0.8, 0.9, 0.95, 0.99):
             tail = (1 - level) / 2
             k = int(np.searchsorted(cdf, tail - 1e-12))

@@ -358,7 +358,7 @@ def test_a_sweep_with_a_test_split_compares_and_plots_its_ensembles_from_the_sto
                               SweepGroup("pinned", [4, 5, 6, 7], {"data": 7})],
         epochs=2, compile_kwargs=None, fit_kwargs=None, replicas_per_job=8, store=path,
         metric=None, ensemble=True, keep_weights=False, discard=None, progress=False,
-        engine=None, trackers=[])
+        engine=None, trackers=[]).studies
     result = ensemble_comparison_from_store(path, "free", "pinned", k=2)
     assert result.names == ("free", "pinned") and result.metric == "accuracy"
     assert result.exact and result.ensembles == (6, 6)

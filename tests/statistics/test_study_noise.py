@@ -36,7 +36,7 @@ def test_the_study_keeps_correctness_in_seed_order_and_drops_it_with_nan_scores(
 
 
 def test_summary_report_and_command_line_say_how_much_is_the_evaluation_set(tmp_path, capsys):
-    from keras_seeds.cli import _print_study
+    from keras_seeds.cli.commands import print_study as _print_study
 
     correct, test = _correct(seed=1), _correct(seed=1)
     rng = np.random.default_rng(2)
