@@ -31,13 +31,13 @@ from keras_seeds.sweeps import run as sweeps
 
 
 def run(per_source: int, epochs: int, replicas_per_job) -> dict:
-    fits, train = [], sweeps._Chunks.train
+    fits, train = [], sweeps.Chunks.train
 
     def counted(job, chunk, done):
         fits.append(len(chunk))
         return train(job, chunk, done)
 
-    sweeps._Chunks.train = counted
+    sweeps.Chunks.train = counted
     try:
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
@@ -46,7 +46,7 @@ def run(per_source: int, epochs: int, replicas_per_job) -> dict:
                                   store=os.path.join(folder, "attribution.db"), progress=False)
             seconds = time.perf_counter() - start
     finally:
-        sweeps._Chunks.train = train
+        sweeps.Chunks.train = train
     runs = sum(fits)
     return {"fits": len(fits), "runs": runs, "seconds": seconds,
             "runs_per_minute": 60 * runs / seconds,

@@ -254,7 +254,7 @@ def test_study_output_on_3_5_and_10_seeds_labels_no_interval_with_a_level_it_lac
     import numpy as np
 
     import keras_seeds as ks
-    from keras_seeds.cli import _print_study
+    from keras_seeds.cli.commands import print_study as _print_study
     from keras_seeds.statistics.study import INTERVAL_MIN_SEEDS, SPEARMAN_CI_MIN_SEEDS
 
     rng = np.random.default_rng(0)

@@ -317,7 +317,8 @@ class SeedEnsemble(keras.Model):
         store kept (``sweep(..., keep_weights=True)``).
 
         Args:
-            path: the seed store.
+            path: the seed store (its path, or an open
+                :class:`~keras_seeds.sweeps.store.SeedStore`).
             build_fn: the sweep's ``build_fn`` (gives the architecture; its
                 weights are replaced by each seed's).
             config: the configuration's name or hash (prefix); may be left
@@ -340,20 +341,9 @@ class SeedEnsemble(keras.Model):
 
         from keras_seeds.replicas.members import MemberFactory, member_variables
         from keras_seeds.seeding.contract import Seeds
-        from keras_seeds.sweeps.store import SeedStore, StoreError
+        from keras_seeds.sweeps.read import read_kept_weights
 
-        store = SeedStore(path, create=False)
-        key = store.only_config() if config is None else store.find_config(config)
-        finished = {run.seed for run in store.runs(key) if run.status == "done"}
-        kept = {seed: arrays for seed, arrays in store.weights(key, seeds).items()
-                if seed in finished}
-        wanted = sorted(finished) if seeds is None else [int(s) for s in seeds]
-        missing = [seed for seed in wanted if seed not in kept]
-        if not kept or (seeds is not None and missing):
-            raise StoreError(f"`seeds`: no kept weights in '{path}' for seed(s) "
-                             f"{missing[:8] or wanted[:8]}; run the sweep with "
-                             "keep_weights=True (the command line keeps them).")
-        order = sorted(kept) if seeds is None else wanted
+        order, kept = read_kept_weights(path, config, seeds)
         factory = MemberFactory(build_fn)
         architecture = factory.finish(factory.new(Seeds(order[0])), Seeds(order[0]))
         count = len(member_variables(architecture))

@@ -185,7 +185,7 @@ def attribute(build_fn: Callable[[], Any], data, *, sources=None, seeds_per_sour
         build_fn, data, groups, epochs=epochs, compile_kwargs=compile_kwargs,
         fit_kwargs=fit_kwargs, replicas_per_job=replicas_per_job, store=store, metric=metric,
         ensemble=False, keep_weights=False, discard=None, progress=progress, engine=engine,
-        trackers=[], validation_split=validation_split)
+        trackers=[], validation_split=validation_split).studies
     return attribute_variance(dict(zip(sources, studies[:-1])), studies[-1],
                               confidence_level=confidence_level, n_resamples=n_resamples,
                               random_state=random_state)

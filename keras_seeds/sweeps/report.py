@@ -41,17 +41,19 @@ def write_study_folder(study, out, ensemble, manifest: dict,
     return paths
 
 
-def write_sweep_folder(study, store_path, build_fn, out, report_format: str = "md",
-                       command=None, export: bool = True) -> dict[str, str]:
-    """Writes the folder for ``study`` (one configuration of the store at
-    ``store_path``) and returns ``{what: path}``; ``export=False`` leaves out
-    the SavedModel (the manifest still names the ensemble's seeds).
+def write_sweep_folder(study, store, build_fn, out, report_format: str = "md",
+                       command=None, export: bool = True,
+                       key: str | None = None) -> dict[str, str]:
+    """Writes the folder for ``study`` (configuration ``key``, default the one
+    named like the study, of ``store``: an open :class:`SeedStore` or its
+    path) and returns ``{what: path}``; ``export=False`` leaves out the
+    SavedModel (the manifest still names the ensemble's seeds).
 
     The command line's ``keras-seeds study BUILD_FN`` calls it (tested there).
     """
-    store = SeedStore(store_path, create=False)
-    key = store.find_config(study.name)
-    ensemble = SeedEnsemble.from_store(store_path, build_fn, config=key,
+    store = SeedStore.of(store)
+    key = key if key is not None else store.find_config(study.name)
+    ensemble = SeedEnsemble.from_store(store, build_fn, config=key,
                                        name="seed_ensemble")
     by_status: dict[str, list[int]] = {}
     for run in store.runs(key):
@@ -59,7 +61,7 @@ def write_sweep_folder(study, store_path, build_fn, out, report_format: str = "m
     return write_study_folder(study, out, ensemble if export else None, {
         "kind": "keras-seeds sweep",
         "command": list(command) if command is not None else None,
-        "store": os.path.abspath(os.fspath(store_path)),
+        "store": os.path.abspath(os.fspath(store.path)),
         "configuration": {"name": study.name, "hash": key,
                           "definition": store.configs()[key]["definition"]},
         "seeds": by_status,

@@ -13,239 +13,34 @@ solo runs only up to float reassociation; the same chunk gives the same bits).
 from __future__ import annotations
 
 import io
-import math
-import os
 import sys
-import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from keras_seeds._validation import check_int, must_be
-from keras_seeds.records.fingerprint import fingerprint_data, json_fingerprint
-from keras_seeds.records.manifest import environment_section
-from keras_seeds.replicas.metrics import check_scalar, default_metric
+from keras_seeds.integrations.tracker import as_trackers
+from keras_seeds.replicas.metrics import check_scalar
 from keras_seeds.replicas.model import SeededModel
-from keras_seeds.replicas.per_example import per_example
-from keras_seeds.run.seed_callback import architecture_fingerprint
-from keras_seeds.seeding.contract import SUBSEED_NAMES, Seeds, check_seed, check_seed_list
-from keras_seeds.statistics.metric_names import replica_curves
+from keras_seeds.seeding.contract import Seeds, check_seed_list
+from keras_seeds.statistics.metric_names import default_metric
 from keras_seeds.statistics.study import SeedStudy
 from keras_seeds.sweeps import engines
+from keras_seeds.sweeps.chunks import Chunks, SplitChunks
+from keras_seeds.sweeps.plan import (
+    check_discard,
+    check_pinned,
+    config_definition,
+    fresh_compile,
+    replicas_per_chunk,
+    resolve_compile_kwargs,
+    splits_of,
+    whole_data,
+)
 from keras_seeds.sweeps.progress import SweepProgress
-from keras_seeds.sweeps.store import PerExample, SeedRun, SeedStore, array_bytes
-
-# Beyond this many fused replicas a seed costs no less on a CPU: the digits MLP
-# sweep ran at 186 seeds/min in chunks of 32, 308 in chunks of 128, and chunks
-# of 256 cost per seed what 128 do (docs/benchmarks.md); smaller chunks lose
-# less to a kill and show progress more often.
-_MOST_REPLICAS = 128
-# A chunk's training state may take this share of the machine's memory.
-_MEMORY_SHARE = 0.25
-
-
-def _splits(data) -> tuple:
-    """``((x, y), (x_val, y_val))`` or with a third, test, split."""
-    if callable(data):
-        data = data()
-    if (not isinstance(data, (tuple, list)) or len(data) not in (2, 3)
-            or not all(isinstance(part, (tuple, list)) and len(part) == 2 for part in data)):
-        raise TypeError("`data` must be ((x_train, y_train), (x_val, y_val)) (optionally a "
-                        "third (x_test, y_test)), as keras.datasets loaders return it, or a "
-                        f"function that returns that; received {type(data).__name__}.")
-    return tuple(tuple(part) for part in data)
-
-
-def _whole(data) -> tuple:
-    """``(x, y)``: data for the library to split (``validation_split``)."""
-    import keras
-
-    if callable(data):
-        data = data()
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        raise TypeError("`data` must be (x, y), to be split per run by its split sub-seed "
-                        "(`validation_split`), or a function that returns that; received "
-                        f"{type(data).__name__}.")
-    x, y = data
-    y = np.asarray(y) if not isinstance(y, np.ndarray) else y
-    sizes = {len(leaf) for leaf in keras.tree.flatten(x)} | {len(y)}
-    if len(sizes) != 1:
-        raise ValueError(f"`data`: x and y must hold the same number of examples; received "
-                         f"{sorted(sizes)}.")
-    return x, y
-
-
-def _memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2 ** 30
-
-
-def replicas_per_chunk(member, batch_size: int, seeds: int) -> int:
-    """How many replicas to fuse into one fit: at most 128 (beyond that a CPU
-    gains nothing per seed), and few enough that the chunk's weights, optimizer slots,
-    gradients and a batch of activations per replica fit in a quarter of the
-    machine's memory. Depends only on the model and the machine, so a rerun cuts
-    the seeds the same way."""
-    weights = sum(int(np.prod(w.shape)) for w in member.weights)
-    widest = max([int(np.prod(layer.output.shape[1:])) for layer in member.layers
-                  if hasattr(layer, "output") and layer.output is not None] or [1])
-    per_replica = 4 * (4 * weights + 3 * batch_size * widest * max(len(member.layers), 1))
-    fits = int(_MEMORY_SHARE * _memory_bytes() // max(per_replica, 1))
-    return max(1, min(_MOST_REPLICAS, fits, seeds))
-
-
-def _described(value) -> Any:
-    """A compile/fit argument as JSON that is the same in every process (a Keras
-    object by its config, not by its address)."""
-    import keras
-
-    if isinstance(value, (list, tuple)):
-        return [_described(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _described(v) for k, v in value.items()}
-    if hasattr(value, "get_config"):
-        return keras.saving.serialize_keras_object(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return getattr(value, "__qualname__", None) or repr(value)
-
-
-DEFAULT_COMPILE = {"optimizer": "adam", "loss": "sparse_categorical_crossentropy",
-                   "metrics": ["accuracy"]}
-_COMPILED = ("optimizer", "loss", "metrics", "loss_weights", "weighted_metrics")
-
-
-def own_compile_kwargs(model) -> dict | None:
-    """How ``model`` was compiled, as ``compile`` arguments (its optimizer, loss
-    and metrics as Keras objects), or ``None`` when it is not compiled.
-
-    Example:
-
-    >>> import keras
-    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, "sigmoid")])
-    >>> own_compile_kwargs(model) is None
-    True
-    >>> model.compile(optimizer="sgd", loss="binary_crossentropy", metrics=["accuracy"])
-    >>> kwargs = own_compile_kwargs(model)
-    >>> type(kwargs["optimizer"]).__name__, kwargs["loss"], kwargs["metrics"]
-    ('SGD', 'binary_crossentropy', ['accuracy'])
-    """
-    import keras
-
-    if not getattr(model, "compiled", False):
-        return None
-    config = model.get_compile_config() or {}
-    return {name: keras.saving.deserialize_keras_object(value)
-            if isinstance(value, dict) and "class_name" in value else value
-            for name, value in config.items() if name in _COMPILED and value is not None}
-
-
-def _comparable(model) -> dict:
-    """A compiled model's compile settings as JSON, without the names Keras
-    numbers per object (``adam_1``)."""
-    config = {name: value for name, value in (model.get_compile_config() or {}).items()
-              if name in _COMPILED}
-    optimizer = config.get("optimizer")
-    if isinstance(optimizer, dict):
-        config["optimizer"] = {**optimizer, "config": {
-            k: v for k, v in optimizer.get("config", {}).items() if k != "name"}}
-    return _described(config)
-
-
-def _compile_kwargs(build_fn, compile_kwargs) -> dict:
-    """How the seeds' models are compiled: ``compile_kwargs``; else the compile
-    of the model ``build_fn`` returns, as Keras users expect of a compiled
-    model; else Adam, sparse categorical cross-entropy and accuracy. Both given
-    and different: refused."""
-    import keras
-
-    member = build_fn if isinstance(build_fn, keras.Model) else build_fn()
-    own = own_compile_kwargs(member) if isinstance(member, keras.Model) else None
-    if compile_kwargs is None:
-        return own if own is not None else dict(DEFAULT_COMPILE)
-    compile_kwargs = dict(compile_kwargs)
-    if own is not None:
-        given = keras.models.clone_model(member) if member is build_fn else build_fn()
-        given.compile(**_fresh(compile_kwargs))
-        if _comparable(given) != _comparable(member):
-            described = {name: type(value).__name__ if name == "optimizer" else _described(value)
-                         for name, value in own.items()}
-            raise ValueError(
-                f"`compile_kwargs`: build_fn returns a model compiled with {described}, and "
-                f"compile_kwargs={compile_kwargs!r} differ from it. Pass "
-                "compile_kwargs=None to train with the model's own compile, or return an "
-                "uncompiled model.")
-    return compile_kwargs
-
-
-def _fresh(compile_kwargs: dict) -> dict:
-    """The compile arguments with a new optimizer: an optimizer is built for one
-    model's variables, and every chunk is a new model."""
-    import keras
-
-    optimizer = compile_kwargs.get("optimizer")
-    if isinstance(optimizer, keras.optimizers.Optimizer):
-        optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
-    return {**compile_kwargs, "optimizer": optimizer} if optimizer is not None else compile_kwargs
-
-
-def _numbers(per_replica: dict, ndim: int) -> dict:
-    """The entries with one number per replica (``ndim`` 1; per epoch and
-    replica, 2). A metric with a value per class (``F1Score(average=None)``)
-    trains and logs as in Keras but is not kept in the store, whose scores and
-    curves are numbers."""
-    return {name: values for name, values in per_replica.items() if np.ndim(values) == ndim}
-
-
-def _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric) -> dict:
-    return {
-        # Layer classes, configs and weight shapes; not names (Keras numbers them).
-        "architecture": architecture_fingerprint(member),
-        "compile": _described(compile_kwargs),
-        "fit": {"epochs": epochs, **_described(fit_kwargs)},
-        "data": json_fingerprint([fingerprint_data(split) for split in splits]),
-        "metric": metric,
-    }
-
-
-def check_pinned(pinned) -> dict[str, int]:
-    """``pinned`` as ``{sub-seed name: seed}`` (``None`` is ``{}``).
-
-    Example:
-
-    >>> check_pinned({"data": 7}), check_pinned(None)
-    ({'data': 7}, {})
-    >>> check_pinned({"order": 7})
-    Traceback (most recent call last):
-    ...
-    ValueError: `pinned` must be a dict {sub-seed name: seed} with names among init, data, noise, augment, split; received pinned={'order': 7}.
-    """
-    if pinned is None:
-        return {}
-    if not isinstance(pinned, dict) or not set(pinned) <= set(SUBSEED_NAMES):
-        raise must_be("pinned", "a dict {sub-seed name: seed} with names among "
-                      + ", ".join(SUBSEED_NAMES), pinned)
-    return {name: check_seed(value, f"pinned[{name!r}]") for name, value in pinned.items()}
-
-
-def _check_discard(discard, epochs: int):
-    """``discard`` as ``(after_epochs, fraction)``, or ``None``."""
-    if discard is None:
-        return None
-    expected = (f"None or (after_epochs, fraction) with 1 <= after_epochs < epochs ({epochs}) "
-                "and 0 < fraction < 1")
-    if not isinstance(discard, (tuple, list)) or len(discard) != 2:
-        raise must_be("discard", expected, discard)
-    after, fraction = discard
-    if (isinstance(after, bool) or not isinstance(after, (int, np.integer))
-            or not 1 <= after < epochs or isinstance(fraction, bool)
-            or not isinstance(fraction, (int, float, np.floating)) or not 0 < fraction < 1):
-        raise must_be("discard", expected, discard)
-    return int(after), float(fraction)
+from keras_seeds.sweeps.read import read_study
+from keras_seeds.sweeps.store import SeedStore
 
 
 def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
@@ -315,7 +110,9 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
             current tracking URI and experiment; ``pip install
             'keras-seeds[mlflow]'``), a :class:`~keras_seeds.SeedTensorBoard`
             (one TensorBoard run per seed, then the mean and band over the
-            finished seeds), or a list of them.
+            finished seeds), ``"wandb"`` (one Weights & Biases run per seed;
+            ``pip install 'keras-seeds[wandb]'``), any object that implements
+            the :class:`~keras_seeds.Tracker` protocol, or a list of them.
 
     Returns:
         The :class:`~keras_seeds.SeedStudy` of this configuration's seeds in
@@ -345,13 +142,45 @@ def sweep(build_fn: Callable[[], Any], data, *, seeds, epochs: int,
     >>> study.correct.shape  # per-example correctness: 3 seeds, 360 validation examples
     (3, 360)
     """
-    seeds = check_seed_list(list(seeds), "seeds")
-    trackers = _trackers(track)
+    return run_sweep(build_fn, data, seeds=seeds, epochs=epochs, compile_kwargs=compile_kwargs,
+                     fit_kwargs=fit_kwargs, replicas_per_job=replicas_per_job, store=store,
+                     config=config, metric=metric, ensemble=ensemble,
+                     keep_weights=keep_weights, discard=discard, pinned=pinned,
+                     progress=progress, engine=engine, track=track).study
+
+
+def run_sweep(build_fn, data, *, seeds, epochs, store="seeds.db", config=None, pinned=None,
+              track=None, compile_kwargs=None, fit_kwargs=None, replicas_per_job="auto",
+              metric=None, ensemble=True, keep_weights=False, discard=None,
+              progress="auto", engine=None) -> "SweepResult":
+    """:func:`sweep`, returning the :class:`SweepResult` (its open store and
+    configuration key with the study): what the command line writes its
+    folder from, without opening the store again."""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        seeds = check_seed_list(seeds, "seeds")  # the one message for a non-list
     return sweep_groups(
-        build_fn, data, [SweepGroup(config, seeds, check_pinned(pinned))], epochs=epochs,
+        build_fn, data, [SweepGroup(config, list(seeds), check_pinned(pinned))], epochs=epochs,
         compile_kwargs=compile_kwargs, fit_kwargs=fit_kwargs, replicas_per_job=replicas_per_job,
         store=store, metric=metric, ensemble=ensemble, keep_weights=keep_weights,
-        discard=discard, progress=progress, engine=engine, trackers=trackers)[0]
+        discard=discard, progress=progress, engine=engine, trackers=as_trackers(track))
+
+
+@dataclass
+class SweepResult:
+    """What a sweep leaves: its store (open), and each group's configuration
+    key and study, in the order of the groups."""
+
+    store: SeedStore
+    keys: list[str]
+    studies: list[SeedStudy]
+
+    @property
+    def key(self) -> str:
+        return self.keys[0]
+
+    @property
+    def study(self) -> SeedStudy:
+        return self.studies[0]
 
 
 @dataclass
@@ -366,14 +195,16 @@ class SweepGroup:
 
 def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kwargs,
                   fit_kwargs, replicas_per_job, store, metric, ensemble, keep_weights, discard,
-                  progress, engine, trackers, validation_split=None) -> list[SeedStudy]:
+                  progress, engine, trackers, validation_split=None) -> SweepResult:
     """:func:`sweep` of several groups at once: the seeds of all groups are cut
     into chunks in the order given, so one fused chunk may hold seeds of two
     groups (replicas with different sub-seeds pinned), and each group's rows
-    go to its own configuration. Returns each group's study.
+    go to its own configuration. Returns each group's key and study with the
+    store, which is opened once here (``store`` may be an open
+    :class:`SeedStore`).
 
     With ``validation_split``, ``data`` is ``(x, y)`` and each run is scored on
-    its own validation rows (:class:`_SplitChunks`).
+    its own validation rows (:class:`SplitChunks`).
 
     Example: see :func:`keras_seeds.attribute`, which runs its groups with it.
     """
@@ -381,10 +212,10 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
 
     seeds = check_seed_list([seed for group in groups for seed in group.seeds], "seeds")
     epochs = check_int(epochs, "epochs", minimum=1)
-    discard = _check_discard(discard, epochs)
+    discard = check_discard(discard, epochs)
     if progress not in (True, False, "auto"):
         raise must_be("progress", "True, False or 'auto'", progress)
-    compile_kwargs = _compile_kwargs(build_fn, compile_kwargs)
+    compile_kwargs = resolve_compile_kwargs(build_fn, compile_kwargs)
     fit_kwargs = dict(fit_kwargs or {})
     for reserved in ("x", "y", "epochs", "validation_data", "callbacks", "initial_epoch"):
         if reserved in fit_kwargs:
@@ -397,22 +228,21 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
             raise TypeError("`build_fn`: on a Dask cluster each worker builds its own models, "
                             "so `build_fn` must be a function that returns a new model; "
                             f"received {type(build_fn).__name__}.")
-    if Path(store).exists():
-        SeedStore(store, create=False)  # a foreign or newer store: refused before training
-    else:
-        SeedStore.check_can_create(store)
+    # A foreign or newer store is refused before training; a new one is
+    # created only once every argument passed (bad ones leave no file behind).
+    seed_store = store if isinstance(store, SeedStore) else SeedStore.open_if_exists(store)
     if validation_split is None:
-        splits = _splits(data)
+        splits = splits_of(data)
         evaluated = splits[1]
     else:
-        splits = (_whole(data),)
+        splits = (whole_data(data),)
         evaluated = splits[0]
         if discard is not None or ensemble:
             raise ValueError("`validation_split`: runs split their own validation rows, so "
                              "neither an early discard nor an ensemble of their validation "
                              "predictions applies.")
     probe = SeededModel(build_fn, seeds=[Seeds(seeds[0], **groups[0].pinned)])
-    probe.compile(**_fresh(compile_kwargs))
+    probe.compile(**fresh_compile(compile_kwargs))
     # One example builds the metrics, to name the score (inputs may be a dict).
     first = keras.tree.map_structure(lambda array: array[:1], tuple(evaluated))
     probe.evaluate(*first, verbose=0)
@@ -425,11 +255,11 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
                          f"{names}.")
     check_scalar(metric, results[metric].shape[1:])
     member = probe.architecture
-    definition = _definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric)
+    definition = config_definition(member, compile_kwargs, fit_kwargs, epochs, splits, metric)
     definition["higher_is_better"] = probe.higher_is_better(metric)
     if validation_split is not None:
         definition["validation_split"] = validation_split
-        _SplitChunks.check_metric(probe, metric)
+        SplitChunks.check_metric(probe, metric)
     if discard is not None:
         definition["discard"] = list(discard)
     if replicas_per_job == "auto":
@@ -438,7 +268,8 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
         raise must_be("replicas_per_job", "an int >= 1 or 'auto'", replicas_per_job)
     else:
         size = check_int(replicas_per_job, "replicas_per_job", minimum=1)
-    seed_store = SeedStore(store)  # only now: bad arguments leave no store behind
+    if seed_store is None:
+        seed_store = SeedStore(store)
     keys = [seed_store.add_config({**definition, **({"pinned": dict(sorted(
         group.pinned.items()))} if group.pinned else {})}, name=group.config)
         for group in groups]
@@ -459,9 +290,9 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
                      ensemble=ensemble, discard=discard, keep_weights=keep_weights,
                      pinned={seed: group.pinned for group in groups for seed in group.seeds
                              if group.pinned})
-    job_class = _Chunks
+    job_class = Chunks
     if validation_split is not None:
-        job_class, arguments["validation_split"] = _SplitChunks, validation_split
+        job_class, arguments["validation_split"] = SplitChunks, validation_split
     todo = [chunk for chunk in (seeds[start:start + size] for start in range(0, len(seeds), size))
             if not set(chunk) <= done]
     shown = sys.stderr.isatty() if progress == "auto" else progress
@@ -494,29 +325,11 @@ def sweep_groups(build_fn, data, groups: list[SweepGroup], *, epochs, compile_kw
         if ensemble:
             _score_ensemble(seed_store, key, compile_kwargs, splits[1],
                             fit_kwargs.get("batch_size"))
-        studies.append(SeedStudy.from_store(seed_store.path, config=key))
+        studies.append(read_study(seed_store, key, SeedStudy))
     for tracker in trackers:
         tracker.end_sweep(studies[0], [run for run in seed_store.runs(keys[0])
                                        if run.seed in set(groups[0].seeds)])
-    return studies
-
-
-def _trackers(track) -> list:
-    """``track`` as a list of trackers (each with ``start_sweep``, ``log_runs``,
-    ``end_sweep`` and ``abort``)."""
-    from keras_seeds.integrations.tensorboard import SeedTensorBoard
-
-    trackers = [] if track is None else list(track) if isinstance(track, (list, tuple)) \
-        else [track]
-    expected = "None, 'mlflow', a keras_seeds.SeedTensorBoard or a list of them"
-    for index, tracker in enumerate(trackers):
-        if tracker == "mlflow":
-            from keras_seeds.integrations.mlflow import MLflowTracker
-
-            trackers[index] = MLflowTracker()
-        elif not isinstance(tracker, SeedTensorBoard):
-            raise must_be("track", expected, tracker, TypeError)
-    return trackers
+    return SweepResult(seed_store, keys, studies)
 
 
 def _hparam(value) -> str:
@@ -524,232 +337,6 @@ def _hparam(value) -> str:
     if isinstance(value, str):
         return value
     return getattr(value, "name", None) or type(value).__name__
-
-
-def _release_memory() -> None:
-    """Frees what a finished chunk leaves behind, so that memory stays flat over
-    thousands of seeds: TensorFlow's eager kernel cache (docs/benchmarks.md has
-    the measurement; a garbage collection on top changed nothing)."""
-    from keras_seeds._internal import keras as private
-
-    private.release_eager_kernels()
-
-
-class _Chunks:
-    """Trains one fused chunk of seeds and turns it into store rows."""
-
-    def __init__(self, build_fn, compile_kwargs, fit_kwargs, epochs, splits, metric,
-                 higher_is_better, ensemble, discard, keep_weights, pinned=None):
-        self.build_fn, self.compile_kwargs, self.fit_kwargs = build_fn, compile_kwargs, fit_kwargs
-        self.pinned = dict(pinned or {})  # seed -> its pinned sub-seeds, for those with any
-        self.epochs, self.splits, self.metric = epochs, splits, metric
-        self.higher_is_better, self.ensemble, self.discard = higher_is_better, ensemble, discard
-        self.keep_weights = keep_weights
-        self.environment = environment_section()
-
-    @classmethod
-    def create(cls, *, build_fn, data, compile_kwargs, fit_kwargs, epochs, metric,
-               higher_is_better, ensemble, discard, keep_weights, pinned=None) -> "_Chunks":
-        """The job where it runs (a Dask worker loads ``data`` if it is a function)."""
-        return cls(build_fn, compile_kwargs, fit_kwargs, epochs, _splits(data), metric,
-                   higher_is_better, ensemble, discard, keep_weights, pinned)
-
-    def release(self) -> None:
-        _release_memory()
-
-    def _compile_arguments(self) -> dict:
-        """The compile arguments, with a whole epoch per call of the training
-        function unless the user set ``steps_per_execution``: a chunk's fit
-        then pays Keras' per-step overhead once an epoch (the digits MLP at
-        K=128: 12% faster), for the same bits (the steps are the same ops;
-        a test checks it)."""
-        import keras
-
-        arguments = _fresh(self.compile_kwargs)
-        if "steps_per_execution" not in arguments:
-            batch_size = int(self.fit_kwargs.get("batch_size") or 32)
-            samples = len(keras.tree.flatten(self.splits[0][0])[0])
-            arguments["steps_per_execution"] = max(1, -(-samples // batch_size))
-        return arguments
-
-    def _fit(self, model, initial_epoch: int, epochs: int) -> dict:
-        (x, y), validation = self.splits[:2]
-        history = model.fit(x, y, validation_data=validation, initial_epoch=initial_epoch,
-                            epochs=epochs, verbose=0, **self.fit_kwargs)
-        return replica_curves(history.history)
-
-    def _discarded(self, curves: dict) -> list[int]:
-        """The replicas whose validation score after the discard epoch is in the
-        worst fraction of the chunk."""
-        after, fraction = self.discard
-        name = f"val_{self.metric}"
-        scores = curves[name][after - 1]
-        count = int(math.floor(fraction * len(scores)))
-        signed = np.where(np.isfinite(scores), scores if self.higher_is_better else -scores,
-                          -np.inf)
-        return sorted(np.argsort(signed, kind="stable")[:count].tolist())
-
-    def train(self, chunk: list[int], done: set) -> list[SeedRun]:
-        (x, y), (x_val, y_val) = self.splits[:2]
-        batch_size = self.fit_kwargs.get("batch_size")
-        start = time.perf_counter()
-        model = SeededModel(self.build_fn, seeds=[Seeds(seed, **self.pinned.get(seed, {}))
-                                                  for seed in chunk])
-        model.compile(**self._compile_arguments())
-        discarded: list[int] = []
-        if self.discard is None:
-            curves = self._fit(model, 0, self.epochs)
-        else:
-            first = self._fit(model, 0, self.discard[0])
-            discarded = self._discarded(first)
-            for k in discarded:
-                model.freeze_replica(k)
-            rest = self._fit(model, self.discard[0], self.epochs)
-            curves = {name: np.concatenate([first[name], rest[name]])
-                      for name in first if name in rest}
-        scores = model.evaluate_replicas(x_val, y_val, batch_size=batch_size)
-        outputs = model.predict_replicas(x_val, batch_size=batch_size, verbose=0)
-        examples = {"validation": per_example(model, y_val, outputs, self.metric,
-                                              scores[self.metric])}
-        test_outputs = None
-        if len(self.splits) == 3:
-            tested = model.evaluate_replicas(*self.splits[2], batch_size=batch_size)
-            scores.update({f"test_{name}": values for name, values in tested.items()})
-            test_outputs = model.predict_replicas(self.splits[2][0], batch_size=batch_size,
-                                                  verbose=0)
-            examples["test"] = per_example(model, self.splits[2][1], test_outputs,
-                                           self.metric, tested[self.metric])
-        examples = {split: found for split, found in examples.items() if found is not None}
-        seconds = (time.perf_counter() - start) / len(chunk)
-        runs = []
-        for k, seed in enumerate(chunk):
-            if seed in done:
-                continue
-            # A fused replica equals its solo run up to float reassociation; the
-            # same chunk, on the same machine and versions, gives the same bits.
-            manifest = {"chunk": list(chunk), "replica": k, "fusing": model.fusing,
-                        "environment": self.environment}
-            final = {name: float(values[k]) for name, values in _numbers(scores, 1).items()}
-            history = {name: [float(v) for v in values[:, k]]
-                       for name, values in _numbers(curves, 2).items()}
-            if k in discarded:
-                after = self.discard[0]
-                runs.append(SeedRun(
-                    seed, "discarded", score=float(curves[f"val_{self.metric}"][after - 1, k]),
-                    sub_seeds=model.replica_sub_seeds(k).to_config(),
-                    metrics={"discarded_after_epoch": after},
-                    history={name: values[:after] for name, values in history.items()},
-                    seconds=seconds, manifest=manifest))
-                continue
-            score = final[self.metric]
-            finite = np.isfinite(final.get("loss", score)) and np.isfinite(score)
-            runs.append(SeedRun(
-                seed, "done" if finite else "diverged", score=score if finite else None,
-                sub_seeds=model.replica_sub_seeds(k).to_config(), metrics=final,
-                history=history, seconds=seconds, manifest=manifest,
-                outputs=(array_bytes(outputs[k]) if finite and self.ensemble
-                         and isinstance(outputs, np.ndarray) else None),
-                test_outputs=(array_bytes(test_outputs[k]) if finite and self.ensemble
-                              and isinstance(test_outputs, np.ndarray) else None),
-                examples=({split: PerExample(kind, values[k])
-                           for split, (kind, values) in examples.items()} if finite else {}),
-                weights=(_arrays_bytes(model.get_replica_weights(k))
-                         if finite and self.keep_weights else None)))
-        return runs
-
-
-class _SplitChunks(_Chunks):
-    """:class:`_Chunks` for data the library splits: each replica trains on its
-    own training rows (``SeededModel.fit(replica_rows=...)``) and is scored on
-    its own validation rows, both from its ``split`` sub-seed
-    (:func:`keras_seeds.data_order.split.split_rows`). The score is the mean of
-    per-example values, so it must be an accuracy or the loss. Per-example
-    results are kept only for runs whose split is pinned: runs with different
-    validation rows have no common examples to analyse."""
-
-    @classmethod
-    def create(cls, *, build_fn, data, compile_kwargs, fit_kwargs, epochs, metric,
-               higher_is_better, ensemble, discard, keep_weights, pinned=None,
-               validation_split=None) -> "_SplitChunks":
-        job = cls(build_fn, compile_kwargs, fit_kwargs, epochs, (_whole(data),), metric,
-                  higher_is_better, ensemble, discard, keep_weights, pinned)
-        job.validation_split = validation_split
-        return job
-
-    @staticmethod
-    def check_metric(model, metric: str) -> None:
-        from keras_seeds.replicas.per_example import correctness_function
-
-        if metric != "loss" and correctness_function(model, metric) is None:
-            raise ValueError(
-                f"`metric`: with `validation_split` each run is scored on its own validation "
-                f"rows, from per-example values, so the score must be one of Keras' "
-                f"accuracies or 'loss'; received metric={metric!r}.")
-
-    def _compile_arguments(self) -> dict:
-        import keras
-
-        arguments = _fresh(self.compile_kwargs)
-        if "steps_per_execution" not in arguments:
-            samples = len(keras.tree.flatten(self.splits[0][0])[0])
-            training = int(math.floor(samples * (1.0 - self.validation_split)))
-            batch_size = int(self.fit_kwargs.get("batch_size") or 32)
-            arguments["steps_per_execution"] = max(1, -(-training // batch_size))
-        return arguments
-
-    def train(self, chunk: list[int], done: set) -> list[SeedRun]:
-        from keras_seeds.data_order.split import split_rows
-        from keras_seeds.replicas.per_example import correctness, losses
-
-        x, y = self.splits[0]
-        samples = len(y)
-        batch_size = self.fit_kwargs.get("batch_size")
-        start = time.perf_counter()
-        model = SeededModel(self.build_fn, seeds=[Seeds(seed, **self.pinned.get(seed, {}))
-                                                  for seed in chunk])
-        model.compile(**self._compile_arguments())
-        rows = [split_rows(samples, self.validation_split, model.replica_sub_seeds(k).split)
-                for k in range(len(chunk))]
-        history = model.fit(x, y, epochs=self.epochs, verbose=0,
-                            replica_rows=np.stack([train for train, _ in rows]),
-                            **self.fit_kwargs)
-        curves = replica_curves(history.history)
-        outputs = model.predict_replicas(x, batch_size=batch_size, verbose=0)
-        loss = losses(model, y, outputs)
-        correct = None if self.metric == "loss" else correctness(model, y, outputs, self.metric)
-        seconds = (time.perf_counter() - start) / len(chunk)
-        runs = []
-        for k, seed in enumerate(chunk):
-            if seed in done:
-                continue
-            validation = rows[k][1]
-            final = {"loss": float(np.mean(loss[k, validation], dtype=np.float64))}
-            if correct is not None:
-                final[self.metric] = float(np.mean(correct[k, validation]))
-            score = final[self.metric]
-            finite = bool(np.isfinite(final["loss"]) and np.isfinite(score))
-            examples = {}
-            if finite and "split" in self.pinned.get(seed, {}):
-                examples["validation"] = (PerExample("correct", correct[k, validation])
-                                          if correct is not None else
-                                          PerExample("loss", loss[k, validation]))
-            runs.append(SeedRun(
-                seed, "done" if finite else "diverged", score=score if finite else None,
-                sub_seeds=model.replica_sub_seeds(k).to_config(), metrics=final,
-                history={name: [float(v) for v in values[:, k]]
-                         for name, values in _numbers(curves, 2).items()},
-                seconds=seconds, examples=examples,
-                manifest={"chunk": list(chunk), "replica": k, "fusing": model.fusing,
-                          "environment": self.environment,
-                          "validation_rows": len(validation)}))
-        return runs
-
-
-def _arrays_bytes(arrays: list) -> bytes:
-    """Variables as an ``.npz``, named by position (``SeedEnsemble.from_store``)."""
-    buffer = io.BytesIO()
-    np.savez(buffer, **{str(i): np.asarray(a) for i, a in enumerate(arrays)})
-    return buffer.getvalue()
 
 
 def _keep_labels(seed_store: SeedStore, keys: list[str], evaluated) -> None:
@@ -784,7 +371,7 @@ def _score_ensemble(seed_store: SeedStore, key: str, compile_kwargs: dict, valid
     # The compiled loss and metrics applied to the mean prediction, as Keras
     # computes them for a model: an identity model that outputs it.
     scorer = keras.Sequential([keras.Input(mean.shape[1:]), keras.layers.Identity()])
-    scorer.compile(**_fresh(compile_kwargs))
+    scorer.compile(**fresh_compile(compile_kwargs))
     logs = scorer.evaluate(mean, validation[1], batch_size=batch_size, verbose=0,
                            return_dict=True)
     seed_store.set_ensemble(key, [run.seed for run in runs],

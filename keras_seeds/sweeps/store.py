@@ -25,23 +25,31 @@ Imports neither Keras nor TensorFlow.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
 import sqlite3
 import tempfile
+import threading
 import time
-from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
+# A store's rows; imported from here by users and tests alike.
+from keras_seeds.sweeps.rows import (  # noqa: F401
+    EXAMPLE_KINDS,
+    STATUSES,
+    PerExample,
+    SeedRun,
+    array_bytes,
+    array_from_bytes,
+)
+
 SCHEMA_VERSION = 1
 # PRAGMA application_id marks the file as a keras-seeds store ("KSSD").
 APPLICATION_ID = 0x4B535344
-STATUSES = ("done", "diverged", "discarded", "failed")
 _RETRIES = 5
 
 _SCHEMA = """
@@ -106,101 +114,10 @@ CREATE TABLE IF NOT EXISTS labels (
 # (older readers ignore them: the schema version stays).
 _ENSEMBLES, _WEIGHTS, _EXAMPLES, _OUTPUTS, _LABELS = _SCHEMA[
     _SCHEMA.index("CREATE TABLE IF NOT EXISTS ensembles"):].split(";")
-EXAMPLE_KINDS = ("correct", "loss")
 
 
 class StoreError(ValueError):
     """A path that cannot be used as a seed store, with the reason."""
-
-
-def array_bytes(array) -> bytes:
-    """An array as ``.npy`` bytes (float arrays as float32, as predictions are
-    kept; others as they are), for :class:`SeedRun` ``outputs``.
-
-    Example:
-
-    >>> array_from_bytes(array_bytes([[0.25, 0.75]]))
-    array([[0.25, 0.75]], dtype=float32)
-    """
-    array = np.asarray(array)
-    if array.dtype.kind == "f":
-        array = array.astype(np.float32)
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def array_from_bytes(data: bytes) -> np.ndarray:
-    """The array :func:`array_bytes` wrote.
-
-    Example:
-
-    >>> array_from_bytes(array_bytes(np.array([3, 1, 2], np.int32))).tolist()
-    [3, 1, 2]
-    """
-    return np.load(io.BytesIO(data), allow_pickle=False)
-
-
-@dataclass(frozen=True)
-class PerExample:
-    """One seed's result on every example of an evaluation split, kept
-    compactly: ``"correct"`` as one bit per example (classification),
-    ``"loss"`` as float16 (anything else).
-
-    Example:
-
-    >>> record = PerExample("correct", np.array([1, 0, 1, 1, 0, 0, 0, 1, 1], bool))
-    >>> len(record.encode()), PerExample.decode("correct", 9, record.encode()).values.tolist()
-    (2, [True, False, True, True, False, False, False, True, True])
-    """
-
-    kind: str
-    values: np.ndarray
-
-    def __post_init__(self):
-        if self.kind not in EXAMPLE_KINDS:
-            raise ValueError(f"`kind` must be one of {', '.join(EXAMPLE_KINDS)}; received "
-                             f"kind={self.kind!r}.")
-
-    def encode(self) -> bytes:
-        if self.kind == "correct":
-            return np.packbits(np.asarray(self.values, bool)).tobytes()
-        return np.asarray(self.values, "<f2").tobytes()
-
-    @classmethod
-    def decode(cls, kind: str, count: int, data: bytes) -> "PerExample":
-        if kind == "correct":
-            bits = np.unpackbits(np.frombuffer(data, np.uint8), count=count)
-            return cls(kind, bits.astype(bool))
-        return cls(kind, np.frombuffer(data, "<f2").astype(np.float32))
-
-
-@dataclass
-class SeedRun:
-    """The result of one seed of one configuration."""
-
-    seed: int
-    status: str
-    score: float | None = None
-    sub_seeds: dict[str, int] | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    history: dict[str, list[float]] = field(default_factory=dict)
-    # Validation predictions (.npy, float32): what ensembles are scored from.
-    outputs: bytes | None = None
-    error: str | None = None
-    seconds: float | None = None
-    manifest: dict[str, Any] | None = None
-    # The trained model's variables (an .npz), kept apart: runs() does not read them.
-    weights: bytes | None = field(default=None, repr=False)
-    # {split: PerExample}, kept apart too (SeedStore.examples reads them).
-    examples: dict = field(default_factory=dict, repr=False)
-    # Test predictions (.npy, float32), kept apart (SeedStore.predictions reads them).
-    test_outputs: bytes | None = field(default=None, repr=False)
-
-    def __post_init__(self):
-        if self.status not in STATUSES:
-            raise ValueError(f"`status` must be one of {', '.join(STATUSES)}; received "
-                             f"status={self.status!r}.")
 
 
 def config_hash(definition: dict[str, Any]) -> str:
@@ -224,6 +141,27 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _add_schema(connection: sqlite3.Connection) -> None:
+    if connection.execute("PRAGMA user_version").fetchone()[0] == 0:
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _in_transaction(connection: sqlite3.Connection, statements) -> Any:
+    """``statements(connection)`` in one IMMEDIATE transaction, rolled back on error."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = statements(connection)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return result
+
+
 class SeedStore:
     """A seed store at ``path`` (created if missing, unless ``create=False``).
 
@@ -241,29 +179,67 @@ class SeedStore:
     def __init__(self, path, *, create: bool = True, timeout: float = 30.0):
         self.path = Path(path)
         self.timeout = float(timeout)
+        # One connection for the store's life, opened here (each process that
+        # writes the store opens it once); a lock serialises threads on it.
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
         exists = self.path.exists()
         if not exists and not create:
             raise StoreError(f"'{self.path}' does not exist (no seed store there).")
         # An empty file is a store another process is creating right now (or
         # nothing worth keeping): it is given the schema, once.
         if exists and self.path.stat().st_size > 0:
-            self._check_existing()
+            self._open_existing()
         elif create:
             self._create()
         else:
             raise StoreError(f"'{self.path}' is empty (no seed store there).")
 
+    @classmethod
+    def of(cls, store) -> "SeedStore":
+        """``store`` as an open :class:`SeedStore`: itself, or the existing
+        store at that path (every reader takes either)."""
+        return store if isinstance(store, SeedStore) else cls(store, create=False)
+
+    @classmethod
+    def open_if_exists(cls, path) -> "SeedStore | None":
+        """The store at ``path`` if the file exists (a foreign or newer file is
+        refused, untouched); else ``None`` once a store could be created there,
+        so that bad arguments found later leave no file behind."""
+        if Path(path).exists():
+            return cls(path, create=False)
+        cls.check_can_create(path)
+        return None
+
+    def close(self) -> None:
+        """Closes the connection (a later call opens it again)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    def __enter__(self) -> "SeedStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # -- opening ----------------------------------------------------------
+    def _connect(self, mode: str) -> sqlite3.Connection:
+        uri = f"{self.path.resolve().as_uri()}?mode={mode}"
+        connection = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None,
+                                     check_same_thread=False)
+        connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        return connection
+
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
-        connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        try:
-            connection.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            yield connection
-        finally:
-            connection.close()
+        with self._lock:
+            if self._db is None:
+                self._db = self._connect("rw")
+            yield self._db
 
-    def _check_existing(self) -> None:
+    def _open_existing(self) -> None:
         try:
             with open(self.path, "rb") as handle:
                 header = handle.read(16)
@@ -272,17 +248,22 @@ class SeedStore:
         if header != b"SQLite format 3\x00":
             raise StoreError(f"'{self.path}' is not a seed store: not an SQLite file. It was "
                              "left untouched; pass another --store path.")
-        uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
-            with closing(sqlite3.connect(uri, uri=True, timeout=self.timeout)) as connection:
-                application_id = connection.execute("PRAGMA application_id").fetchone()[0]
-                version = connection.execute("PRAGMA user_version").fetchone()[0]
-                tables = connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+            try:
+                connection = self._connect("rw")
+            except sqlite3.OperationalError:  # a read-only file: read it, writes will fail
+                connection = self._connect("ro")
+            application_id = connection.execute("PRAGMA application_id").fetchone()[0]
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            tables = connection.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
         except sqlite3.DatabaseError as error:
             raise StoreError(f"'{self.path}' cannot be read as a seed store: {error}.") from None
+        self._db = connection
         if (application_id, version, tables) == (0, 0, 0):
             self._create()  # an empty database: another process is creating the store
             return
+        if application_id != APPLICATION_ID or version > SCHEMA_VERSION:
+            self.close()
         if application_id != APPLICATION_ID:
             raise StoreError(f"'{self.path}' is an SQLite database but not a keras-seeds seed "
                              "store; it was left untouched. Pass another --store path.")
@@ -310,46 +291,44 @@ class SeedStore:
                              f"'{directory}' is not writable ({error.strerror}).") from None
 
     def _create(self) -> None:
-        self.check_can_create(self.path)
+        if self._db is None:
+            self.check_can_create(self.path)
         try:
-            with self._connection() as connection:
-                # IMMEDIATE: two processes creating the same store at once take
-                # turns; the second finds the schema there.
-                connection.execute("BEGIN IMMEDIATE")
-                if connection.execute("PRAGMA user_version").fetchone()[0] == 0:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            connection.execute(statement)
-                    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                connection.execute("COMMIT")
-                connection.execute("PRAGMA journal_mode = WAL")
+            if self._db is None:
+                self._db = self._connect("rwc")
+            # IMMEDIATE: two processes creating the same store at once take
+            # turns; the second finds the schema there.
+            self._retried(lambda c: _in_transaction(c, _add_schema))
+            # WAL lets readers go on while a sweep writes (the mode stays with the file).
+            self._retried(lambda c: c.execute("PRAGMA journal_mode = WAL"))
         except sqlite3.Error as error:
             raise StoreError(f"cannot create the seed store '{self.path}': {error}.") from None
+
+    def _retried(self, step) -> Any:
+        """``step(connection)``, run again while another process holds the lock
+        beyond the busy timeout (switching to WAL is refused at once then)."""
+        for attempt in range(_RETRIES):
+            try:
+                with self._connection() as connection:
+                    return step(connection)
+            except sqlite3.OperationalError as error:
+                locked = "locked" in str(error) or "busy" in str(error)
+                if not locked or attempt == _RETRIES - 1:
+                    raise
+                time.sleep(0.05 * 2 ** attempt)
+        raise AssertionError("unreachable")
 
     def _write(self, statements) -> Any:
         """Runs ``statements(connection)`` in one transaction, retrying when
         another process holds the lock beyond the busy timeout."""
-        for attempt in range(_RETRIES):
-            try:
-                with self._connection() as connection:
-                    connection.execute("BEGIN IMMEDIATE")
-                    try:
-                        result = statements(connection)
-                    except BaseException:
-                        connection.execute("ROLLBACK")
-                        raise
-                    connection.execute("COMMIT")
-                    return result
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) and "busy" not in str(error):
-                    raise StoreError(f"cannot write the seed store '{self.path}': "
-                                     f"{error}.") from None
-                if attempt == _RETRIES - 1:
-                    raise StoreError(f"the seed store '{self.path}' stayed locked by another "
-                                     f"process ({error}).") from None
-                time.sleep(0.05 * 2 ** attempt)
-        raise AssertionError("unreachable")
+        try:
+            return self._retried(lambda connection: _in_transaction(connection, statements))
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise StoreError(f"cannot write the seed store '{self.path}': "
+                                 f"{error}.") from None
+            raise StoreError(f"the seed store '{self.path}' stayed locked by another "
+                             f"process ({error}).") from None
 
     # -- configurations ---------------------------------------------------
     def add_config(self, definition: dict[str, Any], name: str | None = None) -> str:

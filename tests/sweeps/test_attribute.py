@@ -310,13 +310,13 @@ def test_the_digits_mlp_attribution_prints_the_table_writes_the_plot_and_fuses_t
     from keras_seeds import cli
     from keras_seeds.sweeps import run as sweeps
 
-    fits, train = [], sweeps._Chunks.train
+    fits, train = [], sweeps.Chunks.train
 
     def counted(job, chunk, done):
         fits.append(list(chunk))
         return train(job, chunk, done)
 
-    monkeypatch.setattr(sweeps._Chunks, "train", counted)
+    monkeypatch.setattr(sweeps.Chunks, "train", counted)
     store, out = tmp_path / "attribution.db", tmp_path / "out"
     capsys.readouterr()
     assert cli.main(["attribute", "keras_seeds.demo:digits_mlp", "--data",

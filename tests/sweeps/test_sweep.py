@@ -28,7 +28,7 @@ class CountingChunks:
     def __init__(self, monkeypatch, fail_at=None):
         from keras_seeds.sweeps import run as sweeps
 
-        self.trained, self.fail_at, train = [], fail_at, sweeps._Chunks.train
+        self.trained, self.fail_at, train = [], fail_at, sweeps.Chunks.train
         self.attempts = 0
 
         def counted(job, chunk, *args):
@@ -38,7 +38,7 @@ class CountingChunks:
             self.trained.append(list(chunk))
             return train(job, chunk, *args)
 
-        monkeypatch.setattr(sweeps._Chunks, "train", counted)
+        monkeypatch.setattr(sweeps.Chunks, "train", counted)
 
 
 def _sweep(path, build=digits_mlp, **kwargs):
@@ -148,7 +148,7 @@ def test_bad_arguments_are_refused_before_anything_is_written(tmp_path):
 
 
 def test_auto_chunks_depend_on_the_model_and_memory_only(monkeypatch):
-    from keras_seeds.sweeps import run as sweep_module
+    from keras_seeds.sweeps import plan as sweep_module
 
     model = digits_mlp()
     assert sweep_module.replicas_per_chunk(model, 32, seeds=1000) == 128
