@@ -151,20 +151,6 @@ def in_keras_order(model, names) -> list[str]:
     return ordered + sorted(name for name in names if name not in ordered)
 
 
-def default_metric(names: list[str]) -> str:
-    """The one rule for the score a study, a sweep, the command line and a
-    report use when none is named: the first compiled metric after the loss
-    (``names`` in :func:`in_keras_order`), else the loss.
-
-    Example:
-
-    >>> default_metric(["loss", "accuracy"]), default_metric(["loss"])
-    ('accuracy', 'loss')
-    """
-    names = list(names)
-    return names[1] if len(names) > 1 else names[0]
-
-
 def check_scalar(metric: str, shape: tuple) -> None:
     """Refuses a score with a value per class (``F1Score(average=None)``) as a
     study's or a sweep's score: a study needs one number per seed.

@@ -23,8 +23,7 @@ and their arithmetic up to floating-point reassociation (docs/replicas.md).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import keras
 import numpy as np
@@ -32,13 +31,12 @@ import numpy as np
 from keras_seeds._validation import check_int, must_be
 from keras_seeds.data_order.seeded_dataset import pack_arrays
 from keras_seeds.records import fit_call
+from keras_seeds.records.restorable import EngineState
 from keras_seeds.replicas.callbacks import MeanProgbarLogger, ReplicaLogs
-from keras_seeds.replicas.clipping import Clipping
+from keras_seeds.replicas.engine import ReplicaEngine, check_rows, seed_record
 from keras_seeds.replicas.ensemble import check_combine, combine_outputs
 from keras_seeds.replicas.feed import (
     BATCH_KEY,
-    HostReplicaFeed,
-    ReplicaFeed,
     apply_class_weight,
     is_batch_number,
     peek,
@@ -47,15 +45,14 @@ from keras_seeds.replicas.feed import (
     training_data,
 )
 from keras_seeds.replicas.fusing import (
-    PROBE_REPLICAS,
     FusingChoice,
     backend,
     check_backend,
 )
-from keras_seeds.replicas.members import MemberFactory, member_variables
-from keras_seeds.replicas.metrics import ReplicaMetrics, log_value, means
+from keras_seeds.replicas.members import MemberFactory
+from keras_seeds.replicas.metrics import log_value, means
 from keras_seeds.replicas.stacked import StackedVariables
-from keras_seeds.replicas.step import ReplicaStep, check_vectorizable
+from keras_seeds.replicas.step import check_vectorizable
 from keras_seeds.seeding.contract import (
     Seeds,
     check_replicas,
@@ -66,38 +63,8 @@ from keras_seeds.seeding.contract import (
 )
 from keras_seeds.statistics.metric_names import replica_curves, replica_key
 
-# Optimizers whose update of one variable looks at the whole variable (trust
-# ratios, orthogonalisation, a shared loss scale): on a stacked variable they
-# would mix the replicas.
-_COUPLING_OPTIMIZERS = ("LossScaleOptimizer", "Lamb", "Muon")
 _COMPILE_ARGUMENTS = ("loss", "loss_weights", "metrics", "weighted_metrics")
 logger = logging.getLogger("keras_seeds")
-
-
-@dataclass
-class _Parts:
-    """What a SeededModel holds besides Keras' own state (Keras does not track
-    it: the stacked variables are added to the model with ``add_weight``)."""
-
-    factory: MemberFactory | None          # None for a model loaded from a file
-    pending: keras.Model | None = None     # replica 0's member, while unbuilt
-    stacked: StackedVariables | None = None
-    metrics: ReplicaMetrics | None = None
-    step: ReplicaStep | None = None
-    feed: ReplicaFeed | HostReplicaFeed | None = None
-    fusing: FusingChoice = field(default_factory=FusingChoice)
-    compile_arguments: dict | None = None
-    clipping: Clipping = field(default_factory=Clipping)
-    frozen: frozenset = frozenset()
-
-
-@dataclass
-class EngineState:
-    """The replica engine's own state (:meth:`SeededModel.engine_state`)."""
-
-    variables: dict  # name -> tf.Variable
-    diverged: list[int]
-    frozen: list[int]
 
 
 @keras.saving.register_keras_serializable(package="keras_seeds")
@@ -211,10 +178,10 @@ class SeededModel(keras.Model):
         self.replica_seeds = [sub_seeds.master for sub_seeds in self._sub_seeds]
         self.diverged_replicas: list[int] = []
         if restore is not None:
-            self._parts = _Parts(factory=None)
+            self._parts = ReplicaEngine(factory=None)
             self._set_members(restore, values=None)
             return
-        self._parts = _Parts(factory=MemberFactory(build_fn))
+        self._parts = ReplicaEngine(factory=MemberFactory(build_fn))
         first = self._parts.factory.new(self.replica_sub_seeds(0))
         check_vectorizable(first)
         if first.built:
@@ -245,18 +212,7 @@ class SeededModel(keras.Model):
         >>> record["control"]["data_order"].split(",")[0]
         'controlled: every replica its own order'
         """
-        data_seeds = [self.replica_sub_seeds(k).data for k in range(self.replicas)]
-        order = ("controlled: every replica its own order, replica k's pass e is "
-                 f"pass_order(n, [data seed k, e]) with data seeds {data_seeds}"
-                 if shuffle else "controlled: no shuffling (the given order, every replica)")
-        return {"replica_seeds": list(self.replica_seeds),
-                "sub_seeds": [seeds.to_config() for seeds in self._sub_seeds],
-                "control": {
-                    "initialization": "controlled: replica k built under its init sub-seed",
-                    "noise": "controlled: replica k's SeedGenerators seeded from its noise "
-                             "and augment sub-seeds",
-                    "data_order": order},
-                "fusing": self.fusing}
+        return {**seed_record(self._sub_seeds, shuffle), "fusing": self.fusing}
 
     def _check_index(self, index, name: str = "index") -> int:
         index = check_int(index, name)
@@ -280,15 +236,8 @@ class SeededModel(keras.Model):
     def _attach_step(self) -> None:
         """Compiles the architecture with this model's loss and metrics and makes
         the per-replica metric state and step for it."""
-        parts = self._parts
-        architecture = parts.stacked.member
-        if parts.compile_arguments is not None:
-            architecture.compile(optimizer=None, **self.compile_arguments(fresh=True))
-        parts.metrics = ReplicaMetrics(architecture, self.replicas)
-        parts.fusing.resolve(architecture, self.replicas)
-        # "fastest" is "vectorized" until the first fit has timed both.
-        parts.step = ReplicaStep(parts.stacked, parts.metrics,
-                                 parts.fusing.strategy or "vectorized")
+        self._parts.attach_step(self.replicas, self.compile_arguments(fresh=True)
+                                if self._parts.compile_arguments is not None else None)
 
     def _ensure_built(self, x) -> None:
         """Builds the replicas from a data sample when the member was unbuilt."""
@@ -355,27 +304,7 @@ class SeededModel(keras.Model):
         """
         fusing = FusingChoice.requesting(strategy)
         optimizer = keras.optimizers.get(optimizer)
-        name = type(optimizer).__name__
-        if any(cls.__name__ in _COUPLING_OPTIMIZERS for cls in type(optimizer).__mro__):
-            raise ValueError(
-                f"`optimizer`: {name} looks across all values of a variable, so on the "
-                "stacked replica variables it would couple the replicas; use an element-wise "
-                f"optimizer (Adam, AdamW, SGD, RMSprop, ...). Received optimizer={name}.")
-        if auto_scale_loss and self._policy_names() & {"mixed_float16"}:
-            raise ValueError(
-                "`auto_scale_loss`: the dtype policy is mixed_float16, under which Keras "
-                "scales the loss with one LossScaleOptimizer per model. SeededModel cannot "
-                "scale each replica's loss apart (a replica whose gradients overflow would "
-                "skip every replica's step), so its replicas would not train like their "
-                "solo runs. Compile with auto_scale_loss=False to train without loss "
-                "scaling (and compare with solo runs compiled the same way), or use the "
-                "mixed_bfloat16 policy, which needs no loss scaling.")
-        clipping = Clipping.of(optimizer)
-        if clipping and (getattr(optimizer, "gradient_accumulation_steps", None) or 1) > 1:
-            raise ValueError(
-                f"`optimizer`: {name} both clips gradients and accumulates them over "
-                f"{optimizer.gradient_accumulation_steps} steps; per-replica clipping clips "
-                "each step's gradient, not the accumulated one. Use one of the two.")
+        clipping = self._parts.check_optimizer(optimizer, auto_scale_loss, self.dtype_policy)
         if jit_compile == "auto":
             jit_compile = backend() == "jax"
         self._parts.fusing = fusing
@@ -391,14 +320,6 @@ class SeededModel(keras.Model):
                                      jit_compile=jit_compile)
         if self._parts.stacked is not None:
             self._attach_step()
-
-    def _policy_names(self) -> set[str]:
-        """The dtype policies of this model and of its member: the one Keras'
-        ``compile`` reads to decide on loss scaling, were the member compiled
-        alone."""
-        member = self._parts.stacked.member if self._parts.stacked is not None else (
-            self._parts.pending)
-        return {self.dtype_policy.name} | ({member.dtype_policy.name} if member else set())
 
     def compile_arguments(self, fresh: bool = False) -> dict:
         """The loss and metric arguments given to :meth:`compile`; ``fresh=True``
@@ -549,27 +470,10 @@ class SeededModel(keras.Model):
         from the data feed (Keras' own iterator only counts the steps)."""
         if backend() != "jax":
             return super().make_train_function(force)
-        if self.train_function is not None and not force:
-            return self.train_function
-        import jax
-
-        parts = self._parts
-        step = self.train_step if self.run_eagerly else jax.jit(self.train_step,
-                                                                donate_argnums=0)
-
-        def train_function(state, iterator):
-            next(iterator)
-            logs, state = step(state, parts.feed.next_batch())
-            for _ in range(self.steps_per_execution - 1):
-                try:
-                    next(iterator)
-                except StopIteration:
-                    break
-                logs, state = step(state, parts.feed.next_batch())
-            return logs, state
-
-        self.train_function = train_function
-        return train_function
+        if self.train_function is None or force:
+            self.train_function = self._parts.jax_train_function(
+                self.train_step, self.run_eagerly, self.steps_per_execution)
+        return self.train_function
 
     def call(self, inputs, training=False):
         """The ensemble output: the mean of the replicas' outputs."""
@@ -617,7 +521,8 @@ class SeededModel(keras.Model):
                 raise ValueError("`replica_rows`: each replica's training rows are given, so "
                                  "`validation_split` has nothing to split; pass "
                                  "validation_data, or no validation.")
-            replica_rows = self._check_rows(replica_rows, len(keras.tree.flatten(data[0])[0]))
+            replica_rows = check_rows(replica_rows, self.replicas,
+                                      len(keras.tree.flatten(data[0])[0]))
         if validation_split and validation_data is None:
             data, validation_data = split_validation(data, validation_split)
         data = apply_class_weight(data, class_weight)
@@ -626,9 +531,13 @@ class SeededModel(keras.Model):
         if not self.optimizer.built:
             # Slots made inside the traced step would make TensorFlow trace it twice.
             self.optimizer.build(self.trainable_variables)
-        feed = self._feed(pack_arrays(*data), batch_size, bool(shuffle), initial_epoch,
-                          replica_rows)
-        self._choose_strategy(feed)
+        seeds = [self.replica_sub_seeds(k).data for k in range(self.replicas)]
+        feed, replaced = self._parts.feed_for(pack_arrays(*data), seeds, batch_size,
+                                              bool(shuffle), initial_epoch, replica_rows)
+        if replaced:
+            self.train_function = None  # its graph reads the old feed's variables
+        if self._parts.choose_strategy(feed, self.replicas):
+            self.train_function = self.test_function = self.predict_function = None
         internal = [ReplicaLogs(feed.pass_index if steps_per_epoch is None else None)]
         if verbose != 0:
             internal.append(MeanProgbarLogger())
@@ -643,57 +552,6 @@ class SeededModel(keras.Model):
                 validation_steps=validation_steps,
                 validation_batch_size=validation_batch_size or batch_size,
                 validation_freq=validation_freq)
-
-    def _check_rows(self, rows, samples: int) -> np.ndarray:
-        array = np.asarray(rows)
-        if (array.ndim != 2 or array.shape[0] != self.replicas or array.shape[1] < 1
-                or array.dtype.kind not in "iu"):
-            raise ValueError(f"`replica_rows` must be an int array of shape (replicas={self.replicas}"
-                             f", rows per replica); received {array.dtype} of shape "
-                             f"{array.shape}.")
-        if array.min() < 0 or array.max() >= samples:
-            raise ValueError(f"`replica_rows` must index the {samples} training samples "
-                             f"(0 to {samples - 1}); received values from {array.min()} to "
-                             f"{array.max()}.")
-        return array.astype(np.int64)
-
-    def _feed(self, data: tuple, batch_size: int, shuffle: bool, initial_epoch: int,
-              rows=None) -> ReplicaFeed:
-        """The training feed for this fit: the last one, refilled, when the data is
-        of the same kind (so the traced step is reused), else a new one."""
-        seeds = [self.replica_sub_seeds(k).data for k in range(self.replicas)]
-        feed = self._parts.feed
-        if feed is not None and feed.accepts(data, seeds, batch_size, shuffle, rows):
-            feed.load(data, initial_epoch, rows)
-        else:
-            kind = HostReplicaFeed if backend() == "jax" else ReplicaFeed
-            feed = self._parts.feed = kind(data, seeds, batch_size, shuffle, rows)
-            feed.pass_index.assign(int(initial_epoch))
-            self.train_function = None  # its graph reads the old feed's variables
-        return feed
-
-    def _choose_strategy(self, feed) -> None:
-        """Resolves ``strategy="fastest"`` (JAX) at the first fit: a timed probe
-        of both strategies on up to ``PROBE_REPLICAS`` replicas and the fit's
-        batch (``auto`` was resolved by its rule when the replicas were built)."""
-        fusing = self._parts.fusing
-        if fusing.strategy is not None:
-            return
-        if self.replicas == 1:
-            fusing.strategy = "unrolled"
-            fusing.rule = "fastest with one replica: the member's own step"
-        else:
-            count = min(self.replicas, PROBE_REPLICAS)
-            stacked = self._parts.stacked
-            tv, ntv = ([keras.ops.convert_to_tensor(v)[:count] for v in variables]
-                       for variables in (stacked.trainable, stacked.non_trainable))
-            mv = [keras.ops.convert_to_tensor(v)[:count] for v in self._parts.metrics.variables]
-            fusing.take_fastest(self._parts.step.probe(tv, ntv, mv, feed.first_batch(count)),
-                                self.replicas, count)
-            logger.info("SeededModel: strategy='fastest' took %r (%s); the manifest records it.",
-                        fusing.strategy, fusing.probe)
-        self._parts.step.strategy = fusing.strategy
-        self.train_function = self.test_function = self.predict_function = None
 
     def _check_compiled(self, method: str) -> None:
         if self._parts.compile_arguments is None:
@@ -808,21 +666,12 @@ class SeededModel(keras.Model):
         unchanged) and is compiled with the same loss and metrics.
         """
         index = self._check_index(index)
-        architecture = self.architecture
-        factory = self._parts.factory
-        if factory is not None and factory.build_fn is not None:
-            model = factory.new(self.replica_sub_seeds(index))
-        else:
-            model = keras.models.clone_model(architecture)
-        if not model.built:
-            model.build_from_config(architecture.get_build_config())
-        for variable, value in zip(member_variables(model), self.get_replica_weights(index)):
-            variable.assign(value)
-        if self._parts.compile_arguments is not None:
-            optimizer = keras.optimizers.deserialize(
-                keras.optimizers.serialize(self.optimizer))
-            model.compile(optimizer=optimizer, **self.compile_arguments(fresh=True))
-        return model
+        self.architecture  # noqa: B018 - raises if the replicas are not built
+        compiled = self._parts.compile_arguments is not None
+        return self._parts.standalone_replica(
+            self.replica_sub_seeds(index), self.get_replica_weights(index),
+            self.optimizer if compiled else None,
+            self.compile_arguments(fresh=True) if compiled else None)
 
     def replica_history(self, history, name: str = "loss") -> np.ndarray:
         """``name`` per epoch and replica from a ``fit`` History: shape ``(epochs, K)``."""
@@ -891,6 +740,24 @@ class SeededModel(keras.Model):
         return sorted(self._parts.frozen)
 
     # ------------------------------------------------------------ resuming
+    def checkpoint_identity(self) -> dict[str, tuple[Any, str]]:
+        """What a checkpoint of this model's run must match besides its
+        variables (:class:`~keras_seeds.records.restorable.RestorableEngine`):
+        the replica seeds, and how the replicas are fused, since the
+        strategies sum floats in different orders and a resume fused otherwise
+        would not continue the same run.
+
+        Example:
+
+        >>> from keras_seeds.demo import digits_mlp
+        >>> SeededModel(digits_mlp, seeds=[1, 2]).checkpoint_identity()["seed"]
+        ({'replicas': [1, 2]}, 'replica seeds [1, 2]')
+        """
+        strategy = self.fusing["strategy"]
+        seeds = list(self.replica_seeds)
+        return {"seed": ({"replicas": seeds}, f"replica seeds {seeds}"),
+                "fusing": (strategy, f"the replicas fused {strategy}")}
+
     def engine_state(self) -> EngineState:
         """What the replica engine holds besides Keras' model, optimizer and
         metric variables, for :class:`~keras_seeds.BackupAndRestore`: each
@@ -909,13 +776,8 @@ class SeededModel(keras.Model):
         >>> sorted(state.variables), state.frozen
         (['feed_order', 'feed_pass', 'metric_0', 'metric_1'], [1])
         """
-        parts = self._parts
-        variables = {}
-        if parts.metrics is not None and parts.metrics.built:
-            variables.update({f"metric_{i}": v for i, v in enumerate(parts.metrics.variables)})
-        if isinstance(parts.feed, ReplicaFeed):
-            variables.update(feed_order=parts.feed.order, feed_pass=parts.feed.pass_index)
-        return EngineState(variables, list(self.diverged_replicas), self.frozen_replicas)
+        return EngineState(self._parts.state_variables(), list(self.diverged_replicas),
+                           self.frozen_replicas)
 
     def restore_engine_state(self, values: dict[str, np.ndarray], diverged: Sequence[int],
                              frozen: Sequence[int]) -> None:
@@ -935,13 +797,7 @@ class SeededModel(keras.Model):
         >>> restarted.frozen_replicas
         [2]
         """
-        variables = self.engine_state().variables
-        unknown = sorted(set(values) - set(variables))
-        if unknown:
-            raise ValueError(f"`values`: this SeededModel holds no engine state named "
-                             f"{unknown}; it holds {sorted(variables)}.")
-        for name, value in values.items():
-            variables[name].assign(value)
+        self._parts.restore_variables(values)
         self.diverged_replicas = [self._check_index(k, "diverged") for k in diverged]
         self._set_frozen(frozenset(self._check_index(k, "frozen") for k in frozen))
 

@@ -7,10 +7,10 @@ import keras
 import numpy as np
 
 from keras_seeds.replicas.ensemble import check_combine
-from keras_seeds.replicas.metrics import check_scalar, default_metric
+from keras_seeds.replicas.metrics import check_scalar
 from keras_seeds.replicas.per_example import per_example
 from keras_seeds.statistics.diversity import as_probabilities, member_diversity
-from keras_seeds.statistics.metric_names import replica_curves
+from keras_seeds.statistics.metric_names import default_metric, replica_curves
 from keras_seeds.statistics.noise import rows_match_scores
 from keras_seeds.statistics.study import SeedStudy
 
