@@ -54,6 +54,26 @@ class Tracker(Protocol):
     ``"failed"``), ``score``, ``metrics`` (final values), ``history``
     (``{metric: per-epoch values}``), ``sub_seeds``, ``seconds`` and
     ``manifest``. A rerun of a sweep passes only the seeds it trains.
+
+    Example, the calls a sweep makes, in order:
+
+    >>> from keras_seeds.sweeps.store import SeedRun
+    >>> class Printed:
+    ...     def start_sweep(self, hparams): print("start", hparams["config"])
+    ...     def log_runs(self, runs): print("stored", [run.seed for run in runs])
+    ...     def end_sweep(self, study, runs): print("end", len(runs), "runs")
+    ...     def abort(self): print("stopped early")
+    >>> tracker = Printed()
+    >>> isinstance(tracker, Tracker)
+    True
+    >>> tracker.start_sweep({"config": "mlp", "epochs": 2})
+    start mlp
+    >>> tracker.log_runs([SeedRun(3, "done", score=0.9), SeedRun(4, "failed", error="OOM")])
+    stored [3, 4]
+    >>> tracker.end_sweep(None, [SeedRun(3, "done", score=0.9)])
+    end 1 runs
+    >>> tracker.abort()  # instead of end_sweep, when the sweep stops early
+    stopped early
     """
 
     def start_sweep(self, hparams: Mapping) -> None:

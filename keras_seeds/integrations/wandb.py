@@ -73,6 +73,9 @@ class WandbTracker:
     >>> tracker.end_sweep(ks.SeedStudy({run.seed: run.score for run in runs}), runs)
     >>> len(list(pathlib.Path(folder, "wandb").glob("offline-run-*")))  # 3 seeds, 1 summary
     4
+    >>> stopped = WandbTracker(project="doctest", mode="offline", dir=folder)
+    >>> stopped.start_sweep({"config": "mlp", "epochs": 2})
+    >>> stopped.abort()  # stopped early: its summary run finishes as failed
     >>> wandb.teardown()  # stops W&B's background service now, not at exit
     """
 
