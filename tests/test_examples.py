@@ -1,8 +1,9 @@
 """The example scripts run and print what they say. Those whose claim is about
-processes (a run killed and resumed, a Dask cluster's workers) run as their own
-processes; the others run in this one, as ``python examples/NAME ARGS`` would
-run them (that results repeat across processes is test_reproducibility's claim):
-TensorFlow's start-up, about 10 s here, is then paid once."""
+processes (a run killed and resumed) run as their own processes; the others
+(and the script that drives a Dask cluster's worker processes) run in this
+one, as ``python examples/NAME ARGS`` would run them (that results repeat
+across processes is test_reproducibility's claim): TensorFlow's start-up,
+about 10 s here, is then paid once."""
 
 import contextlib
 import io
@@ -74,11 +75,12 @@ def test_resume_example_ends_bit_identical_to_the_uninterrupted_run(tmp_path):
 def test_sweep_example_on_a_dask_cluster_fills_the_store_and_a_rerun_trains_nothing(
         tmp_path):
     # That a cluster's rows equal this process's, seed by seed, is asserted by
-    # notebook 04 and test_sweep_dask.
+    # notebook 04 and test_sweep_dask. The cluster's workers are processes of
+    # their own; the script that drives them runs here.
     import keras_seeds as ks
 
     store = tmp_path / "seeds.db"
-    on_dask = run_python(ROOT / "examples" / "seed_sweep.py", store, "--dask").stdout
+    on_dask = run_example("seed_sweep.py", store, "--dask")
     assert "48 seeds in" in on_dask and "(0 were there before this run)" in on_dask
     study = ks.SeedStudy.from_store(store)
     assert study.seeds.tolist() == list(range(48))

@@ -40,10 +40,16 @@ def test_audit_lists_every_source_with_a_fix_for_uncontrolled_ones():
     assert "fix: call keras_seeds.seed_everything(seed) first thing in the script" in out
 
 
-def test_audit_cli_inspects_a_saved_model(tmp_path):
+def test_audit_cli_inspects_a_saved_model(tmp_path, capsys):
+    # What a saved model holds is the claim, not this process's state: the
+    # command runs here (the bare `audit` above needs a fresh process).
+    from keras_seeds import cli
+
     model = keras.Sequential([keras.Input((3,)), keras.layers.GaussianNoise(0.1, name="gn")])
     model.save(tmp_path / "m.keras")
-    out = run_python("-m", "keras_seeds.cli", "audit", "--model", tmp_path / "m.keras").stdout
+    capsys.readouterr()
+    assert cli.main(["audit", "--model", str(tmp_path / "m.keras")]) == 0
+    out = capsys.readouterr().out
     assert "[NOT controlled] GaussianNoise 'gn' SeedGenerator (noise)" in out
 
 

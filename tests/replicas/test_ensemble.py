@@ -145,30 +145,53 @@ SERVE = textwrap.dedent("""
     import json, sys
     import numpy as np
     import tensorflow as tf
-    path, x_path, out_path = sys.argv[1:]
-    served = tf.saved_model.load(path)
+    x_path, out_path, *paths = sys.argv[1:]
     x = tf.constant(np.load(x_path))
-    result = {"serve": served.serve(x).numpy().tolist(),
-              "uncertainty": {k: v.numpy().tolist() for k, v in served.serve_uncertainty(x).items()},
-              "signatures": sorted(served.signatures),
-              "keras_seeds_imported": "keras_seeds" in sys.modules}
-    json.dump(result, open(out_path, "w"))
+    results = {}
+    for path in paths:
+        served = tf.saved_model.load(path)
+        results[path] = {
+            "serve": served.serve(x).numpy().tolist(),
+            "uncertainty": {k: v.numpy().tolist()
+                            for k, v in served.serve_uncertainty(x).items()},
+            "signatures": sorted(served.signatures),
+            "keras_seeds_imported": "keras_seeds" in sys.modules}
+    json.dump(results, open(out_path, "w"))
 """)
 
 
-def serve_in_fresh_process(path, tmp_path) -> dict:
+def serve_in_fresh_process(paths, tmp_path) -> list[dict]:
+    """What plain TensorFlow serves from each SavedModel in ``paths``, loaded
+    in one fresh process that never imports keras-seeds."""
     np.save(tmp_path / "x.npy", X_TEST)
-    subprocess.run([sys.executable, "-c", SERVE, str(path), str(tmp_path / "x.npy"),
-                    str(tmp_path / "served.json")], check=True, capture_output=True,
-                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    return json.loads((tmp_path / "served.json").read_text())
+    subprocess.run([sys.executable, "-c", SERVE, str(tmp_path / "x.npy"),
+                    str(tmp_path / "served.json"), *map(str, paths)], check=True,
+                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    served = json.loads((tmp_path / "served.json").read_text())
+    return [served[str(path)] for path in paths]
 
 
-def test_savedmodel_serves_the_mean_in_plain_tensorflow(seeded, plain_members, tmp_path):
+# The two tests that serve the default exports share one fresh process.
+exports_group = pytest.mark.xdist_group("ensemble_exports")
+
+
+@pytest.fixture(scope="module")
+def exported(seeded, plain_members, tmp_path_factory):
+    """The default export of the fused ensemble and of the members form, and
+    what plain TensorFlow serves from each: ``{name: (path, served)}``."""
+    model, _ = seeded
+    work = tmp_path_factory.mktemp("exports")
+    paths = {"fused": work / "fused_savedmodel", "members": work / "members_savedmodel"}
+    model.ensemble().export(paths["fused"])
+    ks.SeedEnsemble(plain_members).export(paths["members"])
+    served = serve_in_fresh_process(list(paths.values()), work)
+    return {name: (path, result) for (name, path), result in zip(paths.items(), served)}
+
+
+@exports_group
+def test_savedmodel_serves_the_mean_in_plain_tensorflow(seeded, plain_members, exported):
     model, members = seeded
-    path = tmp_path / "fused_savedmodel"
-    model.ensemble().export(path)
-    served = serve_in_fresh_process(path, tmp_path)
+    _, served = exported["fused"]
     assert served["keras_seeds_imported"] is False
     assert {"serve", "serving_default", "serve_uncertainty"} <= set(served["signatures"])
     np.testing.assert_allclose(served["serve"], members.mean(axis=0), atol=1e-6)
@@ -176,9 +199,7 @@ def test_savedmodel_serves_the_mean_in_plain_tensorflow(seeded, plain_members, t
 
     # The members form exports the same way.
     logits = np.stack([m.predict(X_TEST, verbose=0) for m in plain_members])
-    path = tmp_path / "members_savedmodel"
-    ks.SeedEnsemble(plain_members).export(path)
-    served = serve_in_fresh_process(path, tmp_path)
+    path, served = exported["members"]
     np.testing.assert_allclose(served["serve"], logits.mean(axis=0), atol=1e-6)
 
     # ... and Keras reloads it as a layer.
@@ -197,15 +218,14 @@ def xla_compiled_functions(path) -> list[str]:
             if f.attr["_XlaMustCompile"].b]
 
 
-def test_default_export_needs_no_xla_and_xla_is_an_opt_in(seeded, tmp_path):
+@exports_group
+def test_default_export_needs_no_xla_and_xla_is_an_opt_in(seeded, exported, tmp_path):
     # TF Serving's GPU build cannot run XLA-compiled SavedModel functions.
     model, members = seeded
-    ensemble = model.ensemble()
-    ensemble.export(tmp_path / "default")
-    assert xla_compiled_functions(tmp_path / "default") == []
-    served = serve_in_fresh_process(tmp_path / "default", tmp_path)
+    default, served = exported["fused"]  # ensemble.export(path), no options
+    assert xla_compiled_functions(default) == []
     np.testing.assert_allclose(served["serve"], members.mean(axis=0), atol=1e-6)
-    ensemble.export(tmp_path / "xla", jit_compile=True)
+    model.ensemble().export(tmp_path / "xla", jit_compile=True)
     assert len(xla_compiled_functions(tmp_path / "xla")) >= 2  # serve, serve_uncertainty
 
 
@@ -219,10 +239,10 @@ def saved_model_cli(*args) -> str:
     return done.stdout
 
 
-def test_saved_model_cli_shows_and_runs_the_export(seeded, tmp_path):
+@exports_group
+def test_saved_model_cli_shows_and_runs_the_export(seeded, exported, tmp_path):
     model, members = seeded
-    path = tmp_path / "savedmodel"
-    model.ensemble().export(path)
+    path, _ = exported["fused"]
     shown = saved_model_cli("show", "--dir", str(path), "--all")
     assert "signature_def['serving_default']" in shown
     assert "signature_def['serve_uncertainty']" in shown

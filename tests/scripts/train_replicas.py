@@ -3,7 +3,6 @@
 Usage: python train_replicas.py VARIANT [--solo] [--only-mlp | --only-cnn]
                                 [--strategies S,S,...] [--probe-favours STRATEGY]
   VARIANT "adam":   Adam, 3 epochs, batch 32, on the digits training split.
-  VARIANT "clip":   the same with Adam(global_clipnorm=1.0).
   VARIANT "poison": replica 2's initial weights scaled by 1e30, so it diverges.
   --solo: also train each seed alone (SeededModel(seeds=[s])) and report how far
           replica i's held-out outputs are from seed i's solo run, as a fraction
@@ -27,7 +26,6 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import keras  # noqa: E402
 
 from keras_seeds.demo import digits_cnn, digits_mlp  # noqa: E402
 from keras_seeds.replicas.step import ReplicaStep  # noqa: E402
@@ -59,12 +57,10 @@ def hashes(model):
 
 
 def main(variant, solo, models, strategies):
-    optimizer = ((lambda: keras.optimizers.Adam(global_clipnorm=1.0)) if variant == "clip"
-                 else None)
     summary = {}
     for kind in models:
         data, (x_held, _) = digits(kind)
-        settings = dict(epochs=3, optimizer=optimizer)
+        settings = dict(epochs=3)
         model = fit(BUILDERS[kind], SEEDS, data,
                     before_fit=poison(2) if variant == "poison" else None, **settings)
         history = model.history.history

@@ -110,10 +110,11 @@ def test_a_failed_chunk_is_stored_as_failed_and_a_rerun_ends_with_the_same_score
 
 def test_two_configurations_share_a_store_and_compare_seed_by_seed(tmp_path):
     path = tmp_path / "seeds.db"
-    slow = _sweep(path, config="adam-1e-4", compile_kwargs={
+    # One chunk per configuration: chunking is the other tests' concern.
+    slow = _sweep(path, config="adam-1e-4", replicas_per_job=6, compile_kwargs={
         "optimizer": ks_adam(1e-4), "loss": "sparse_categorical_crossentropy",
         "metrics": ["accuracy"]})
-    fast = _sweep(path, config="adam-1e-2", compile_kwargs={
+    fast = _sweep(path, config="adam-1e-2", replicas_per_job=6, compile_kwargs={
         "optimizer": ks_adam(1e-2), "loss": "sparse_categorical_crossentropy",
         "metrics": ["accuracy"]})
     assert {info["name"]: info["runs"] for info in SeedStore(path).configs().values()} == {
