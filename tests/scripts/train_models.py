@@ -1,10 +1,12 @@
 """Trains five kinds of Keras model under SeedCallback; prints a JSON summary.
 
-Usage: python train_models.py SEED MODE
+Usage: python train_models.py SEED MODE[,MODE...]
   MODE "seeded": models are built after SeedCallback(SEED) seeds everything.
   MODE "reinit": models are built from unseeded, OS-random state, then
                  SeedCallback(SEED, reinitialize=True) re-draws their weights.
-Prints {model name: {"weights": sha256, "history": {...}}} as JSON.
+The modes run one after another in this process, as in a user's script.
+Prints {mode: {model name: {"built": sha256, "weights": sha256, "history": {...}}}}
+as JSON.
 """
 
 import json
@@ -103,7 +105,11 @@ BUILDERS = {"mlp": mlp, "cnn": cnn, "text_rnn": text_rnn, "two_input": two_input
             "subclassed": subclassed}
 
 
-def main(seed, mode, names):
+def main(seed, modes, names):
+    print(json.dumps({mode: train(seed, mode, names) for mode in modes}))
+
+
+def train(seed, mode, names):
     results = {}
     arrays = data()
     for name in names:
@@ -124,8 +130,8 @@ def main(seed, mode, names):
         results[name] = {"built": built, "weights": weights_fingerprint(model),
                          "history": {k: [float(v) for v in vs]
                                      for k, vs in history.history.items()}}
-    print(json.dumps(results))
+    return results
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), sys.argv[2], sys.argv[3:] or list(BUILDERS))
+    main(int(sys.argv[1]), sys.argv[2].split(","), sys.argv[3:] or list(BUILDERS))
