@@ -200,8 +200,9 @@ def _adam_runs(backend):
     and the second process load the steps XLA compiled once; compiling is
     deterministic, running them is what the bits test)."""
     if backend != "jax":
+        # The second process also trains the poisoned MLP, after its own runs.
         return (run_script_json("train_replicas.py", "adam", "--solo"),
-                run_script_json("train_replicas.py", "adam"))
+                run_script_json("train_replicas.py", "adam", "--poisoned-mlp"))
     # On JAX the CNN alone (the suite's time): the model whose fusing strategy
     # matters, trained with every strategy under opposite probe timings.
     return tuple(run_script_json("train_replicas.py", "adam", *solo, "--only-cnn",
@@ -268,7 +269,7 @@ def test_global_clipnorm_acts_per_replica():
 
 @pytest.mark.xdist_group("adam_runs")
 def test_a_diverging_replica_leaves_the_others_bit_identical(adam_runs):
-    poisoned = run_script_json("train_replicas.py", "poison", "--only-mlp")["mlp"]
+    poisoned = adam_runs[1]["poisoned mlp"]
     healthy = adam_runs[1]["mlp"]
     assert poisoned["diverged"] == [2]
     assert [poisoned["sha256"][k] == healthy["sha256"][k] for k in range(4)] == [

@@ -2,8 +2,11 @@
 
 Usage: python train_replicas.py VARIANT [--solo] [--only-mlp | --only-cnn]
                                 [--strategies S,S,...] [--probe-favours STRATEGY]
+                                [--poisoned-mlp]
   VARIANT "adam":   Adam, 3 epochs, batch 32, on the digits training split.
   VARIANT "poison": replica 2's initial weights scaled by 1e30, so it diverges.
+  --poisoned-mlp: after VARIANT's runs, also the MLP of "poison" (its summary
+          under "poisoned mlp"), in this process.
   --solo: also train each seed alone (SeededModel(seeds=[s])) and report how far
           replica i's held-out outputs are from seed i's solo run, as a fraction
           of the distance to the nearest other seed's (replica_solo_gap).
@@ -25,7 +28,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 
 from keras_seeds.demo import digits_cnn, digits_mlp  # noqa: E402
 from keras_seeds.replicas.step import ReplicaStep  # noqa: E402
@@ -56,36 +58,40 @@ def hashes(model):
             .hexdigest() for k in range(len(SEEDS))]
 
 
-def main(variant, solo, models, strategies):
-    summary = {}
-    for kind in models:
-        data, (x_held, _) = digits(kind)
-        settings = dict(epochs=3)
-        model = fit(BUILDERS[kind], SEEDS, data,
-                    before_fit=poison(2) if variant == "poison" else None, **settings)
-        history = model.history.history
-        result = {
-            "sha256": hashes(model),
-            "diverged": model.diverged_replicas,
-            "fusing": model.fusing,
-            "loss": {key: [float(v) for v in values] for key, values in history.items()
-                     if key.startswith("loss") or key == "diverged"},
-            "strategies": {},
-        }
-        for strategy in strategies:
-            trained = fit(BUILDERS[kind], SEEDS, data, compile_arguments={
-                **CLASSIFIER, "strategy": strategy}, **settings)
-            result["strategies"][strategy] = {"sha256": hashes(trained),
-                                              "fusing": trained.fusing}
-        if strategies:
-            fastest = fit(BUILDERS[kind], SEEDS, data, epochs=1, steps_per_epoch=1,
-                          compile_arguments={**CLASSIFIER, "strategy": "fastest"})
-            result["strategies"]["fastest"] = {"fusing": fastest.fusing}
-        if solo:
-            alone = solo_outputs(BUILDERS[kind], SEEDS, data, x_held, **settings)
-            result["gap"] = replica_solo_gap(outputs(model, x_held), alone).tolist()
-        summary[kind] = result
+def main(variant, solo, models, strategies, poisoned_mlp=False):
+    summary = {kind: train(kind, variant, solo, strategies) for kind in models}
+    if poisoned_mlp:
+        summary["poisoned mlp"] = train("mlp", "poison", False, [])
     print(json.dumps(summary))
+
+
+def train(kind, variant, solo, strategies):
+    data, (x_held, _) = digits(kind)
+    settings = dict(epochs=3)
+    model = fit(BUILDERS[kind], SEEDS, data,
+                before_fit=poison(2) if variant == "poison" else None, **settings)
+    history = model.history.history
+    result = {
+        "sha256": hashes(model),
+        "diverged": model.diverged_replicas,
+        "fusing": model.fusing,
+        "loss": {key: [float(v) for v in values] for key, values in history.items()
+                 if key.startswith("loss") or key == "diverged"},
+        "strategies": {},
+    }
+    for strategy in strategies:
+        trained = fit(BUILDERS[kind], SEEDS, data, compile_arguments={
+            **CLASSIFIER, "strategy": strategy}, **settings)
+        result["strategies"][strategy] = {"sha256": hashes(trained),
+                                          "fusing": trained.fusing}
+    if strategies:
+        fastest = fit(BUILDERS[kind], SEEDS, data, epochs=1, steps_per_epoch=1,
+                      compile_arguments={**CLASSIFIER, "strategy": "fastest"})
+        result["strategies"]["fastest"] = {"fusing": fastest.fusing}
+    if solo:
+        alone = solo_outputs(BUILDERS[kind], SEEDS, data, x_held, **settings)
+        result["gap"] = replica_solo_gap(outputs(model, x_held), alone).tolist()
+    return result
 
 
 def option(name):
@@ -97,4 +103,5 @@ if __name__ == "__main__":
         favour_in_probes(option("--probe-favours"))
     main(sys.argv[1], "--solo" in sys.argv,
          [m for m in BUILDERS if f"--only-{m}" in sys.argv] or list(BUILDERS),
-         (option("--strategies") or "").split(",") if option("--strategies") else [])
+         (option("--strategies") or "").split(",") if option("--strategies") else [],
+         "--poisoned-mlp" in sys.argv)
