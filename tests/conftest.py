@@ -10,19 +10,17 @@ import pytest
 SCRIPTS = Path(__file__).parent / "scripts"
 
 # xdist (--dist loadgroup) hands out the groups of several tests first, then
-# single tests in collection order: the slowest single tests (a notebook, an
-# example, a command run in processes) are collected first, longest first, so
+# single tests in collection order: the files with the slowest single tests (a
+# notebook, an example, a command run in processes) are collected first, so
 # that none of them starts last and keeps one worker busy alone at the end.
 RUN_FIRST = ("tests/test_notebooks.py", "tests/test_examples.py", "tests/test_cli.py",
              "tests/statistics/test_reports.py")
 
 
 def pytest_collection_modifyitems(items):
-    def rank(item):
-        starts = [item.nodeid.startswith(path) for path in RUN_FIRST]
-        return starts.index(True) if any(starts) else len(RUN_FIRST)
-
-    items.sort(key=rank)  # stable: the order within each file stays
+    # A stable sort: the order within each file stays.
+    items.sort(key=lambda item: next((rank for rank, path in enumerate(RUN_FIRST)
+                                      if item.nodeid.startswith(path)), len(RUN_FIRST)))
 
 
 def run_python(*args, env=None, check=True, cwd=None):
