@@ -3,6 +3,7 @@ process or on a local Dask cluster.
 
     python examples/seed_sweep.py [STORE]            # seeds.db by default
     python examples/seed_sweep.py STORE --dask       # the same sweep on 2 Dask workers
+    python examples/seed_sweep.py STORE --dask tcp://HOST:8786   # on your Dask cluster
 
 Run it again with the same store and nothing is trained twice: only the seeds missing
 from the store are (kill it halfway and the rerun finishes the job). The same seeds
@@ -39,11 +40,18 @@ def build_model():
     ])
 
 
-def main(store: str, dask: bool) -> None:
+def main(store: str, dask) -> None:
+    """``dask``: False (this process), True (a local cluster of 2 workers) or the
+    address of a running Dask scheduler."""
     before = ks.SeedStudy.from_store(store).n if os.path.exists(store) else 0
     arguments = dict(seeds=range(48), epochs=5, replicas_per_job=16, store=store,
                      config="baseline", fit_kwargs={"batch_size": 32})
-    if dask:
+    if isinstance(dask, str):
+        from distributed import Client
+
+        with Client(dask) as client:
+            study = ks.sweep(build_model, load_data, engine=client, **arguments)
+    elif dask:
         from distributed import Client, LocalCluster
 
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
@@ -59,6 +67,17 @@ def main(store: str, dask: bool) -> None:
     print("black swans:", [outlier["seed"] for outlier in study.outliers()])
 
 
+def parse(arguments: list) -> tuple:
+    """The command line as ``main``'s arguments: ``(store, dask)``."""
+    arguments = list(arguments)
+    dask = "--dask" in arguments
+    if dask:
+        at = arguments.index("--dask")
+        if at + 1 < len(arguments) and "://" in arguments[at + 1]:
+            dask = arguments.pop(at + 1)   # a scheduler's address
+        arguments.remove("--dask")
+    return (arguments[0] if arguments else "seeds.db"), dask
+
+
 if __name__ == "__main__":
-    arguments = [a for a in sys.argv[1:] if a != "--dask"]
-    main(arguments[0] if arguments else "seeds.db", "--dask" in sys.argv[1:])
+    main(*parse(sys.argv[1:]))

@@ -1,3 +1,5 @@
+import atexit
+import functools
 import json
 import os
 import subprocess
@@ -51,6 +53,36 @@ def jax_env(cache: bool = True) -> dict:
         env.update(JAX_COMPILATION_CACHE_DIR=str(JAX_CACHE),
                    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
     return env
+
+
+# The tests that need a Dask cluster share one: group "dask" runs them on one worker.
+dask_group = pytest.mark.xdist_group("dask")
+
+
+@functools.lru_cache(maxsize=None)
+def _dask_client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None)
+    client = Client(cluster)
+
+    def close():
+        client.close()
+        cluster.close()
+
+    atexit.register(close)
+    return client
+
+
+@pytest.fixture
+def dask_client():
+    """A real Dask cluster on 127.0.0.1: two worker processes, one thread each.
+    One per test process, kept while it lives (pytest would tear a module
+    fixture down whenever xdist runs another module's test in between)."""
+    client = _dask_client()
+    client.wait_for_workers(2)
+    return client
 
 
 @pytest.fixture(autouse=True)

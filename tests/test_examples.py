@@ -12,7 +12,7 @@ import runpy
 import sys
 from pathlib import Path
 
-from conftest import run_python
+from conftest import dask_group, run_python
 
 ROOT = Path(__file__).parent.parent
 
@@ -72,15 +72,18 @@ def test_resume_example_ends_bit_identical_to_the_uninterrupted_run(tmp_path):
     assert len(hashes) == 2 and len(hashes[0]) == 64 and hashes[0] == hashes[1]
 
 
+@dask_group
 def test_sweep_example_on_a_dask_cluster_fills_the_store_and_a_rerun_trains_nothing(
-        tmp_path):
+        tmp_path, dask_client):
     # That a cluster's rows equal this process's, seed by seed, is asserted by
     # notebook 04 and test_sweep_dask. The cluster's workers are processes of
-    # their own; the script that drives them runs here.
+    # their own (the suite's shared cluster, given by its address as a user gives
+    # theirs; notebook 04 starts a local one as `--dask` alone does); the script
+    # that drives them runs here.
     import keras_seeds as ks
 
     store = tmp_path / "seeds.db"
-    on_dask = run_example("seed_sweep.py", store, "--dask")
+    on_dask = run_example("seed_sweep.py", store, "--dask", dask_client.scheduler.address)
     assert "48 seeds in" in on_dask and "(0 were there before this run)" in on_dask
     study = ks.SeedStudy.from_store(store)
     assert study.seeds.tolist() == list(range(48))
@@ -91,3 +94,8 @@ def test_sweep_example_on_a_dask_cluster_fills_the_store_and_a_rerun_trains_noth
     again = printed.getvalue()
     assert "(48 were there before this run)" in again
     assert again.splitlines()[1:] == on_dask.splitlines()[1:]   # the same summary
+    # `--dask` alone starts a local cluster, as notebook 04 does.
+    assert example["parse"](["s.db", "--dask"]) == ("s.db", True)
+    assert example["parse"](["--dask", "tcp://10.0.0.1:8786", "s.db"]) == (
+        "s.db", "tcp://10.0.0.1:8786")
+    assert example["parse"]([]) == ("seeds.db", False)

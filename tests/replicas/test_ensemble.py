@@ -126,26 +126,14 @@ def test_keras_round_trip_gives_identical_predictions(seeded, plain_members, tmp
                                       ensemble.predict(X_TEST, verbose=0), err_msg=name)
 
 
-def test_keras_file_loads_in_a_fresh_process_after_import_keras_seeds(seeded, tmp_path):
-    model, _ = seeded
-    ensemble = model.ensemble()
-    ensemble.save(tmp_path / "e.keras")
-    np.save(tmp_path / "x.npy", X_TEST)
-    code = textwrap.dedent(f"""
-        import keras_seeds, keras, numpy as np
-        model = keras.saving.load_model({str(tmp_path / 'e.keras')!r})
-        np.save({str(tmp_path / 'out.npy')!r}, model.predict(np.load({str(tmp_path / 'x.npy')!r}), verbose=0))
-    """)
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"),
-                                  ensemble.predict(X_TEST, verbose=0))
-
-
+# Plain TensorFlow serves each SavedModel first, keras-seeds not imported;
+# then, in the same process, `import keras_seeds` and Keras loads the `.keras`
+# file (Keras finds SeedEnsemble once keras-seeds is imported).
 SERVE = textwrap.dedent("""
     import json, sys
     import numpy as np
     import tensorflow as tf
-    x_path, out_path, *paths = sys.argv[1:]
+    x_path, out_path, keras_path, *paths = sys.argv[1:]
     x = tf.constant(np.load(x_path))
     results = {}
     for path in paths:
@@ -156,36 +144,52 @@ SERVE = textwrap.dedent("""
                             for k, v in served.serve_uncertainty(x).items()},
             "signatures": sorted(served.signatures),
             "keras_seeds_imported": "keras_seeds" in sys.modules}
+    import keras_seeds, keras
+    loaded = keras.saving.load_model(keras_path)
+    np.save(keras_path + ".predicted.npy", loaded.predict(np.load(x_path), verbose=0))
     json.dump(results, open(out_path, "w"))
 """)
 
 
-def serve_in_fresh_process(paths, tmp_path) -> list[dict]:
+def serve_in_fresh_process(paths, keras_path, tmp_path) -> list[dict]:
     """What plain TensorFlow serves from each SavedModel in ``paths``, loaded
-    in one fresh process that never imports keras-seeds."""
+    in one fresh process before it imports keras-seeds; after it does, the
+    ``.keras`` file's predictions land beside it (``.predicted.npy``)."""
     np.save(tmp_path / "x.npy", X_TEST)
     subprocess.run([sys.executable, "-c", SERVE, str(tmp_path / "x.npy"),
-                    str(tmp_path / "served.json"), *map(str, paths)], check=True,
-                   capture_output=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                    str(tmp_path / "served.json"), str(keras_path), *map(str, paths)],
+                   check=True, capture_output=True,
+                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     served = json.loads((tmp_path / "served.json").read_text())
     return [served[str(path)] for path in paths]
 
 
-# The two tests that serve the default exports share one fresh process.
+# The tests that load the default exports in a fresh process share one.
 exports_group = pytest.mark.xdist_group("ensemble_exports")
 
 
 @pytest.fixture(scope="module")
 def exported(seeded, plain_members, tmp_path_factory):
     """The default export of the fused ensemble and of the members form, and
-    what plain TensorFlow serves from each: ``{name: (path, served)}``."""
+    what plain TensorFlow serves from each: ``{name: (path, served)}``; and the
+    fused ensemble saved as ``.keras``, with what a fresh process loading it
+    predicts: ``{"keras": (ensemble, predicted)}``."""
     model, _ = seeded
     work = tmp_path_factory.mktemp("exports")
     paths = {"fused": work / "fused_savedmodel", "members": work / "members_savedmodel"}
-    model.ensemble().export(paths["fused"])
+    ensemble = model.ensemble()
+    ensemble.export(paths["fused"])
     ks.SeedEnsemble(plain_members).export(paths["members"])
-    served = serve_in_fresh_process(list(paths.values()), work)
-    return {name: (path, result) for (name, path), result in zip(paths.items(), served)}
+    ensemble.save(work / "e.keras")
+    served = serve_in_fresh_process(list(paths.values()), work / "e.keras", work)
+    return {**{name: (path, result) for (name, path), result in zip(paths.items(), served)},
+            "keras": (ensemble, np.load(work / "e.keras.predicted.npy"))}
+
+
+@exports_group
+def test_keras_file_loads_in_a_fresh_process_after_import_keras_seeds(exported):
+    ensemble, predicted = exported["keras"]
+    np.testing.assert_array_equal(predicted, ensemble.predict(X_TEST, verbose=0))
 
 
 @exports_group

@@ -1,3 +1,5 @@
+import functools
+
 import pytest
 
 import keras_seeds as ks
@@ -26,26 +28,42 @@ def test_bad_threads_are_rejected(threads, error, message):
         ks.SeedCallback(1, threads=threads, manifest=None)
 
 
-def test_threads_after_runtime_start_say_what_to_do():
-    script = ("import tensorflow as tf, keras_seeds as ks\n"
-              "tf.constant(1.0) + 1\n"
-              "try:\n"
-              "    ks.enable_determinism(threads=1)\n"
-              "except RuntimeError as e:\n"
-              "    print(e)\n")
-    out = run_python("-c", script).stdout
-    assert "Cannot set threads=1: TensorFlow's runtime already started" in out
-    assert "TF_NUM_INTRAOP_THREADS=1 and TF_NUM_INTEROP_THREADS=1" in out
-    assert "before any TensorFlow op" in out
+# Threads are process state: one fresh process sets them before TensorFlow's
+# runtime starts, then asks again after its first op.
+THREADS_SCRIPT = """
+import keras_seeds as ks
+ks.enable_determinism(threads=1)
+from keras_seeds.seeding.determinism import thread_settings
+print(thread_settings(), ks.determinism_enabled())
+import tensorflow as tf
+tf.constant(1.0) + 1
+try:
+    ks.enable_determinism(threads=2)
+except RuntimeError as e:
+    print(e)
+"""
 
 
+@functools.lru_cache(maxsize=None)
+def _threads_process() -> list:
+    return run_python("-c", THREADS_SCRIPT).stdout.strip().split("\n", 1)
+
+
+# Both on one worker, so that the process above runs once.
+threads_process = pytest.mark.xdist_group("threads_process")
+
+
+@threads_process
 def test_threads_before_runtime_start_are_applied():
-    script = ("import keras_seeds as ks\n"
-              "ks.enable_determinism(threads=1)\n"
-              "from keras_seeds.seeding.determinism import thread_settings\n"
-              "print(thread_settings(), ks.determinism_enabled())\n")
-    out = run_python("-c", script).stdout.strip()
-    assert out == "{'intra_op': 1, 'inter_op': 1} True"
+    assert _threads_process()[0] == "{'intra_op': 1, 'inter_op': 1} True"
+
+
+@threads_process
+def test_threads_after_runtime_start_say_what_to_do():
+    out = _threads_process()[1]
+    assert "Cannot set threads=2: TensorFlow's runtime already started" in out
+    assert "TF_NUM_INTRAOP_THREADS=2 and TF_NUM_INTEROP_THREADS=2" in out
+    assert "before any TensorFlow op" in out
 
 
 def test_callback_compiles_without_xla():

@@ -2,7 +2,6 @@
 127.0.0.1, one thread each. Each chunk is a task built inside a worker; this
 process alone writes the store."""
 
-import atexit
 import functools
 import os
 import signal
@@ -11,14 +10,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from distributed import Client, LocalCluster
 
 import keras_seeds as ks
 from keras_seeds.demo import digits_mlp
 from keras_seeds.sweeps.store import SeedStore
 
+from conftest import dask_group
+
 SEEDS = [11, 3, 7, 42]
-pytestmark = pytest.mark.xdist_group("dask")
+pytestmark = dask_group
 
 
 def _data():
@@ -51,27 +51,9 @@ class KillsItsWorkerOnce:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-@functools.lru_cache(maxsize=None)
-def _client():
-    """One cluster per test process, kept while it lives: pytest tears module
-    fixtures down whenever xdist runs another module's test in between."""
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           host="127.0.0.1", dashboard_address=None)
-    client = Client(cluster)
-
-    def close():
-        client.close()
-        cluster.close()
-
-    atexit.register(close)
-    return client
-
-
 @pytest.fixture
-def client():
-    client = _client()
-    client.wait_for_workers(2)
-    return client
+def client(dask_client):
+    return dask_client
 
 
 @functools.lru_cache(maxsize=None)
