@@ -20,9 +20,10 @@ pytestmark = pytest.mark.xdist_group("jax_runs")
 
 @functools.lru_cache(maxsize=None)
 def callback_runs(directory: str) -> tuple[dict, dict]:
-    """``SeedCallback(7)`` runs of the digits MLP in two processes; the second
-    also exports a fused ensemble to ``directory`` (one process fewer)."""
-    return (run_script_json("jax_runs.py", "callback", env=jax_env()),
+    """``SeedCallback(7)`` runs of the digits MLP in two processes; the first
+    also trains on a PyDataset and a generator, the second exports a fused
+    ensemble to ``directory`` (two processes fewer)."""
+    return (run_script_json("jax_runs.py", "callback", "sources", env=jax_env()),
             run_script_json("jax_runs.py", "callback", "export", directory, env=jax_env()))
 
 
@@ -66,3 +67,21 @@ def test_replica_rows_on_jax_train_each_replica_as_a_solo_run_on_its_rows(runs):
     # TensorFlow feed does (tests/replicas/test_model.py): unrolled, bit for bit.
     _, second, _ = runs
     assert second["replica_rows"]["gaps"] == [0.0, 0.0]
+
+
+def test_replicas_read_a_pydataset_in_their_own_orders_and_share_a_generator_on_jax(runs):
+    # The same claims as tests/replicas/test_sources.py on TensorFlow.
+    import keras_seeds as ks
+    from keras_seeds.data_order.order import pass_order
+    from keras_seeds.statistics import REPLICA_SOLO_TOLERANCE
+
+    sources = runs[0]["sources"]
+    assert max(sources["gap"]) <= REPLICA_SOLO_TOLERANCE, sources["gap"]
+    for epoch, orders in enumerate(sources["orders"]):
+        for k, seed in enumerate([11, 22, 33]):   # tests/sources_data.py's SEEDS
+            expected = pass_order(6, [ks.Seeds(seed).data, epoch]).numpy().tolist()
+            assert orders[k] == expected + [6]   # 7 batches, the short one last
+    assert sources["generator_is_unshuffled_arrays"] is True
+    own, shared = sources["records"]
+    assert own.startswith("controlled: every replica its own order of the PyDataset's batches")
+    assert shared.startswith("shared: one read per step")

@@ -13,13 +13,13 @@ import logging
 from dataclasses import dataclass, field
 
 import keras
-import numpy as np
 
 from keras_seeds.replicas.clipping import Clipping
 from keras_seeds.replicas.feed import HostReplicaFeed, ReplicaFeed
 from keras_seeds.replicas.fusing import PROBE_REPLICAS, FusingChoice, backend
 from keras_seeds.replicas.members import MemberFactory, member_variables
 from keras_seeds.replicas.metrics import ReplicaMetrics
+from keras_seeds.replicas.sources import SHARED_ORDER, IndexedFeed, SharedFeed
 from keras_seeds.replicas.stacked import StackedVariables
 from keras_seeds.replicas.step import ReplicaStep
 
@@ -31,28 +31,19 @@ logger = logging.getLogger("keras_seeds")
 COUPLING_OPTIMIZERS = ("LossScaleOptimizer", "Lamb", "Muon")
 
 
-def check_rows(rows, replicas: int, samples: int) -> np.ndarray:
-    """``fit(replica_rows=...)`` as an int array ``(replicas, m)`` of row indices."""
-    array = np.asarray(rows)
-    if (array.ndim != 2 or array.shape[0] != replicas or array.shape[1] < 1
-            or array.dtype.kind not in "iu"):
-        raise ValueError(f"`replica_rows` must be an int array of shape (replicas={replicas}"
-                         f", rows per replica); received {array.dtype} of shape "
-                         f"{array.shape}.")
-    if array.min() < 0 or array.max() >= samples:
-        raise ValueError(f"`replica_rows` must index the {samples} training samples "
-                         f"(0 to {samples - 1}); received values from {array.min()} to "
-                         f"{array.max()}.")
-    return array.astype(np.int64)
-
-
-def seed_record(sub_seeds: list, shuffle: bool) -> dict:
+def seed_record(sub_seeds: list, shuffle: bool, feed=None) -> dict:
     """What a run record says of the replicas' seeds and data order
-    (:meth:`keras_seeds.SeededModel.seed_record`)."""
+    (:meth:`keras_seeds.SeededModel.seed_record`); ``feed``: the last fit's."""
     data_seeds = [seeds.data for seeds in sub_seeds]
     order = ("controlled: every replica its own order, replica k's pass e is "
              f"pass_order(n, [data seed k, e]) with data seeds {data_seeds}"
              if shuffle else "controlled: no shuffling (the given order, every replica)")
+    if isinstance(feed, SharedFeed):
+        order = SHARED_ORDER
+    elif isinstance(feed, IndexedFeed) and shuffle:
+        order = ("controlled: every replica its own order of the PyDataset's batches, "
+                 "replica k's pass e visits batch indices pass_order(n, [data seed k, e]) "
+                 f"(a shorter last batch last) with data seeds {data_seeds}")
     return {"replica_seeds": [seeds.master for seeds in sub_seeds],
             "sub_seeds": [seeds.to_config() for seeds in sub_seeds],
             "control": {
@@ -126,13 +117,30 @@ class ReplicaEngine:
         refilled, when the data is of the same kind (so the traced step is
         reused), else a new one (whose step must be traced again)."""
         feed = self.feed
-        if feed is not None and feed.accepts(data, seeds, batch_size, shuffle, rows):
+        if isinstance(feed, (ReplicaFeed, HostReplicaFeed)) and feed.accepts(
+                data, seeds, batch_size, shuffle, rows):
             feed.load(data, initial_epoch, rows)
             return feed, False
         kind = HostReplicaFeed if backend() == "jax" else ReplicaFeed
         feed = self.feed = kind(data, seeds, batch_size, shuffle, rows)
         feed.pass_index.assign(int(initial_epoch))
         return feed, True
+
+    def source_feed(self, kind: str, x, seeds: list, shuffle: bool, steps_per_epoch,
+                    replicas: int) -> tuple:
+        """The feed of a fit on a PyDataset (``kind="indexed"``) or a stream; new
+        each fit (its step is traced again)."""
+        if kind == "indexed":
+            if steps_per_epoch is not None:
+                raise ValueError(
+                    "`steps_per_epoch`: with x a PyDataset, an epoch is one pass over its "
+                    "batches, each replica in its own order; pass steps_per_epoch=None, or "
+                    "data_order='shared' to stream it; received "
+                    f"steps_per_epoch={steps_per_epoch!r}.")
+            self.feed = IndexedFeed(x, seeds, shuffle)
+        else:
+            self.feed = SharedFeed(replicas, x, steps_per_epoch)
+        return self.feed, True
 
     def choose_strategy(self, feed, replicas: int) -> bool:
         """Resolves ``strategy="fastest"`` (JAX) at the first fit: a timed probe
@@ -159,21 +167,20 @@ class ReplicaEngine:
 
     def jax_train_function(self, train_step, run_eagerly: bool, steps_per_execution: int):
         """On JAX: Keras' compiled step, fed each step with the replicas' batch
-        from the data feed (Keras' own iterator only counts the steps)."""
+        from the data feed (for arrays, Keras' own iterator only counts the steps)."""
         import jax
 
         step = train_step if run_eagerly else jax.jit(train_step, donate_argnums=0)
         feed_of = self  # the feed of the fit that runs, read at each step
 
         def train_function(state, iterator):
-            next(iterator)
-            logs, state = step(state, feed_of.feed.next_batch())
+            logs, state = step(state, feed_of.feed.next_from(iterator))
             for _ in range(steps_per_execution - 1):
                 try:
-                    next(iterator)
+                    batch = feed_of.feed.next_from(iterator)
                 except StopIteration:
                     break
-                logs, state = step(state, feed_of.feed.next_batch())
+                logs, state = step(state, batch)
             return logs, state
 
         return train_function

@@ -100,6 +100,38 @@ def training_data(x, y, sample_weight, batch_size):
     return (arrays["x"], arrays.get("y"), arrays.get("sample_weight")), batch_size
 
 
+def check_rows(rows, replicas: int, samples: int) -> np.ndarray:
+    """``fit(replica_rows=...)`` as an int array ``(replicas, m)`` of row indices."""
+    array = np.asarray(rows)
+    if (array.ndim != 2 or array.shape[0] != replicas or array.shape[1] < 1
+            or array.dtype.kind not in "iu"):
+        raise ValueError(f"`replica_rows` must be an int array of shape (replicas={replicas}"
+                         f", rows per replica); received {array.dtype} of shape "
+                         f"{array.shape}.")
+    if array.min() < 0 or array.max() >= samples:
+        raise ValueError(f"`replica_rows` must index the {samples} training samples "
+                         f"(0 to {samples - 1}); received values from {array.min()} to "
+                         f"{array.max()}.")
+    return array.astype(np.int64)
+
+
+def arrays_for_fit(x, y, sample_weight, batch_size, validation_split, validation_data,
+                   class_weight, replica_rows, replicas: int) -> tuple:
+    """``fit``'s arrays, as the feed takes them: ``(data, batch_size,
+    validation_data, replica_rows)``, with ``validation_split`` and
+    ``class_weight`` applied and ``replica_rows`` checked."""
+    data, batch_size = training_data(x, y, sample_weight, batch_size)
+    if replica_rows is not None:
+        if validation_split:
+            raise ValueError("`replica_rows`: each replica's training rows are given, so "
+                             "`validation_split` has nothing to split; pass validation_data, "
+                             "or no validation.")
+        replica_rows = check_rows(replica_rows, replicas, len(keras.tree.flatten(data[0])[0]))
+    if validation_split and validation_data is None:
+        data, validation_data = split_validation(data, validation_split)
+    return apply_class_weight(data, class_weight), batch_size, validation_data, replica_rows
+
+
 def _read_dataset(dataset):
     import tensorflow as tf
     if int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY:
@@ -343,6 +375,11 @@ class HostReplicaFeed(_Feed):
     def fit_input(self, steps_per_epoch: int | None) -> dict:
         """What Keras' ``fit`` iterates over: one placeholder element per step."""
         return {"x": np.zeros((steps_per_epoch or self.steps,), "float32"), "batch_size": 1}
+
+    def next_from(self, iterator):
+        """The replicas' next batch, Keras' ``iterator`` counting the step."""
+        next(iterator)
+        return self.next_batch()
 
     def next_batch(self):
         """The replicas' next batch: ``(K, batch, ...)`` leaves."""

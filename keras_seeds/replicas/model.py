@@ -33,16 +33,14 @@ from keras_seeds.data_order.seeded_dataset import pack_arrays
 from keras_seeds.records import fit_call
 from keras_seeds.records.restorable import EngineState
 from keras_seeds.replicas.callbacks import MeanProgbarLogger, ReplicaLogs
-from keras_seeds.replicas.engine import ReplicaEngine, check_rows, seed_record
+from keras_seeds.replicas.engine import ReplicaEngine, seed_record
 from keras_seeds.replicas.ensemble import check_combine, combine_outputs
 from keras_seeds.replicas.feed import (
     BATCH_KEY,
-    apply_class_weight,
+    arrays_for_fit,
     is_batch_number,
     peek,
-    split_validation,
     strings_as_tensors,
-    training_data,
 )
 from keras_seeds.replicas.fusing import (
     FusingChoice,
@@ -51,6 +49,7 @@ from keras_seeds.replicas.fusing import (
 )
 from keras_seeds.replicas.members import MemberFactory
 from keras_seeds.replicas.metrics import log_value, means
+from keras_seeds.replicas.sources import check_source_arguments, first_batch, source_kind
 from keras_seeds.replicas.stacked import StackedVariables
 from keras_seeds.replicas.step import check_vectorizable
 from keras_seeds.seeding.contract import (
@@ -212,7 +211,7 @@ class SeededModel(keras.Model):
         >>> record["control"]["data_order"].split(",")[0]
         'controlled: every replica its own order'
         """
-        return {**seed_record(self._sub_seeds, shuffle), "fusing": self.fusing}
+        return {**seed_record(self._sub_seeds, shuffle, self._parts.feed), "fusing": self.fusing}
 
     def _check_index(self, index, name: str = "index") -> int:
         index = check_int(index, name)
@@ -452,6 +451,8 @@ class SeededModel(keras.Model):
         data = args[0]
         if is_batch_number(data):
             data = parts.feed.batch(data[BATCH_KEY])
+        else:  # a stream's batch, or a PyDataset's replica batches
+            data = parts.feed.step_data(data)
         return parts.step.train(data, self.optimizer, parts.clipping, parts.frozen)
 
     def test_step(self, *args):
@@ -488,7 +489,8 @@ class SeededModel(keras.Model):
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
             sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            validation_batch_size=None, validation_freq=1, *, replica_rows=None):
+            validation_batch_size=None, validation_freq=1, *, replica_rows=None,
+            data_order=None):
         """Trains all replicas; takes ``keras.Model.fit``'s arguments.
 
         Arrays (and a finite ``tf.data.Dataset``, read into memory once; its
@@ -496,6 +498,15 @@ class SeededModel(keras.Model):
         replica i's batches follow its own order from its ``data`` sub-seed
         (``shuffle=False`` keeps the given order for all). ``validation_split``
         takes the last fraction of the arrays, like Keras.
+
+        A ``keras.utils.PyDataset`` with a length is read batch by batch, each
+        replica in its own order of the batches; a stream (a generator, an
+        infinite ``tf.data.Dataset``, or a dataset or ``PyDataset`` with
+        ``data_order="shared"``) is read once per step, the batch shared by
+        every replica, and the records say so. ``data_order``: ``None`` (the
+        source decides), ``"per_replica"`` (refused for a stream) or
+        ``"shared"``. What "its own order" means for each source:
+        docs/replicas.md, "Data".
 
         ``replica_rows``, an int array ``(replicas, m)``, trains replica k on
         rows ``replica_rows[k]`` of the arrays only (its own training split, or
@@ -515,25 +526,28 @@ class SeededModel(keras.Model):
         """
         arguments = {name: value for name, value in locals().items() if name != "self"}
         self._check_compiled("fit")
-        data, batch_size = training_data(x, y, sample_weight, batch_size)
-        if replica_rows is not None:
-            if validation_split:
-                raise ValueError("`replica_rows`: each replica's training rows are given, so "
-                                 "`validation_split` has nothing to split; pass "
-                                 "validation_data, or no validation.")
-            replica_rows = check_rows(replica_rows, self.replicas,
-                                      len(keras.tree.flatten(data[0])[0]))
-        if validation_split and validation_data is None:
-            data, validation_data = split_validation(data, validation_split)
-        data = apply_class_weight(data, class_weight)
-        self._ensure_built(data[0])
-        self._parts.metrics.build(peek(*data))
+        kind = source_kind(x, data_order)
+        if kind == "arrays":
+            data, batch_size, validation_data, replica_rows = arrays_for_fit(
+                x, y, sample_weight, batch_size, validation_split, validation_data,
+                class_weight, replica_rows, self.replicas)
+            sample = data
+        else:
+            check_source_arguments(kind, y, sample_weight, validation_split, class_weight,
+                                   replica_rows)
+            x, sample = first_batch(x)
+        self._ensure_built(sample[0])
+        self._parts.metrics.build(peek(*sample))
         if not self.optimizer.built:
             # Slots made inside the traced step would make TensorFlow trace it twice.
             self.optimizer.build(self.trainable_variables)
         seeds = [self.replica_sub_seeds(k).data for k in range(self.replicas)]
-        feed, replaced = self._parts.feed_for(pack_arrays(*data), seeds, batch_size,
-                                              bool(shuffle), initial_epoch, replica_rows)
+        if kind == "arrays":
+            feed, replaced = self._parts.feed_for(pack_arrays(*data), seeds, batch_size,
+                                                  bool(shuffle), initial_epoch, replica_rows)
+        else:
+            feed, replaced = self._parts.source_feed(kind, x, seeds, bool(shuffle),
+                                                     steps_per_epoch, self.replicas)
         if replaced:
             self.train_function = None  # its graph reads the old feed's variables
         if self._parts.choose_strategy(feed, self.replicas):

@@ -1,12 +1,15 @@
 """One-seed runs and exports on the JAX backend, for tests/test_jax_backend.py.
 
 Usage (with KERAS_BACKEND=jax):
-  python jax_runs.py callback [export DIRECTORY]
+  python jax_runs.py callback [export DIRECTORY | sources]
     callback: SeedCallback(7) on the digits MLP, 2 epochs; prints the weights' sha256,
               History and manifest facts;
     export:   then a fused K=3 ensemble exported to DIRECTORY/ensemble, with the inputs
               (x.npy) and its predictions saved beside it; and two replicas trained on
-              their own rows (fit(replica_rows=)) against solo runs on those rows.
+              their own rows (fit(replica_rows=)) against solo runs on those rows;
+    sources:  then K=3 replicas on a PyDataset (each its own batch order) against
+              their solo runs, and on a generator (shared) against the arrays
+              unshuffled (tests/sources_data.py).
 """
 
 import hashlib
@@ -81,6 +84,28 @@ def replica_rows() -> dict:
     return {"gaps": gaps}
 
 
+def sources_run() -> dict:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from sources_data import BATCH, SEEDS, Digits, fused, generator, images, replica_outputs
+
+    from keras_seeds.statistics import replica_solo_gap
+
+    (x, y), x_held = images()
+    together = fused(SEEDS, Digits(x, y), epochs=2)
+    solo = np.stack([replica_outputs(fused([seed], Digits(x, y), epochs=2), x_held)[0]
+                     for seed in SEEDS])
+    streamed = fused(SEEDS, generator(x, y, 2), epochs=2, steps_per_epoch=-(-len(x) // BATCH))
+    unshuffled = fused(SEEDS, x, epochs=2, y=y, batch_size=BATCH, shuffle=False)
+    return {
+        "gap": replica_solo_gap(replica_outputs(together, x_held), solo).tolist(),
+        "orders": [together._parts.feed.batches.orders(epoch).tolist() for epoch in (0, 1)],
+        "generator_is_unshuffled_arrays": all(
+            np.array_equal(a, b) for k in range(len(SEEDS)) for a, b in zip(
+                streamed.get_replica_weights(k), unshuffled.get_replica_weights(k))),
+        "records": [model.seed_record()["control"]["data_order"]
+                    for model in (together, streamed)]}
+
+
 if __name__ == "__main__":
     import tempfile
 
@@ -89,4 +114,6 @@ if __name__ == "__main__":
     if sys.argv[2:3] == ["export"]:
         result["export"] = export(Path(sys.argv[3]))
         result["replica_rows"] = replica_rows()
+    elif sys.argv[2:3] == ["sources"]:
+        result["sources"] = sources_run()
     print(json.dumps(result))
