@@ -50,6 +50,7 @@ PYTHONPATH="$PWD" KERAS_SEEDS_EXPECTED_VERSIONS="$pins" \
     tests/seeding/test_layer_randomness.py \
     tests/data_order/test_keras_fit_order.py \
     tests/replicas/test_model.py \
+    tests/replicas/test_sources.py \
     tests/run/test_backup_and_restore.py \
     tests/run/test_keras_callback_tests.py \
     -k "not killed" \

@@ -1,11 +1,13 @@
 """The data feed of the replicas: ``SeededModel.fit``'s inputs as arrays, and
 each replica's batches drawn from them inside the train step.
 
-Each replica draws its own batch order every epoch, so ``fit`` needs the whole
-training set as arrays: NumPy arrays and tensors are taken as they are (string
-features as object or bytes arrays too), a finite ``tf.data.Dataset`` is read
-once (its elements are batches, as Keras reads them), and ``class_weight`` and
-``validation_split`` are applied the way Keras applies them.
+Each replica draws its own order of the examples every epoch, so this feed holds
+the whole training set: NumPy arrays and tensors are taken as they are (string
+features as object or bytes arrays too, uint8 images as uint8), a finite
+``tf.data.Dataset`` is read once (its elements are batches, as Keras reads
+them), and ``class_weight`` and ``validation_split`` are applied the way Keras
+applies them. What ``fit`` reads otherwise (a ``PyDataset`` per replica, a
+stream shared): :mod:`keras_seeds.replicas.sources`.
 """
 
 from __future__ import annotations
@@ -66,11 +68,6 @@ def training_data(x, y, sample_weight, batch_size):
                              "and weights inside the dataset.")
         x, y, sample_weight, first_batch = _read_dataset(x)
         batch_size = batch_size or first_batch
-    elif isinstance(x, keras.utils.PyDataset) or hasattr(x, "__next__"):
-        raise TypeError(
-            "`x`: SeededModel.fit takes arrays (NumPy, tensors, lists/dicts of them) or a "
-            "finite tf.data.Dataset, so that every replica can have its own data order; "
-            f"received x of type {type(x).__name__}.")
     batch_size = check_int(32 if batch_size is None else batch_size, "batch_size", minimum=1)
     parts = {"x": x, "y": y, "sample_weight": sample_weight}
     arrays = {}
@@ -133,12 +130,7 @@ def arrays_for_fit(x, y, sample_weight, batch_size, validation_split, validation
 
 
 def _read_dataset(dataset):
-    import tensorflow as tf
-    if int(dataset.cardinality()) == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(
-            "`x`: SeededModel.fit reads a tf.data.Dataset into memory once to give every "
-            "replica its own order each epoch; this dataset is infinite. Pass a finite "
-            "dataset (no .repeat()) or arrays.")
+    # An infinite one is a stream (keras_seeds/replicas/sources.py), never read here.
     parts, first_batch = [], None
     for element in dataset.as_numpy_iterator():
         x, y, sw = keras.utils.unpack_x_y_sample_weight(element)

@@ -1,11 +1,14 @@
 """SeededModel.fit on what keras.Model.fit takes besides arrays: a PyDataset
-(every replica its own order of the batches, read as needed), and streams
+(every replica its own order of the batches, read as needed), streams
 (generators, tf.data pipelines from files) read once per step and shared by
-every replica, which the records say."""
+every replica, which the records say, and PNG files read with
+keras.utils.image_dataset_from_directory."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from sklearn.datasets import load_digits
 
 import keras_seeds as ks
 from keras_seeds.data_order.order import pass_order
@@ -130,3 +133,41 @@ def test_sources_that_cannot_do_what_is_asked_are_refused_with_what_to_do():
     with pytest.raises(ValueError, match=r"^`x`: the PyDataset's length changed between "
                        r"epochs, from 7 to 6 batches; each replica's order is a permutation"):
         fused(SEEDS, Digits(x, y, shrink_after_epoch=True), epochs=2)
+
+
+def test_images_from_a_directory_train_eight_replicas_in_one_fit(tmp_path):
+    # keras-io's vision input: image_dataset_from_directory over PNG files.
+    digits = load_digits()
+    pixels = (digits.images * 15).astype("uint8")
+    pngs = np.concatenate([pixels, pixels[:, :, ::-1]])[:2400]   # and mirrored
+    labels = np.concatenate([digits.target, digits.target])[:2400]
+    for index, (image, label) in enumerate(zip(pngs, labels)):
+        (tmp_path / str(label)).mkdir(exist_ok=True)
+        keras.utils.save_img(tmp_path / str(label) / f"{index:05d}.png", image[:, :, None],
+                             scale=False)
+    from_disk = keras.utils.image_dataset_from_directory(
+        tmp_path, image_size=(8, 8), color_mode="grayscale", batch_size=BATCH, shuffle=False)
+
+    def cnn():
+        return keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Rescaling(1 / 255),
+                                 keras.layers.Conv2D(4, 3, activation="relu"),
+                                 keras.layers.Flatten(),
+                                 keras.layers.Dense(10, activation="softmax")])
+
+    def trained(*data, **fit_kwargs):
+        model = ks.SeededModel(cnn, replicas=8, seed=0)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        model.fit(*data, epochs=1, verbose=0, **fit_kwargs)
+        return model
+
+    disk = trained(from_disk)
+    # The files in the loader's order (class folders, then names), as arrays.
+    order = sorted(range(len(pngs)), key=lambda i: (labels[i], i))
+    memory = trained(pngs[order][..., None].astype("float32"), labels[order],
+                     batch_size=BATCH)
+    for k in range(8):
+        for a, b in zip(disk.get_replica_weights(k), memory.get_replica_weights(k)):
+            np.testing.assert_array_equal(a, b)
+    assert len({disk.get_replica_weights(k)[0].tobytes() for k in range(8)}) == 8
+    assert disk.seed_record()["control"]["data_order"].startswith(
+        "controlled: every replica its own order, replica k's pass e is pass_order")
