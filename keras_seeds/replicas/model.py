@@ -523,6 +523,15 @@ class SeededModel(keras.Model):
         >>> rows = np.array([np.arange(0, 32), np.arange(32, 64)])
         >>> model.fit(x, y, epochs=1, batch_size=8, verbose=0, replica_rows=rows).history["loss"][0] > 0
         True
+
+        A generator is a stream: each step's batch is every replica's.
+
+        >>> def batches():
+        ...     while True:
+        ...         yield x[:8], y[:8]
+        >>> _ = model.fit(batches(), steps_per_epoch=2, verbose=0)
+        >>> model.seed_record()["control"]["data_order"].split(":")[0]
+        'shared'
         """
         arguments = {name: value for name, value in locals().items() if name != "self"}
         self._check_compiled("fit")

@@ -16,20 +16,23 @@ from keras_seeds.statistics import REPLICA_SOLO_TOLERANCE, replica_solo_gap
 
 from sources_data import BATCH, SEEDS, Digits, fused, generator, images, replica_outputs, scaled_mlp
 
+# The K=8 (the other tests, and the JAX run, use three seeds).
+EIGHT = [11, 22, 33, 44, 55, 66, 77, 88]
+
 
 def test_a_pydataset_gives_each_replica_its_own_batch_order_and_its_solo_run():
     (x, y), x_held = images()
-    together = fused(SEEDS, Digits(x, y), epochs=2)
+    together = fused(EIGHT, Digits(x, y), epochs=2)
     n = -(-len(x) // BATCH)   # 7 batches, the last of 8 rows
     orders = together._parts.feed.batches.orders
-    for k, seed in enumerate(SEEDS):
+    for k, seed in enumerate(EIGHT):
         for epoch in range(2):
             # Independently: the first n - 1 batches in pass_order, the short one last.
             expected = pass_order(n - 1, [ks.Seeds(seed).data, epoch]).numpy().tolist()
             assert orders(epoch)[k].tolist() == expected + [n - 1]
-    assert len({tuple(orders(0)[k]) for k in range(len(SEEDS))}) == len(SEEDS)
+    assert len({tuple(orders(0)[k]) for k in range(len(EIGHT))}) == len(EIGHT)
     solo = []
-    for seed in SEEDS:
+    for seed in EIGHT:
         alone = Digits(x, y)
         model = fused([seed], alone, epochs=2)
         reads = [index for index in alone.reads[1:]]  # after fit's peek at batch 0
